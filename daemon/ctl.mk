@@ -1,0 +1,1 @@
+# blobcachectl: the operator CLI (publish, ...).

@@ -1,0 +1,20 @@
+# The shared internal library: used by the daemon, blobcachectl and kmod-helpers.
+noinst_LIBRARIES += daemon/lib/libblobcache.a
+daemon_lib_libblobcache_a_SOURCES = \
+	daemon/lib/macros.h \
+	daemon/lib/log.c daemon/lib/log.h \
+	daemon/lib/names.c daemon/lib/names.h \
+	daemon/lib/parse.c daemon/lib/parse.h \
+	daemon/lib/catalogue.c daemon/lib/catalogue.h
+daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS)
+COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
+
+# blobcached: the daemon. Kernel front end (ondemand.c) is kept apart from the fill core
+# (fill.c, origin*.c, catalogue) so that another front end can serve the same cache.
+sbin_PROGRAMS += daemon/blobcached
+daemon_blobcached_SOURCES = \
+	daemon/main.c
+daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
+daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) -lpthread
+
+include daemon/ctl.mk

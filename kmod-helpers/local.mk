@@ -1,0 +1,2 @@
+include kmod-helpers/kcheck.mk
+include kmod-helpers/modules.mk
