@@ -5,7 +5,8 @@ daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/log.c daemon/lib/log.h \
 	daemon/lib/names.c daemon/lib/names.h \
 	daemon/lib/parse.c daemon/lib/parse.h \
-	daemon/lib/catalogue.c daemon/lib/catalogue.h
+	daemon/lib/catalogue.c daemon/lib/catalogue.h \
+	daemon/lib/erofs.c daemon/lib/erofs.h
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
@@ -13,7 +14,14 @@ COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 # (fill.c, origin*.c, catalogue) so that another front end can serve the same cache.
 sbin_PROGRAMS += daemon/blobcached
 daemon_blobcached_SOURCES = \
-	daemon/main.c
+	daemon/main.c \
+	daemon/configfile.c daemon/configfile.h \
+	daemon/loop.c daemon/loop.h \
+	daemon/msg.c daemon/msg.h \
+	daemon/ondemand.c daemon/ondemand.h \
+	daemon/fill.c daemon/fill.h \
+	daemon/models.c daemon/models.h \
+	daemon/origin.h daemon/origin_file.c
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) -lpthread
 

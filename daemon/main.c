@@ -1,5 +1,295 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-int main(void)
+/* blobcached: parses arguments, sets up, runs the loop, tears down. */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "configfile.h"
+#include "fill.h"
+#include "log.h"
+#include "loop.h"
+#include "macros.h"
+#include "models.h"
+#include "ondemand.h"
+#include "origin.h"
+
+#define STATUS_INTERVAL_MS 1000
+
+struct daemon {
+	struct config cfg;
+	struct loop *loop;
+	struct models *models;
+	struct origin *origin;
+	struct fill *fill;
+	struct ondemand *od;
+	int sigfd;
+	char *status_path;
+};
+
+static void usage(FILE *f)
 {
+	fprintf(f,
+		"Usage: blobcached [OPTIONS]\n"
+		"\n"
+		"Serve EROFS model images from a local cache through the kernel's cachefiles\n"
+		"on-demand mode, filling the cache by range from the origin.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE     configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		"      --device PATH     cachefiles device (default /dev/cachefiles)\n"
+		"      --dump-config     print the effective configuration and exit\n"
+		"      --check-config    check the configuration and exit (0 if valid)\n"
+		"  -d, --debug           log at debug level (every READ)\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         show the version and exit\n"
+		"\n"
+		"Status is written to <run_dir>/status every second. See blobcached(8) and\n"
+		"blobcached.conf(5).\n");
+}
+
+static int write_status(struct daemon *d)
+{
+	const struct fill_stats *fs = fill_get_stats(d->fill);
+	const struct ondemand_stats *os = ondemand_get_stats(d->od);
+	_cleanup_free_ char *tmp = NULL;
+	FILE *f;
+
+	if (asprintf(&tmp, "%s.tmp", d->status_path) < 0)
+		return -ENOMEM;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"pid=%d\nobjects=%llu\nopens=%llu\nopens_refused=%llu\ncloses=%llu\n"
+		"reads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
+		"fill_requests=%llu\nfill_requests_failed=%llu\nfill_requests_timed_out=%llu\n"
+		"bytes_requested=%llu\nchunks_fetched=%llu\nchunks_deduped=%llu\n"
+		"chunks_present=%llu\norigin_bytes=%llu\norigin_errors=%llu\n"
+		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n",
+		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes, os->reads,
+		os->reads_failed, os->bad_messages, (unsigned long long)fs->requests,
+		(unsigned long long)fs->requests_failed, (unsigned long long)fs->requests_timed_out,
+		(unsigned long long)fs->bytes_requested, (unsigned long long)fs->chunks_fetched,
+		(unsigned long long)fs->chunks_deduped, (unsigned long long)fs->chunks_present,
+		(unsigned long long)fs->origin_bytes, (unsigned long long)fs->origin_errors,
+		(unsigned long long)fs->cache_write_errors, (unsigned long long)fs->inflight,
+		(unsigned long long)fs->oldest_request_age_ms);
+	ondemand_print_objects(d->od, f);
+	if (fclose(f) != 0 || rename(tmp, d->status_path) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return r;
+	}
 	return 0;
+}
+
+static void on_status_timer(struct loop *loop, void *userdata)
+{
+	struct daemon *d = userdata;
+	static bool warned;
+	int r = write_status(d);
+
+	if (r < 0 && !warned) {
+		warned = true;
+		log_warn_errno(r, "cannot write %s (logged once)", d->status_path);
+	}
+}
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *userdata)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	switch (si.ssi_signo) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("signal %d: shutting down", (int)si.ssi_signo);
+		loop_quit(loop, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	/* A broken pipe on a log or status write must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sigfd < 0)
+		return -errno;
+	return loop_add_fd(d->loop, d->sigfd, EPOLLIN, on_signal, d);
+}
+
+static int load_config(struct config *cfg, const char *path, bool explicit_path)
+{
+	char err[512] = "";
+	int r = config_init_defaults(cfg);
+
+	if (r < 0)
+		return r;
+	r = config_parse_file(cfg, path, err, sizeof(err));
+	if (r == -ENOENT && !explicit_path)
+		log_notice("%s not found: using built-in defaults", path);
+	else if (r < 0)
+		return log_error("configuration: %s", err), r;
+	r = config_validate(cfg, err, sizeof(err));
+	if (r < 0)
+		return log_error("configuration %s: %s", path, err), r;
+	return 0;
+}
+
+static int run(struct daemon *d, const char *device)
+{
+	struct fill_options fopts = {
+		.chunk_size = d->cfg.chunk_size,
+		.request_timeout_ms = d->cfg.request_timeout_ms,
+		.max_inflight = d->cfg.workers * 2,
+	};
+	struct stat st;
+	int r;
+
+	if (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return log_error_errno(errno ? errno : ENOTDIR,
+				       "origin directory %s is missing (is the share mounted?); set "
+				       "[origin] path",
+				       d->cfg.origin_path);
+	r = loop_new(&d->loop);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the event loop");
+	r = setup_signals(d);
+	if (r < 0)
+		return log_error_errno(r, "cannot set up signal handling");
+	r = models_new(d->cfg.catalogue_dir, &d->models);
+	if (r < 0)
+		return log_error_errno(r, "cannot load the catalogue from %s (set [daemon] catalogue)",
+				       d->cfg.catalogue_dir);
+	r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
+	if (r < 0)
+		return log_error_errno(r, "cannot start the file origin");
+	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
+	if (r < 0)
+		return log_error_errno(r, "cannot start the fill core");
+	r = ondemand_start(d->loop, device, &d->cfg, d->fill, d->models, &d->od);
+	if (r < 0)
+		return r; /* logged with cause and fix */
+
+	if (mkdir(d->cfg.run_dir, 0755) < 0 && errno != EEXIST)
+		log_warn_errno(errno, "cannot create %s: no status file", d->cfg.run_dir);
+	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
+		return -ENOMEM;
+	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
+	if (r < 0)
+		return log_error_errno(r, "cannot start the status timer");
+	write_status(d);
+	log_info("ready: origin %s, catalogue %s, chunk %llu KiB, %u workers, timeout %llu ms",
+		 d->cfg.origin_path, d->cfg.catalogue_dir,
+		 (unsigned long long)(d->cfg.chunk_size >> 10), d->cfg.workers,
+		 (unsigned long long)d->cfg.request_timeout_ms);
+	r = loop_run(d->loop);
+	write_status(d);
+	return r;
+}
+
+static void teardown(struct daemon *d)
+{
+	/* Fill first: it fails open requests, whose completions still need the front end. */
+	fill_free(d->fill);
+	ondemand_stop(d->od);
+	origin_free(d->origin);
+	models_free(d->models);
+	if (d->sigfd >= 0) {
+		loop_remove_fd(d->loop, d->sigfd);
+		close(d->sigfd);
+	}
+	loop_free(d->loop);
+	free(d->status_path);
+	config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"device", required_argument, NULL, 'D'},
+		{"dump-config", no_argument, NULL, 'P'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"debug", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{},
+	};
+	const char *config_path = CONFIG_DEFAULT_PATH, *device = "/dev/cachefiles";
+	bool explicit_config = false, dump = false, check = false, debug = false;
+	struct daemon d = {.sigfd = -1};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:dhV", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			explicit_config = true;
+			break;
+		case 'D':
+			device = optarg;
+			break;
+		case 'P':
+			dump = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("blobcached %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "blobcached: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (getenv("JOURNAL_STREAM"))
+		log_set_syslog_prefix(true);
+
+	r = load_config(&d.cfg, config_path, explicit_config);
+	if (r < 0) {
+		config_free(&d.cfg);
+		return 1;
+	}
+	if (dump) {
+		config_print(&d.cfg, stdout);
+		config_free(&d.cfg);
+		return 0;
+	}
+	if (check) {
+		printf("%s: configuration is valid\n", config_path);
+		config_free(&d.cfg);
+		return 0;
+	}
+	log_set_level(debug ? LOG_DEBUG : d.cfg.log_level);
+
+	r = run(&d, device);
+	teardown(&d);
+	return r < 0 ? 1 : 0;
 }

@@ -3,4 +3,19 @@ if ENABLE_TESTS
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CMOCKA_LIBS)
 include tests/unit/ctl.mk
+include tests/unit/kcheck.mk
+endif
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config
+TESTS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config
+tests_unit_test_msg_SOURCES = tests/unit/test-msg.c daemon/msg.c
+tests_unit_test_msg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_msg_LDADD = $(UNIT_LIBS)
+tests_unit_test_fill_plan_SOURCES = tests/unit/test-fill-plan.c daemon/fill.c daemon/loop.c
+tests_unit_test_fill_plan_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fill_plan_LDADD = $(UNIT_LIBS)
+tests_unit_test_config_SOURCES = tests/unit/test-config.c daemon/configfile.c
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LIBS)
 endif

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "configfile.h"
+
+#include <ini.h>
+#include <stdarg.h>
+#include <syslog.h>
+
+#include "log.h"
+#include "macros.h"
+#include "parse.h"
+
+enum key_type {
+	KEY_STRING,
+	KEY_PERCENT,
+	KEY_UINT,
+	KEY_SIZE,
+	KEY_DURATION,
+	KEY_LOG_LEVEL,
+};
+
+struct config_key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	uint64_t min, max; /* KEY_UINT, KEY_PERCENT, KEY_SIZE, KEY_DURATION (ms) */
+	const char *help;
+};
+
+#define K(sec, nm, ty, field, lo, hi, h)                                                           \
+	{                                                                                          \
+		sec, nm, ty, offsetof(struct config, field), lo, hi, h                             \
+	}
+
+static const struct config_key keys[] = {
+	K("cache", "dir", KEY_STRING, cache_dir, 0, 0, "cache directory on the NVMe volume (ext4/XFS)"),
+	K("cache", "tag", KEY_STRING, cache_tag, 0, 0, "cachefiles tag"),
+	K("cache", "brun", KEY_PERCENT, brun, 0, 99, "stop culling above this % free blocks"),
+	K("cache", "bcull", KEY_PERCENT, bcull, 0, 99, "start culling below this % free blocks"),
+	K("cache", "bstop", KEY_PERCENT, bstop, 0, 99, "refuse writes below this % free blocks"),
+	K("cache", "frun", KEY_PERCENT, frun, 0, 99, "as brun, for files"),
+	K("cache", "fcull", KEY_PERCENT, fcull, 0, 99, "as bcull, for files"),
+	K("cache", "fstop", KEY_PERCENT, fstop, 0, 99, "as bstop, for files"),
+	K("origin", "path", KEY_STRING, origin_path, 0, 0, "origin directory (e.g. an NFS mount)"),
+	K("daemon", "catalogue", KEY_STRING, catalogue_dir, 0, 0, "directory of *.model files"),
+	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
+	K("daemon", "workers", KEY_UINT, workers, 1, 256, "origin worker threads"),
+	K("daemon", "chunk_size", KEY_SIZE, chunk_size, 4096, 64ULL << 20, "fetch unit"),
+	K("daemon", "request_timeout", KEY_DURATION, request_timeout_ms, 100, 3600000,
+	  "deadline of one READ"),
+	K("daemon", "log_level", KEY_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
+};
+
+static const char *const log_levels[] = {
+	[LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+static int set_string(char **field, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s)
+		return -ENOMEM;
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+int config_init_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->brun = 10;
+	c->bcull = 7;
+	c->bstop = 3;
+	c->frun = 10;
+	c->fcull = 7;
+	c->fstop = 3;
+	c->workers = 8;
+	c->chunk_size = 1 << 20;
+	c->request_timeout_ms = 30000;
+	c->log_level = LOG_INFO;
+	if (set_string(&c->cache_dir, LOCALSTATEDIR "/cache/blobcached") < 0 ||
+	    set_string(&c->cache_tag, "blobcached") < 0 ||
+	    set_string(&c->catalogue_dir, LOCALSTATEDIR "/lib/blobcached/catalogue") < 0 ||
+	    set_string(&c->run_dir, "/run/blobcached") < 0) {
+		config_free(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct parse_state {
+	struct config *config;
+	char *err;
+	size_t err_len;
+	const char *origin;
+	int line;
+	bool failed;
+};
+
+static int fail(struct parse_state *st, const char *fmt, ...) _printf_(2, 3);
+static int fail(struct parse_state *st, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (st->err_len)
+		snprintf(st->err, st->err_len, "%s:%d: %s", st->origin, st->line, msg);
+	st->failed = true;
+	return 0; /* inih: 0 stops at the first error */
+}
+
+static int set_key(struct parse_state *st, const struct config_key *k, const char *value)
+{
+	void *field = (char *)st->config + k->offset;
+	uint64_t v;
+	int r;
+
+	switch (k->type) {
+	case KEY_STRING:
+		if (!*value)
+			return fail(st, "[%s] %s must not be empty", k->section, k->name);
+		if (set_string(field, value) < 0)
+			return fail(st, "out of memory");
+		return 1;
+	case KEY_PERCENT:
+	case KEY_UINT:
+		r = parse_uint_range(value, k->min, k->max, &v);
+		if (r < 0 || (k->type == KEY_UINT && strchr(value, '%')))
+			return fail(st, "[%s] %s = '%s': expected a whole number from %llu to %llu%s",
+				    k->section, k->name, value, (unsigned long long)k->min,
+				    (unsigned long long)k->max, k->type == KEY_PERCENT ? " (%)" : "");
+		*(unsigned *)field = (unsigned)v;
+		return 1;
+	case KEY_SIZE:
+		r = parse_size(value, &v);
+		if (r < 0 || v < k->min || v > k->max || (v & (v - 1)))
+			return fail(st,
+				    "[%s] %s = '%s': expected a power of two from 4K to 64M (e.g. 1M)",
+				    k->section, k->name, value);
+		*(uint64_t *)field = v;
+		return 1;
+	case KEY_DURATION:
+		r = parse_duration_ms(value, &v);
+		if (r < 0 || v < k->min || v > k->max)
+			return fail(st, "[%s] %s = '%s': expected a duration from 100ms to 1h (e.g. 30s)",
+				    k->section, k->name, value);
+		*(uint64_t *)field = v;
+		return 1;
+	case KEY_LOG_LEVEL:
+		for (size_t i = 0; i < ARRAY_SIZE(log_levels); i++)
+			if (log_levels[i] && streq(value, log_levels[i])) {
+				*(int *)field = (int)i;
+				return 1;
+			}
+		return fail(st, "[%s] %s = '%s': expected error, warning, notice, info or debug",
+			    k->section, k->name, value);
+	}
+	return fail(st, "internal error: key type");
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+
+	if (!name) /* a section header alone (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
+		return 1;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (streq(section, keys[i].section) && streq(name, keys[i].name))
+			return set_key(st, &keys[i], value);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (streq(section, keys[i].section))
+			return fail(st, "unknown key '%s' in [%s] (see blobcached.conf(5))", name,
+				    section);
+	return fail(st, "unknown section [%s] (known: cache, origin, daemon)", section);
+}
+
+/* Debian's inih is built without INI_HANDLER_LINENO: count lines in our own reader, which
+ * inih calls once per line. */
+struct line_reader {
+	const char *next;
+	struct parse_state *st;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct line_reader *lr = stream;
+	const char *p = lr->next;
+	int n = 0;
+
+	if (!*p)
+		return NULL;
+	while (n < num - 1 && p[n] && p[n] != '\n')
+		n++;
+	if (p[n] == '\n' && n < num - 1)
+		n++;
+	memcpy(str, p, n);
+	str[n] = '\0';
+	lr->next = p + n;
+	lr->st->line++;
+	return str;
+}
+
+int config_parse_text(struct config *c, const char *text, const char *origin, char *err,
+		      size_t err_len)
+{
+	struct parse_state st = {.config = c, .err = err, .err_len = err_len, .origin = origin};
+	struct line_reader lr = {.next = text, .st = &st};
+	int r = ini_parse_stream(read_line, &lr, handler, &st);
+
+	if (st.failed)
+		return -EINVAL;
+	if (r != 0) {
+		if (err_len)
+			snprintf(err, err_len, "%s:%d: syntax error (expected 'key = value' or [section])",
+				 origin, r);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse_file(struct config *c, const char *path, char *err, size_t err_len)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+	FILE *mem;
+	char buf[4096];
+	size_t n;
+
+	if (!f) {
+		int r = -errno;
+		snprintf(err, err_len, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	mem = open_memstream(&text, &size);
+	if (!mem)
+		return -ENOMEM;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, mem);
+	if (ferror(f)) {
+		fclose(mem);
+		snprintf(err, err_len, "%s: read error", path);
+		return -EIO;
+	}
+	if (fclose(mem) != 0 || !text)
+		return -ENOMEM;
+	if (strlen(text) != size) {
+		snprintf(err, err_len, "%s: contains a NUL byte: not a text file", path);
+		return -EINVAL;
+	}
+	return config_parse_text(c, text, path, err, err_len);
+}
+
+int config_validate(const struct config *c, char *err, size_t err_len)
+{
+	if (!(c->bstop < c->bcull && c->bcull < c->brun))
+		return snprintf(err, err_len,
+				"[cache] needs bstop < bcull < brun (have %u%% / %u%% / %u%%)",
+				c->bstop, c->bcull, c->brun),
+		       -EINVAL;
+	if (!(c->fstop < c->fcull && c->fcull < c->frun))
+		return snprintf(err, err_len,
+				"[cache] needs fstop < fcull < frun (have %u%% / %u%% / %u%%)",
+				c->fstop, c->fcull, c->frun),
+		       -EINVAL;
+	if (!c->origin_path)
+		return snprintf(err, err_len,
+				"no origin configured: set [origin] path = DIR (the directory "
+				"holding blobs/sha256/)"),
+		       -EINVAL;
+	if (c->cache_dir[0] != '/' || c->origin_path[0] != '/' || c->catalogue_dir[0] != '/' ||
+	    c->run_dir[0] != '/')
+		return snprintf(err, err_len, "[cache] dir, [origin] path, [daemon] catalogue and "
+					      "run_dir must be absolute paths"),
+		       -EINVAL;
+	if (strchr(c->cache_tag, ' ') || strlen(c->cache_tag) > 32)
+		return snprintf(err, err_len, "[cache] tag must be at most 32 bytes without spaces"),
+		       -EINVAL;
+	return 0;
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct config_key *k = &keys[i];
+		const void *field = (const char *)c + k->offset;
+
+		if (!section || !streq(section, k->section)) {
+			fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
+			section = k->section;
+		}
+		fprintf(f, "%s = ", k->name);
+		switch (k->type) {
+		case KEY_STRING: {
+			const char *s = *(char *const *)field;
+			fprintf(f, "%s", s ? s : "");
+			if (!s)
+				fprintf(f, "\t; not set");
+			break;
+		}
+		case KEY_PERCENT:
+			fprintf(f, "%u%%", *(const unsigned *)field);
+			break;
+		case KEY_UINT:
+			fprintf(f, "%u", *(const unsigned *)field);
+			break;
+		case KEY_SIZE: {
+			uint64_t v = *(const uint64_t *)field;
+			if (v % (1 << 20) == 0)
+				fprintf(f, "%lluM", (unsigned long long)(v >> 20));
+			else if (v % 1024 == 0)
+				fprintf(f, "%lluK", (unsigned long long)(v >> 10));
+			else
+				fprintf(f, "%llu", (unsigned long long)v);
+			break;
+		}
+		case KEY_DURATION: {
+			uint64_t v = *(const uint64_t *)field;
+			if (v % 1000 == 0)
+				fprintf(f, "%llus", (unsigned long long)(v / 1000));
+			else
+				fprintf(f, "%llums", (unsigned long long)v);
+			break;
+		}
+		case KEY_LOG_LEVEL:
+			fprintf(f, "%s", log_levels[*(const int *)field]);
+			break;
+		}
+		fprintf(f, "\n");
+	}
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (keys[i].type == KEY_STRING) {
+			char **field = (char **)((char *)c + keys[i].offset);
+			free(*field);
+			*field = NULL;
+		}
+}

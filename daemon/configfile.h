@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Daemon configuration: an INI file (inih) parsed into struct config. Each key has a parser and
+ * a printer in one table, so --dump-config prints exactly the effective configuration.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/blobcached/blobcached.conf"
+
+struct config {
+	/* [cache] */
+	char *cache_dir;     /* where cachefiles keeps its files: ext4 or XFS */
+	char *cache_tag;     /* cachefiles tag */
+	unsigned brun, bcull, bstop; /* block culling limits, percent */
+	unsigned frun, fcull, fstop; /* file culling limits, percent */
+	/* [origin] */
+	char *origin_path;   /* directory holding blobs/sha256/<hex> (file origin) */
+	/* [daemon] */
+	char *catalogue_dir; /* *.model files */
+	char *run_dir;       /* status file */
+	unsigned workers;    /* origin worker threads */
+	uint64_t chunk_size; /* fetch unit, bytes, power of two */
+	uint64_t request_timeout_ms;
+	int log_level;       /* syslog level */
+};
+
+/* Fill with the built-in defaults. Returns 0 or -ENOMEM. */
+int config_init_defaults(struct config *c);
+
+/*
+ * Parse INI text into c (which holds defaults or earlier values: later files override).
+ * On error returns -EINVAL and writes "origin:line: message" into err; c may then hold some
+ * of the new values, so parse into a scratch copy when the old config must survive.
+ */
+int config_parse_text(struct config *c, const char *text, const char *origin, char *err,
+		      size_t err_len);
+
+/* Read and parse a file. -ENOENT if it is missing (message in err too). */
+int config_parse_file(struct config *c, const char *path, char *err, size_t err_len);
+
+/* Cross-key checks (stop < cull < run < 100, ...). -EINVAL with a message in err. */
+int config_validate(const struct config *c, char *err, size_t err_len);
+
+/* Print the effective configuration as INI text that parses back to the same values. */
+void config_print(const struct config *c, FILE *f);
+
+void config_free(struct config *c);

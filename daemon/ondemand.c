@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ondemand.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <linux/cachefiles.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
+#include "configfile.h"
+#include "fill.h"
+#include "log.h"
+#include "loop.h"
+#include "macros.h"
+#include "models.h"
+#include "msg.h"
+
+#define MAX_OBJECT_ID (1u << 20)
+
+struct object {
+	uint32_t id;
+	struct ondemand *od;
+	struct fill_sink *sink; /* owns the anonymous fd */
+	unsigned pending_reads;
+	bool closed;
+};
+
+struct read_ctx {
+	struct object *obj;
+	uint32_t msg_id;
+};
+
+struct ondemand {
+	struct loop *loop;
+	struct fill *fill;
+	struct models *models;
+	int devfd;
+	struct object **objects; /* indexed by object id */
+	size_t n_objects;
+	struct ondemand_stats stats;
+};
+
+/* The device takes one command per write(). */
+static int dev_command(int devfd, const char *fmt, ...) _printf_(2, 3);
+static int dev_command(int devfd, const char *fmt, ...)
+{
+	char cmd[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -ENAMETOOLONG;
+	if (write(devfd, cmd, (size_t)n) < 0)
+		return -errno;
+	return 0;
+}
+
+static void object_free(struct object *obj)
+{
+	fill_sink_unref(obj->sink);
+	free(obj);
+}
+
+static void object_release(struct object *obj)
+{
+	if (obj->closed && obj->pending_reads == 0)
+		object_free(obj);
+}
+
+static struct object *object_lookup(struct ondemand *od, uint32_t id)
+{
+	return id < od->n_objects ? od->objects[id] : NULL;
+}
+
+static int object_insert(struct ondemand *od, struct object *obj)
+{
+	if (obj->id >= MAX_OBJECT_ID)
+		return -ERANGE;
+	if (obj->id >= od->n_objects) {
+		size_t n = MAX((size_t)obj->id + 1, od->n_objects * 2);
+		struct object **t = realloc(od->objects, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		memset(t + od->n_objects, 0, (n - od->n_objects) * sizeof(*t));
+		od->objects = t;
+		od->n_objects = n;
+	}
+	if (od->objects[obj->id]) {
+		/* An id is only reused after its CLOSE; a second OPEN (after `restore`) replaces
+		 * the stale object. */
+		struct object *old = od->objects[obj->id];
+		log_warn("object %u opened again before its close; dropping the old one", obj->id);
+		old->closed = true;
+		od->stats.objects--;
+		object_release(old);
+	}
+	od->objects[obj->id] = obj;
+	od->stats.objects++;
+	return 0;
+}
+
+static void copen_reply(struct ondemand *od, uint32_t msg_id, long long size)
+{
+	int r = dev_command(od->devfd, "copen %u,%lld", msg_id, size);
+
+	if (r < 0)
+		log_error_errno(r, "copen %u,%lld rejected by the kernel", msg_id, size);
+}
+
+static void handle_open(struct ondemand *od, const struct msg *m)
+{
+	_cleanup_close_ int fd = m->open.fd;
+	const struct catalogue_model *model = NULL;
+	const struct catalogue_blob *blob;
+	struct object *obj;
+	const char *volume;
+	size_t volume_len;
+	int r;
+
+	od->stats.opens++;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		log_warn_errno(errno, "cannot set close-on-exec on object fd");
+
+	volume = msg_volume_name(m, &volume_len);
+	if (!volume || !name_is_valid_model(volume, volume_len)) {
+		od->stats.opens_refused++;
+		log_warn("OPEN %u: volume key is not 'erofs,<name>' with a valid name; refusing",
+			 m->msg_id);
+		return copen_reply(od, m->msg_id, -ENOENT);
+	}
+	if (!(name_is_valid_model(m->open.cookie_key, m->open.cookie_key_len) ||
+	      name_is_digest(m->open.cookie_key, m->open.cookie_key_len))) {
+		od->stats.opens_refused++;
+		log_warn("OPEN %u (volume %.*s): malformed blob name; refusing", m->msg_id,
+			 (int)volume_len, volume);
+		return copen_reply(od, m->msg_id, -ENOENT);
+	}
+	blob = models_resolve(od->models, m->open.cookie_key, m->open.cookie_key_len, &model);
+	if (!blob) {
+		od->stats.opens_refused++;
+		log_warn("OPEN %u (volume %.*s): no model or blob named '%.*s' in the catalogue; "
+			 "publish it or check the mount's fsid=/device= options",
+			 m->msg_id, (int)volume_len, volume, (int)m->open.cookie_key_len,
+			 m->open.cookie_key);
+		return copen_reply(od, m->msg_id, -ENOENT);
+	}
+
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return copen_reply(od, m->msg_id, -ENOMEM);
+	obj->id = m->object_id;
+	obj->od = od;
+	r = fill_sink_new(od->fill, blob, fd, &obj->sink);
+	if (r < 0) {
+		free(obj);
+		return copen_reply(od, m->msg_id, r);
+	}
+	TAKE_FD(fd); /* the sink owns it now */
+	r = object_insert(od, obj);
+	if (r < 0) {
+		object_free(obj);
+		return copen_reply(od, m->msg_id, r);
+	}
+	log_info("OPEN object %u: model %s blob %.12s (%s, %llu bytes)", obj->id,
+		 model ? model->name : "?", blob->digest,
+		 blob->role == BLOB_ROLE_META ? "meta" : "data", (unsigned long long)blob->size);
+	copen_reply(od, m->msg_id, (long long)blob->size);
+}
+
+static void read_done(void *userdata, int result)
+{
+	struct read_ctx *ctx = userdata;
+	struct object *obj = ctx->obj;
+	struct ondemand *od = obj->od;
+
+	if (result < 0) {
+		od->stats.reads_failed++;
+		log_warn_errno(result, "READ %u on object %u failed; the reader gets EIO",
+			       ctx->msg_id, obj->id);
+	}
+	/* Completing without having written the range is how a READ fails: the reader gets EIO. */
+	if (ioctl(fill_sink_fd(obj->sink), CACHEFILES_IOC_READ_COMPLETE, ctx->msg_id) < 0 &&
+	    !obj->closed)
+		log_warn_errno(errno, "READ_COMPLETE %u on object %u", ctx->msg_id, obj->id);
+	obj->pending_reads--;
+	object_release(obj);
+	free(ctx);
+}
+
+static void handle_read(struct ondemand *od, const struct msg *m)
+{
+	struct object *obj = object_lookup(od, m->object_id);
+	struct read_ctx *ctx;
+	int r;
+
+	od->stats.reads++;
+	if (!obj) {
+		/* No fd to complete it on: the kernel cancels it when the object goes. */
+		od->stats.reads_failed++;
+		log_error("READ %u for unknown object %u: ignored", m->msg_id, m->object_id);
+		return;
+	}
+	log_debug("READ %u object %u off %llu len %llu", m->msg_id, obj->id,
+		  (unsigned long long)m->read.off, (unsigned long long)m->read.len);
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	ctx->obj = obj;
+	ctx->msg_id = m->msg_id;
+	obj->pending_reads++;
+	r = fill_read(obj->sink, m->read.off, m->read.len, read_done, ctx);
+	if (r >= 0)
+		return;
+	obj->pending_reads--;
+	free(ctx);
+fail:
+	od->stats.reads_failed++;
+	log_warn_errno(r, "READ %u object %u (off %llu len %llu) refused", m->msg_id, obj->id,
+		       (unsigned long long)m->read.off, (unsigned long long)m->read.len);
+	ioctl(fill_sink_fd(obj->sink), CACHEFILES_IOC_READ_COMPLETE, m->msg_id);
+}
+
+static void handle_close(struct ondemand *od, const struct msg *m)
+{
+	struct object *obj = object_lookup(od, m->object_id);
+
+	od->stats.closes++;
+	if (!obj) {
+		log_warn("CLOSE for unknown object %u", m->object_id);
+		return;
+	}
+	log_debug("CLOSE object %u", obj->id);
+	od->objects[obj->id] = NULL;
+	od->stats.objects--;
+	obj->closed = true;
+	object_release(obj); /* freed now, or when its last READ completes */
+}
+
+static void on_device(struct loop *loop, int fd, uint32_t events, void *userdata)
+{
+	struct ondemand *od = userdata;
+
+	/* Drain: read() returns one message at a time and 0 when nothing is pending. */
+	for (int budget = 256; budget > 0; budget--) {
+		unsigned char buf[MSG_MAX_SIZE];
+		struct msg m;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		int r;
+
+		if (n == 0)
+			return;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_error_errno(errno, "reading /dev/cachefiles failed");
+			return;
+		}
+		r = msg_parse(buf, (size_t)n, &m);
+		if (r < 0) {
+			od->stats.bad_messages++;
+			log_error_errno(r, "malformed message from the kernel (%zd bytes, opcode %u)",
+					n, m.opcode);
+			if (m.opcode == MSG_OPEN && m.open.fd >= 0) {
+				close(m.open.fd);
+				copen_reply(od, m.msg_id, -EINVAL);
+			}
+			continue;
+		}
+		switch (m.opcode) {
+		case MSG_OPEN:
+			handle_open(od, &m);
+			break;
+		case MSG_READ:
+			handle_read(od, &m);
+			break;
+		case MSG_CLOSE:
+			handle_close(od, &m);
+			break;
+		}
+	}
+}
+
+static int check_cache_dir(const char *dir)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs) < 0) {
+		if (errno == ENOENT)
+			return log_error_errno(errno, "cache directory %s does not exist: create it on "
+						      "the cache volume (ext4 or XFS) or set [cache] dir",
+					       dir);
+		return log_error_errno(errno, "cache directory %s", dir);
+	}
+	switch ((unsigned long)sfs.f_type) {
+	case EXT4_SUPER_MAGIC: /* ext2/3/4 share it */
+	case XFS_SUPER_MAGIC:
+		return 0;
+	case TMPFS_MAGIC:
+	case RAMFS_MAGIC:
+	case OVERLAYFS_SUPER_MAGIC:
+	case NFS_SUPER_MAGIC:
+		return log_error_errno(EOPNOTSUPP,
+				       "cache directory %s is on a filesystem cachefiles cannot use "
+				       "(needs xattrs, O_TMPFILE and sync_fs): put it on an ext4 or XFS volume",
+				       dir);
+	default:
+		log_warn("cache directory %s is on filesystem type 0x%lx, not ext4 or XFS; trying "
+			 "anyway",
+			 dir, (unsigned long)sfs.f_type);
+		return 0;
+	}
+}
+
+static int open_device(const char *dev)
+{
+	int fd = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0)
+		return fd;
+	switch (errno) {
+	case ENOENT:
+	case ENXIO:
+	case ENODEV:
+		return log_error_errno(errno, "cannot open %s: the cachefiles module is not loaded "
+					      "(modprobe cachefiles; run blobcache-kcheck to check "
+					      "this kernel)",
+				       dev);
+	case EBUSY:
+		return log_error_errno(errno, "cannot open %s: it is in use by another process, "
+					      "probably cachefilesd (systemctl stop cachefilesd; "
+					      "systemctl disable cachefilesd): only one cache daemon "
+					      "can run per host",
+				       dev);
+	case EPERM:
+	case EACCES:
+		return log_error_errno(errno, "cannot open %s: needs root (CAP_SYS_ADMIN)", dev);
+	default:
+		return log_error_errno(errno, "cannot open %s", dev);
+	}
+}
+
+int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg, struct fill *fill,
+		   struct models *models, struct ondemand **out)
+{
+	_cleanup_close_ int devfd = -EBADF;
+	struct ondemand *od;
+	int r;
+
+	r = check_cache_dir(cfg->cache_dir);
+	if (r < 0)
+		return r;
+	devfd = open_device(dev);
+	if (devfd < 0)
+		return devfd;
+
+	r = dev_command(devfd, "dir %s", cfg->cache_dir);
+	if (r < 0)
+		return log_error_errno(r, "cachefiles refused 'dir %s'", cfg->cache_dir);
+	r = dev_command(devfd, "tag %s", cfg->cache_tag);
+	if (r < 0)
+		return log_error_errno(r, "cachefiles refused 'tag %s'", cfg->cache_tag);
+	/* Set the limits in an order that keeps stop < cull < run true after every write. */
+	if ((r = dev_command(devfd, "brun %u%%", cfg->brun)) < 0 ||
+	    (r = dev_command(devfd, "bcull %u%%", cfg->bcull)) < 0 ||
+	    (r = dev_command(devfd, "bstop %u%%", cfg->bstop)) < 0 ||
+	    (r = dev_command(devfd, "frun %u%%", cfg->frun)) < 0 ||
+	    (r = dev_command(devfd, "fcull %u%%", cfg->fcull)) < 0 ||
+	    (r = dev_command(devfd, "fstop %u%%", cfg->fstop)) < 0)
+		return log_error_errno(r, "cachefiles refused the culling limits");
+	r = dev_command(devfd, "bind ondemand");
+	if (r == -EINVAL)
+		return log_error_errno(r, "this kernel has no cachefiles on-demand support "
+					  "(CONFIG_CACHEFILES_ONDEMAND is off): build the modules "
+					  "with blobcache-build-modules --install, or run "
+					  "blobcache-kcheck for details");
+	if (r == -EOPNOTSUPP)
+		return log_error_errno(r, "cachefiles cannot use %s: put the cache directory on an "
+					  "ext4 or XFS volume",
+				       cfg->cache_dir);
+	if (r == -EBUSY)
+		return log_error_errno(r, "cachefiles is already bound to a cache on this device fd");
+	if (r < 0)
+		return log_error_errno(r, "cachefiles refused 'bind ondemand' (see dmesg)");
+
+	od = calloc(1, sizeof(*od));
+	if (!od)
+		return -ENOMEM;
+	od->loop = loop;
+	od->fill = fill;
+	od->models = models;
+	od->devfd = devfd;
+	r = loop_add_fd(loop, devfd, EPOLLIN, on_device, od);
+	if (r < 0) {
+		free(od);
+		return log_error_errno(r, "cannot watch %s", dev);
+	}
+	TAKE_FD(devfd);
+	log_info("bound %s in on-demand mode: cache %s, tag %s", dev, cfg->cache_dir,
+		 cfg->cache_tag);
+	*out = od;
+	return 0;
+}
+
+void ondemand_stop(struct ondemand *od)
+{
+	if (!od)
+		return;
+	loop_remove_fd(od->loop, od->devfd);
+	for (size_t i = 0; i < od->n_objects; i++)
+		if (od->objects[i]) {
+			od->objects[i]->closed = true;
+			object_release(od->objects[i]);
+		}
+	free(od->objects);
+	/* Closing the device withdraws the cache: pending READs fail with EIO in the kernel. */
+	close(od->devfd);
+	free(od);
+}
+
+const struct ondemand_stats *ondemand_get_stats(const struct ondemand *od)
+{
+	return &od->stats;
+}
+
+void ondemand_print_objects(const struct ondemand *od, FILE *f)
+{
+	for (size_t i = 0; i < od->n_objects; i++) {
+		const struct object *obj = od->objects[i];
+		const struct catalogue_blob *b;
+
+		if (!obj)
+			continue;
+		b = fill_sink_blob(obj->sink);
+		fprintf(f, "object %u blob=%s role=%s size=%llu origin_bytes=%llu pending_reads=%u\n",
+			obj->id, b->digest, b->role == BLOB_ROLE_META ? "meta" : "data",
+			(unsigned long long)b->size,
+			(unsigned long long)fill_sink_origin_bytes(obj->sink), obj->pending_reads);
+	}
+}

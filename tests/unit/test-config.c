@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Configuration: defaults, every key type, errors that name the line, print -> parse round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <syslog.h>
+
+#include "configfile.h"
+
+static void defaults_are_sane_and_need_an_origin(void **state)
+{
+	struct config c;
+	char err[256];
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(c.chunk_size, 1 << 20);
+	assert_int_equal(c.request_timeout_ms, 30000);
+	assert_true(c.bstop < c.bcull && c.bcull < c.brun);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "[origin] path"));
+	config_free(&c);
+}
+
+static void full_file_parses(void **state)
+{
+	const char *text = "# comment\n"
+			   "[cache]\n"
+			   "dir = /srv/cache\n"
+			   "tag = mytag\n"
+			   "brun = 20%\n"
+			   "bcull = 15\n"
+			   "bstop = 5%\n"
+			   "[origin]\n"
+			   "path = /mnt/nfs/models\n"
+			   "[daemon]\n"
+			   "catalogue = /etc/blobcached/models.d\n"
+			   "workers = 16\n"
+			   "chunk_size = 4M\n"
+			   "request_timeout = 1500ms\n"
+			   "log_level = debug\n";
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, text, "t.conf", err, sizeof(err)), 0);
+	assert_string_equal(c.cache_dir, "/srv/cache");
+	assert_string_equal(c.cache_tag, "mytag");
+	assert_int_equal(c.brun, 20);
+	assert_int_equal(c.bcull, 15);
+	assert_int_equal(c.bstop, 5);
+	assert_string_equal(c.origin_path, "/mnt/nfs/models");
+	assert_string_equal(c.catalogue_dir, "/etc/blobcached/models.d");
+	assert_int_equal(c.workers, 16);
+	assert_int_equal(c.chunk_size, 4 << 20);
+	assert_int_equal(c.request_timeout_ms, 1500);
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, text, "t.conf", err, sizeof(err)), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+	config_free(&c);
+}
+
+static void errors_name_file_line_and_fix(void **state)
+{
+	expect_error("[cache]\ndir = /x\nbogus = 1\n", "t.conf:3: unknown key 'bogus' in [cache]");
+	expect_error("[nope]\nx = 1\n", "t.conf:2: unknown section [nope]");
+	expect_error("[daemon]\nchunk_size = 3M\n", "t.conf:2: [daemon] chunk_size = '3M': expected a power of two");
+	expect_error("[daemon]\nchunk_size = 1K\n", "power of two from 4K");
+	expect_error("[daemon]\nworkers = 0\n", "t.conf:2: [daemon] workers = '0'");
+	expect_error("[daemon]\nworkers = 10%\n", "workers");
+	expect_error("[daemon]\nrequest_timeout = 5 parsecs\n", "expected a duration");
+	expect_error("[daemon]\nrequest_timeout = 50ms\n", "from 100ms");
+	expect_error("[daemon]\nlog_level = loud\n", "expected error, warning");
+	expect_error("[cache]\nbrun = 100%\n", "brun");
+	expect_error("[cache]\n\ndir =\n", "t.conf:3: [cache] dir must not be empty");
+	expect_error("[cache]\nthis line has no equals\n", "t.conf:2: syntax error");
+}
+
+static void limits_order_is_checked(void **state)
+{
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, "[origin]\npath=/o\n[cache]\nbcull = 12\n", "t",
+					   err, sizeof(err)),
+			 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bstop < bcull < brun"));
+	config_free(&c);
+}
+
+static void relative_paths_are_refused(void **state)
+{
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, "[origin]\npath = relative/dir\n", "t", err,
+					   sizeof(err)),
+			 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "absolute"));
+	config_free(&c);
+}
+
+static void printed_config_parses_back_identically(void **state)
+{
+	struct config a, b;
+	char err[256] = "";
+	char *text = NULL, *text2 = NULL;
+	size_t len = 0, len2 = 0;
+	FILE *f;
+
+	assert_int_equal(config_init_defaults(&a), 0);
+	assert_int_equal(config_parse_text(&a, "[origin]\npath=/o\n[daemon]\nchunk_size=64K\n"
+					       "request_timeout=2m\nlog_level=warning\n",
+					   "t", err, sizeof(err)),
+			 0);
+	f = open_memstream(&text, &len);
+	config_print(&a, f);
+	fclose(f);
+	assert_int_equal(config_init_defaults(&b), 0);
+	assert_int_equal(config_parse_text(&b, text, "printed", err, sizeof(err)), 0);
+	f = open_memstream(&text2, &len2);
+	config_print(&b, f);
+	fclose(f);
+	assert_string_equal(text, text2);
+	assert_int_equal(b.chunk_size, 64 << 10);
+	assert_int_equal(b.request_timeout_ms, 120000);
+	assert_int_equal(b.log_level, LOG_WARNING);
+	free(text);
+	free(text2);
+	config_free(&a);
+	config_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_are_sane_and_need_an_origin),
+		cmocka_unit_test(full_file_parses),
+		cmocka_unit_test(errors_name_file_line_and_fix),
+		cmocka_unit_test(limits_order_is_checked),
+		cmocka_unit_test(relative_paths_are_refused),
+		cmocka_unit_test(printed_config_parses_back_identically),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Chunk planning: which whole chunks cover a READ, and how each chunk is clipped and padded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "fill.h"
+
+#define MiB (1ULL << 20)
+
+static void read_inside_one_chunk_plans_that_chunk(void **state)
+{
+	uint64_t first, last;
+
+	assert_int_equal(fill_plan(10 * MiB, MiB, 4096, 8192, &first, &last), 0);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 0);
+}
+
+static void read_across_a_boundary_plans_both_chunks(void **state)
+{
+	uint64_t first, last;
+
+	assert_int_equal(fill_plan(10 * MiB, MiB, MiB - 4096, 8192, &first, &last), 0);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 1);
+	assert_int_equal(fill_plan(10 * MiB, MiB, 2 * MiB, 3 * MiB, &first, &last), 0);
+	assert_int_equal(first, 2);
+	assert_int_equal(last, 4);
+}
+
+static void read_of_the_padded_tail_is_allowed_beyond_it_is_not(void **state)
+{
+	uint64_t first, last, size = 3 * MiB + 100; /* cache file is sized to 3 MiB + 4096 */
+
+	assert_int_equal(fill_plan(size, MiB, 3 * MiB, 4096, &first, &last), 0);
+	assert_int_equal(first, 3);
+	assert_int_equal(last, 3);
+	assert_int_equal(fill_plan(size, MiB, 3 * MiB, 8192, &first, &last), -EINVAL);
+	assert_int_equal(fill_plan(size, MiB, 4 * MiB, 4096, &first, &last), -EINVAL);
+	assert_int_equal(fill_plan(size, MiB, 0, 0, &first, &last), -EINVAL);
+	assert_int_equal(fill_plan(size, MiB, UINT64_MAX - 10, 4096, &first, &last), -EINVAL);
+}
+
+static void last_chunk_is_clipped_and_padded_to_a_page(void **state)
+{
+	uint64_t start, end, data;
+	uint64_t size = 3 * MiB + 100;
+
+	assert_true(fill_chunk_extent(size, MiB, 0, &start, &end, &data));
+	assert_int_equal(start, 0);
+	assert_int_equal(end, MiB);
+	assert_int_equal(data, MiB);
+	assert_true(fill_chunk_extent(size, MiB, 3, &start, &end, &data));
+	assert_int_equal(start, 3 * MiB);
+	assert_int_equal(end, 3 * MiB + 4096); /* page-aligned write length */
+	assert_int_equal(data, 100);           /* bytes that exist on the origin */
+	assert_false(fill_chunk_extent(size, MiB, 4, &start, &end, &data));
+	assert_false(fill_chunk_extent(size, MiB, UINT64_MAX, &start, &end, &data));
+}
+
+static void page_multiple_blob_needs_no_padding(void **state)
+{
+	uint64_t start, end, data;
+
+	assert_true(fill_chunk_extent(8192, MiB, 0, &start, &end, &data));
+	assert_int_equal(end, 8192);
+	assert_int_equal(data, 8192);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(read_inside_one_chunk_plans_that_chunk),
+		cmocka_unit_test(read_across_a_boundary_plans_both_chunks),
+		cmocka_unit_test(read_of_the_padded_tail_is_allowed_beyond_it_is_not),
+		cmocka_unit_test(last_chunk_is_clipped_and_padded_to_a_page),
+		cmocka_unit_test(page_multiple_blob_needs_no_padding),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
