@@ -1,0 +1,8 @@
+# Fuzz targets (libFuzzer, clang): a short run in every `make check`; longer: tests/fuzz/run 600
+TESTS += tests/fuzz/short.test
+EXTRA_DIST += tests/fuzz/run tests/fuzz/short.test tests/fuzz/fuzz-msg.c tests/fuzz/fuzz-config.c \
+	tests/fuzz/fuzz-catalogue.c
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf tests/fuzz/build
+.PHONY: clean-fuzz

@@ -1,0 +1,109 @@
+# shellcheck shell=sh
+# Helpers for scenarios that run blobcached in the test VM (sourced after lib.sh).
+# Layout used by these helpers (the guest's disks are described in tests/vm/README.md):
+#   /srv/origin              the origin: blobs/sha256/<digest>, models/<name>.model
+#   /srv/catalogue           the daemon's catalogue directory
+#   /var/cache/blobcached    the cache volume (ext4)
+#   /run/blobcached/status   the daemon's counters
+#   /tmp/blobcached.log      the daemon's log (printed at the end of the scenario)
+
+BC_CONF=/etc/blobcached/blobcached.conf
+BC_LOG=/tmp/blobcached.log
+BC_STATUS=/run/blobcached/status
+BC_PID=
+
+# bc_config [KEY=VALUE in [daemon]...]: write the configuration used by bc_start.
+bc_config() {
+	mkdir -p /etc/blobcached /srv/origin /srv/catalogue /var/cache/blobcached/blobcached
+	{
+		echo "[cache]"
+		echo "dir = /var/cache/blobcached/blobcached"
+		echo "[origin]"
+		echo "path = /srv/origin"
+		echo "[daemon]"
+		echo "catalogue = /srv/catalogue"
+		echo "run_dir = /run/blobcached"
+		for kv in "$@"; do
+			echo "${kv%%=*} = ${kv#*=}"
+		done
+	} >"$BC_CONF"
+}
+
+# bc_start [blobcached args...]: start the daemon in the background and wait until it is bound.
+bc_start() {
+	[ -f "$BC_CONF" ] || bc_config
+	rm -f "$BC_STATUS"
+	blobcached -c "$BC_CONF" "$@" >>"$BC_LOG" 2>&1 &
+	BC_PID=$!
+	i=0
+	while [ ! -f "$BC_STATUS" ]; do
+		if ! kill -0 "$BC_PID" 2>/dev/null; then
+			echo "blobcached exited during start-up:"
+			cat "$BC_LOG"
+			return 1
+		fi
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "blobcached did not become ready in 20 s"; return 1; }
+		sleep 0.1
+	done
+}
+
+bc_stop() {
+	[ -n "$BC_PID" ] || return 0
+	kill "$BC_PID" 2>/dev/null
+	wait "$BC_PID" 2>/dev/null
+	BC_PID=
+}
+
+# bc_stat KEY: a counter from the status file (written every second; wait for a fresh one).
+bc_stat() {
+	sleep 1.1
+	sed -n "s/^$1=//p" "$BC_STATUS"
+}
+
+bc_show_log() {
+	echo "----- blobcached log -----"
+	cat "$BC_LOG" 2>/dev/null
+	echo "----- end of blobcached log -----"
+}
+
+# bc_publish NAME SRC_DIR [publish options...]: publish into the origin and the catalogue.
+bc_publish() {
+	name=$1
+	src=$2
+	shift 2
+	blobcachectl publish --catalogue /srv/catalogue "$@" "$name" "$src" /srv/origin
+}
+
+# bc_model_blob NAME ROLE: digest of the model's meta or data blob, from the catalogue.
+bc_model_blob() {
+	awk -v want="$2" '
+		/^\[blob / { d = $2; sub(/\]$/, "", d) }
+		/^role *=/ { r = $0; sub(/^role *= */, "", r); if (r == want) print d }
+	' "/srv/catalogue/$1.model" | head -n 1
+}
+
+# make_model DIR BIG_MB N_SMALL: a model directory with one large file and many small ones of
+# varied sizes (some not a multiple of 4096, one empty), pseudo-random content.
+make_model() {
+	dir=$1
+	mkdir -p "$dir/shards" "$dir/tokenizer"
+	dd if=/dev/urandom of="$dir/model.safetensors" bs=1048576 count="$2" 2>/dev/null
+	i=0
+	while [ $i -lt "$3" ]; do
+		dd if=/dev/urandom of="$dir/shards/part-$i.bin" bs=1 count=$((i * 997 + 1)) 2>/dev/null
+		i=$((i + 1))
+	done
+	echo '{"architectures": ["TestForCausalLM"]}' >"$dir/config.json"
+	: >"$dir/tokenizer/empty"
+}
+
+# tree_sums DIR: sha256 of every regular file, by relative path.
+tree_sums() {
+	(cd "$1" && find . -type f | sort | while read -r f; do sha256sum "$f"; done)
+}
+
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
