@@ -1,1 +1,39 @@
-# tests/vm build rules
+# tests/vm: the VM tier. Each scenario is a busybox sh script that tests/vm/run-scenario runs as
+# root in a fresh VM (Debian's 6.12 cloud kernel under qemu TCG); see tests/vm/README.md.
+# In TESTS, the .sh extension means "VM scenario" (host functional tests use .test).
+# Add a scenario by appending it to VM_SCENARIOS.
+VM_SCENARIOS = \
+	tests/vm/scenarios/kernel-ondemand.sh \
+	tests/vm/scenarios/kernel-stock.sh
+
+TESTS += $(VM_SCENARIOS)
+TEST_EXTENSIONS += .sh
+# Each run calls tests/vm/prepare first: cached, and serialised by an flock under make -j.
+SH_LOG_COMPILER = env SRCDIR='$(abs_top_srcdir)' BUILDDIR='$(abs_top_builddir)' \
+	$(top_srcdir)/tests/vm/run-scenario --quiet
+
+EXTRA_DIST += $(VM_SCENARIOS) \
+	tests/vm/README.md \
+	tests/vm/run-scenario \
+	tests/vm/prepare \
+	tests/vm/init \
+	tests/vm/lib.sh
+
+# Fetch the kernel and build the modules once (also done on demand by each scenario).
+vm-prepare:
+	SRCDIR='$(abs_top_srcdir)' BUILDDIR='$(abs_top_builddir)' $(top_srcdir)/tests/vm/prepare
+
+# Only the VM scenarios (the programs they put in the guest are built first).
+check-vm:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(VM_SCENARIOS)'
+
+clean-local: clean-vm
+clean-vm:
+	rm -rf tests/vm/cache/runs tests/vm/logs
+
+# The cache (kernel packages, modules) survives 'make clean'; 'make distclean' drops it.
+distclean-local: distclean-vm
+distclean-vm:
+	rm -rf tests/vm/cache
+
+.PHONY: vm-prepare check-vm clean-vm distclean-vm
