@@ -26,3 +26,5 @@ daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) -lpthread
 
 include daemon/ctl.mk
+
+dist_man_MANS += man/blobcached.8 man/blobcached.conf.5
