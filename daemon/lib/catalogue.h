@@ -57,9 +57,15 @@ struct catalogue {
 
 /* Parse the text of one model file. `origin` names the source in error messages.
  * On error returns -EINVAL and writes "origin:line: what is wrong" into err (if err_len > 0).
- * The model must name a meta blob that it lists, with role=meta; every digest valid; sizes > 0. */
+ * The model must name a meta blob that it lists, with role=meta; every digest valid; sizes > 0.
+ * A model name that is itself a 64-hex digest is refused (cookie keys would be ambiguous). */
 int catalogue_parse_model(const char *text, const char *origin, struct catalogue_model *out,
 			  char *err, size_t err_len);
+
+/* Read (at most 1 MiB, no NUL bytes, regular file) and parse one model file. Returns 0;
+ * -EINVAL with "path:line: ..." in err; or -errno if it cannot be read (err says why). */
+int catalogue_load_model_file(const char *path, struct catalogue_model *out, char *err,
+			      size_t err_len);
 
 /* Format a model as the file text above; returns a malloc'd string or NULL (ENOMEM). */
 char *catalogue_format_model(const struct catalogue_model *m);

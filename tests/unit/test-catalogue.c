@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The catalogue parser reads untrusted files: every malformed input must be refused with
+ * "origin:line: ..." pointing at the offending line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "catalogue.h"
+#include "test-helpers.h"
+
+#define META  "1111111111111111111111111111111111111111111111111111111111111111"
+#define DATA  "2222222222222222222222222222222222222222222222222222222222222222"
+#define DATA2 "3333333333333333333333333333333333333333333333333333333333333333"
+#define META2 "4444444444444444444444444444444444444444444444444444444444444444"
+
+#define MODEL_SECTION(name, meta)                                                                  \
+	"[model]\nname = " name "\nmeta = " meta "\nchunk_size = 1048576\n"
+#define BLOB(digest, size, role) "[blob " digest "]\nsize = " size "\nrole = " role "\n"
+
+static const char good[] = "# comment\n"
+			   "[model]\n"
+			   "name = model123 ; the fsid\n"
+			   "meta = " META "\n"
+			   "chunk_size = 1048576\n"
+			   "\n"
+			   "[blob " META "]\n"
+			   "size = 4096\n"
+			   "role = meta\n"
+			   "\n"
+			   "[blob " DATA "]\n"
+			   "size = 3149824\n"
+			   "role = data\n";
+
+static void test_parse_good(void **state)
+{
+	struct catalogue_model m;
+	char err[256] = "";
+
+	assert_int_equal(catalogue_parse_model(good, "t", &m, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(m.name, "model123");
+	assert_string_equal(m.meta, META);
+	assert_int_equal(m.chunk_size, 1048576);
+	assert_int_equal(m.n_blobs, 2);
+	assert_string_equal(m.blobs[0].digest, META);
+	assert_int_equal(m.blobs[0].size, 4096);
+	assert_int_equal(m.blobs[0].role, BLOB_ROLE_META);
+	assert_string_equal(m.blobs[1].digest, DATA);
+	assert_int_equal(m.blobs[1].size, 3149824);
+	assert_int_equal(m.blobs[1].role, BLOB_ROLE_DATA);
+	catalogue_model_free(&m);
+}
+
+struct bad_case {
+	const char *what;
+	const char *text;
+	const char *where; /* expected error prefix "t:LINE:" */
+	const char *says;  /* expected fragment of the message */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"empty file", "", "t:1:", "no [model] section"},
+    {"only comments", "# x\n; y\n", "t:2:", "no [model] section"},
+    {"key before any section", "name = a\n" MODEL_SECTION("a", META) BLOB(META, "1", "meta"),
+     "t:1:", "outside any section"},
+    {"unknown section", MODEL_SECTION("a", META) BLOB(META, "1", "meta") "[extra]\nx = 1\n",
+     "t:8:", "unknown section [extra]"},
+    {"duplicate [model]", MODEL_SECTION("a", META) "[model]\nname = b\n",
+     "t:5:", "duplicate section [model] (first at line 1)"},
+    {"duplicate key", "[model]\nname = a\nname = b\n",
+     "t:3:", "duplicate key 'name' in [model] (first at line 2)"},
+    {"duplicate blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nsize = 2\n",
+     "t:7:", "duplicate key 'size'"},
+    {"unknown model key", "[model]\nname = a\ncolour = red\n", "t:3:", "unknown key 'colour'"},
+    {"unknown blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nmode = x\n",
+     "t:7:", "unknown key 'mode'"},
+    {"blob section not a digest", MODEL_SECTION("a", META) "[blob 1234]\n",
+     "t:5:", "not a sha256 digest"},
+    {"blob section upper-case digest",
+     MODEL_SECTION(
+	 "a", META) "[blob ABCDEF1111111111111111111111111111111111111111111111111111111111]\n",
+     "t:5:", "not a sha256 digest"},
+    {"blob section without digest", MODEL_SECTION("a", META) "[blob]\n",
+     "t:5:", "unknown section [blob]"},
+    {"duplicate blob section",
+     MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(META, "1", "meta"),
+     "t:8:", "duplicate section [blob 111111111111...] (first at line 5)"},
+    {"meta not a digest", "[model]\nname = a\nmeta = xyz\n", "t:3:", "not a sha256 digest"},
+    {"invalid model name", "[model]\nname = ../etc\n", "t:2:", "invalid model name '../etc'"},
+    {"empty model name", "[model]\nname =\n", "t:2:", "invalid model name ''"},
+    {"model name like a digest", "[model]\nname = " DATA "\n", "t:2:", "looks like a blob digest"},
+    {"chunk_size not a power of two", "[model]\nname = a\nchunk_size = 12345\n",
+     "t:3:", "chunk_size = '12345' is not valid"},
+    {"chunk_size too small", "[model]\nname = a\nchunk_size = 2048\n", "t:3:", "chunk_size"},
+    {"chunk_size with suffix", "[model]\nname = a\nchunk_size = 1M\n", "t:3:", "chunk_size"},
+    {"chunk_size overflow", "[model]\nname = a\nchunk_size = 99999999999999999999999\n",
+     "t:3:", "chunk_size"},
+    {"chunk_size negative", "[model]\nname = a\nchunk_size = -4096\n", "t:3:", "chunk_size"},
+    {"size zero", MODEL_SECTION("a", META) "[blob " META "]\nsize = 0\n",
+     "t:6:", "size = '0' is not valid"},
+    {"size junk", MODEL_SECTION("a", META) "[blob " META "]\nsize = 12abc\n",
+     "t:6:", "size = '12abc'"},
+    {"size overflow", MODEL_SECTION("a", META) "[blob " META "]\nsize = 18446744073709551616\n",
+     "t:6:", "size ="},
+    {"bad role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nrole = both\n",
+     "t:7:", "role = 'both' is not valid"},
+    {"model lacks name", "[model]\nmeta = " META "\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
+     "t:1:", "no 'name' key"},
+    {"model lacks meta", "[model]\nname = a\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
+     "t:1:", "no 'meta' key"},
+    {"model lacks chunk_size", "[model]\nname = a\nmeta = " META "\n" BLOB(META, "1", "meta"),
+     "t:1:", "no 'chunk_size' key"},
+    {"model lacks keys at end of file", "# c\n[model]\nname = a\n", "t:2:", "no 'meta' key"},
+    {"empty blob section", MODEL_SECTION("a", META) "[blob " META "]\n" BLOB(DATA, "1", "data"),
+     "t:5:", "has no 'size' key"},
+    {"blob lacks role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\n",
+     "t:5:", "has no 'role' key"},
+    {"meta blob not listed", MODEL_SECTION("a", META) BLOB(DATA, "1", "data"),
+     "t:3:", "meta blob 111111111111... is not listed"},
+    {"meta blob with role data", MODEL_SECTION("a", META) BLOB(META, "1", "data"),
+     "t:7:", "has role = data"},
+    {"second meta blob", MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(DATA, "1", "meta"),
+     "t:10:", "has role = meta but"},
+    {"syntax error", MODEL_SECTION("a", META) "garbage\n" BLOB(META, "1", "meta"),
+     "t:5:", "syntax error"},
+    {"syntax error before a later error", "[model]\nname = a\njunk\nname = b\n",
+     "t:3:", "syntax error"},
+    {"syntax error inside a section missing keys", "[model]\nname = a\njunk\n",
+     "t:3:", "syntax error"},
+    {"section without ]", "[model\nname = a\n", "t:1:", "without ']'"},
+    {"text after section header", "[model] extra\nname = a\n", "t:1:", "text after section"},
+    {"indented continuation", "[model]\nname = a\n  b\n", "t:3:", "indented line"},
+    {"indented key", "[model]\n  name = a\n", "t:2:", "indented line"},
+    {"over-long line",
+     "[model]\n# "
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+     "t:2:", "line longer than"},
+    {"control bytes are not echoed", "[model]\nname = a\x01\x1b[2J\n",
+     "t:2:", "invalid model name 'a??[2J'"},
+};
+
+static void test_parse_malformed(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		struct catalogue_model m = {.n_blobs = 99};
+		char err[512] = "";
+		int r = catalogue_parse_model(c->text, "t", &m, err, sizeof(err));
+
+		print_message("case '%s': %s\n", c->what, err);
+		assert_int_equal(r, -EINVAL);
+		if (strncmp(err, c->where, strlen(c->where)) != 0 || err[strlen(c->where)] != ' ')
+			fail_msg("case '%s': expected error at '%s', got '%s'", c->what, c->where,
+				 err);
+		if (!strstr(err, c->says))
+			fail_msg("case '%s': expected '%s' in '%s'", c->what, c->says, err);
+		/* nothing owned is left in the output on failure */
+		assert_null(m.blobs);
+		assert_int_equal(m.n_blobs, 0);
+	}
+}
+
+static void test_parse_err_may_be_null(void **state)
+{
+	struct catalogue_model m;
+
+	assert_int_equal(catalogue_parse_model("[model]\n", "t", &m, NULL, 0), -EINVAL);
+	assert_int_equal(catalogue_parse_model(good, NULL, &m, NULL, 0), 0);
+	catalogue_model_free(&m);
+}
+
+static void test_format_parse_round_trip(void **state)
+{
+	struct catalogue_model m, again;
+	char *text, *text2;
+	char err[256];
+
+	assert_int_equal(catalogue_parse_model(good, "t", &m, err, sizeof(err)), 0);
+	text = catalogue_format_model(&m);
+	assert_non_null(text);
+	assert_int_equal(catalogue_parse_model(text, "formatted", &again, err, sizeof(err)), 0);
+	assert_string_equal(again.name, m.name);
+	assert_string_equal(again.meta, m.meta);
+	assert_int_equal(again.chunk_size, m.chunk_size);
+	assert_int_equal(again.n_blobs, m.n_blobs);
+	for (size_t i = 0; i < m.n_blobs; i++) {
+		assert_string_equal(again.blobs[i].digest, m.blobs[i].digest);
+		assert_int_equal(again.blobs[i].size, m.blobs[i].size);
+		assert_int_equal(again.blobs[i].role, m.blobs[i].role);
+	}
+	text2 = catalogue_format_model(&again);
+	assert_string_equal(text, text2); /* formatting is canonical */
+	free(text);
+	free(text2);
+	catalogue_model_free(&m);
+	catalogue_model_free(&again);
+}
+
+/* A catalogue of two models built by parsing. */
+static void make_catalogue(struct catalogue *c)
+{
+	static const char second[] =
+	    MODEL_SECTION("other", META2) BLOB(META2, "8192", "meta") BLOB(DATA2, "4096", "data");
+	char err[256];
+
+	c->n_models = 2;
+	c->models = calloc(2, sizeof(*c->models));
+	assert_non_null(c->models);
+	assert_int_equal(catalogue_parse_model(good, "good", &c->models[0], err, sizeof(err)), 0);
+	assert_int_equal(catalogue_parse_model(second, "second", &c->models[1], err, sizeof(err)),
+			 0);
+}
+
+static void test_resolve(void **state)
+{
+	struct catalogue c;
+	const struct catalogue_model *m = NULL;
+	const struct catalogue_blob *b;
+
+	make_catalogue(&c);
+
+	b = catalogue_resolve(&c, "model123", 8, &m);
+	assert_non_null(b);
+	assert_string_equal(b->digest, META);
+	assert_int_equal(b->role, BLOB_ROLE_META);
+	assert_string_equal(m->name, "model123");
+
+	m = NULL;
+	b = catalogue_resolve(&c, DATA2, 64, &m);
+	assert_non_null(b);
+	assert_int_equal(b->size, 4096);
+	assert_string_equal(m->name, "other");
+
+	b = catalogue_resolve(&c, "other", 5, NULL);
+	assert_non_null(b);
+	assert_string_equal(b->digest, META2);
+
+	/* unknown */
+	assert_null(catalogue_resolve(&c, "nosuch", 6, NULL));
+	assert_null(catalogue_resolve(&c, "model12", 7, NULL));
+	assert_null(catalogue_resolve(&c, "model1234", 9, NULL));
+	assert_null(catalogue_resolve(
+	    &c, "5555555555555555555555555555555555555555555555555555555555555555", 64, NULL));
+	assert_null(catalogue_resolve(&c, "", 0, NULL));
+	assert_null(catalogue_resolve(&c, "../model123", 11, NULL));
+	assert_null(catalogue_resolve(NULL, "model123", 8, NULL));
+	catalogue_free(&c);
+}
+
+static void test_resolve_key_not_nul_terminated(void **state)
+{
+	struct catalogue c;
+	const struct catalogue_blob *b;
+	char *key;
+
+	make_catalogue(&c);
+	/* exact-size heap buffers: under ASan/valgrind any read past len is caught */
+	key = malloc(8);
+	memcpy(key, "model123", 8);
+	b = catalogue_resolve(&c, key, 8, NULL);
+	assert_non_null(b);
+	assert_string_equal(b->digest, META);
+	free(key);
+
+	key = malloc(64);
+	memcpy(key, DATA, 64);
+	b = catalogue_resolve(&c, key, 64, NULL);
+	assert_non_null(b);
+	assert_string_equal(b->digest, DATA);
+	free(key);
+
+	/* only len bytes count */
+	b = catalogue_resolve(&c, "otherXYZ", 5, NULL);
+	assert_non_null(b);
+	assert_string_equal(b->digest, META2);
+	catalogue_free(&c);
+}
+
+static void test_resolve_key_with_nul(void **state)
+{
+	struct catalogue c;
+	char digest_nul[65];
+
+	make_catalogue(&c);
+	assert_null(catalogue_resolve(&c, "model123\0", 9, NULL));
+	assert_null(catalogue_resolve(&c,
+				      "model\0"
+				      "123",
+				      9, NULL));
+	assert_null(catalogue_resolve(&c, "\0model123", 9, NULL));
+	memcpy(digest_nul, DATA, 65);
+	digest_nul[63] = '\0';
+	assert_null(catalogue_resolve(&c, digest_nul, 64, NULL));
+	catalogue_free(&c);
+}
+
+static void test_find_model(void **state)
+{
+	struct catalogue c;
+
+	make_catalogue(&c);
+	assert_non_null(catalogue_find_model(&c, "other"));
+	assert_string_equal(catalogue_find_model(&c, "model123")->meta, META);
+	assert_null(catalogue_find_model(&c, "model"));
+	assert_null(catalogue_find_model(&c, NULL));
+	catalogue_free(&c);
+}
+
+static void put(const char *dir, const char *name, const void *text, size_t len)
+{
+	char *p = test_path(dir, name);
+
+	test_write_file(p, text, len);
+	free(p);
+}
+
+#define PUT(dir, name, text) put(dir, name, text, strlen(text))
+
+static void test_load_dir(void **state)
+{
+	char *dir = test_make_temp_dir();
+	static const char zmodel[] = MODEL_SECTION("zeta", META2) BLOB(META2, "8192", "meta");
+	static const char conflict[] = MODEL_SECTION("conflict", DATA2) BLOB(DATA2, "1", "meta")
+	    BLOB(DATA, "999", "data"); /* DATA is 3149824 bytes in model123 */
+	static const char with_nul[] = "[model]\nname = nul\0\n";
+	struct catalogue c;
+	char *sub;
+
+	PUT(dir, "model123.model", good);
+	PUT(dir, "zeta.model", zmodel);
+	PUT(dir, "broken.model", "[model]\nname = broken\nthis is not ini\n");
+	PUT(dir, "renamed.model", good); /* says name = model123 */
+	PUT(dir, "conflict.model", conflict);
+	put(dir, "nul.model", with_nul, sizeof(with_nul) - 1);
+	PUT(dir, ".hidden.model", good);
+	PUT(dir, "notes.txt", "not a model");
+	PUT(dir, "model123.model.bak", good);
+	sub = test_path(dir, "dir.model");
+	assert_int_equal(mkdir(sub, 0755), 0);
+
+	assert_int_equal(catalogue_load_dir(dir, &c), 0);
+	/* lexical order; conflict (loaded before model123) wins DATA's size, so model123 is
+	 * the one skipped: "conflict" < "model123" < "zeta" */
+	assert_int_equal(c.n_models, 2);
+	assert_string_equal(c.models[0].name, "conflict");
+	assert_string_equal(c.models[1].name, "zeta");
+	catalogue_free(&c);
+
+	/* without the conflicting file model123 loads, renamed.model still does not */
+	char *p = test_path(dir, "conflict.model");
+	unlink(p);
+	free(p);
+	assert_int_equal(catalogue_load_dir(dir, &c), 0);
+	assert_int_equal(c.n_models, 2);
+	assert_string_equal(c.models[0].name, "model123");
+	assert_string_equal(c.models[1].name, "zeta");
+	assert_non_null(catalogue_resolve(&c, "zeta", 4, NULL));
+	catalogue_free(&c);
+
+	free(sub);
+	test_remove_tree(dir);
+	free(dir);
+}
+
+static void test_load_dir_missing(void **state)
+{
+	struct catalogue c;
+
+	assert_int_equal(catalogue_load_dir("/nonexistent/blobcache-catalogue", &c), -ENOENT);
+	assert_int_equal(c.n_models, 0);
+	assert_null(c.models);
+}
+
+static void test_write_model_atomic(void **state)
+{
+	char *dir = test_make_temp_dir();
+	char *path = test_path(dir, "model123.model");
+	char *keep = test_path(dir, "old-inode");
+	struct catalogue_model m, loaded;
+	char *text, *expected, err[256];
+
+	assert_int_equal(catalogue_parse_model(good, "t", &m, err, sizeof(err)), 0);
+	PUT(dir, "model123.model", "old content\n");
+	assert_int_equal(link(path, keep), 0);
+
+	assert_int_equal(catalogue_write_model(dir, &m), 0);
+	text = test_read_file(path, NULL);
+	expected = catalogue_format_model(&m);
+	assert_string_equal(text, expected);
+	/* replaced by rename, not rewritten in place: the old inode still has the old text */
+	free(text);
+	text = test_read_file(keep, NULL);
+	assert_string_equal(text, "old content\n");
+	/* no temporary file left: the entry and the hard link only */
+	assert_int_equal(test_count_entries(dir), 2);
+	assert_int_equal(catalogue_load_model_file(path, &loaded, err, sizeof(err)), 0);
+	assert_string_equal(loaded.meta, META);
+	catalogue_model_free(&loaded);
+
+	/* an invalid model is refused and nothing is written */
+	strcpy(m.name, "../evil");
+	assert_int_equal(catalogue_write_model(dir, &m), -EINVAL);
+	strcpy(m.name, "fresh");
+	m.chunk_size = 1000;
+	assert_int_equal(catalogue_write_model(dir, &m), -EINVAL);
+	assert_int_equal(test_count_entries(dir), 2);
+	assert_true(catalogue_write_model("/nonexistent/blobcache", &m) < 0);
+
+	free(text);
+	free(expected);
+	free(path);
+	free(keep);
+	catalogue_model_free(&m);
+	test_remove_tree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_parse_malformed),
+	    cmocka_unit_test(test_parse_err_may_be_null),
+	    cmocka_unit_test(test_format_parse_round_trip),
+	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_resolve_key_not_nul_terminated),
+	    cmocka_unit_test(test_resolve_key_with_nul),
+	    cmocka_unit_test(test_find_model),
+	    cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_load_dir_missing),
+	    cmocka_unit_test(test_write_model_atomic),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
