@@ -1,8 +1,8 @@
 # unit tests of the catalogue and publish
 check_PROGRAMS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs
+	tests/unit/test-erofs tests/unit/test-publish
 TESTS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs
+	tests/unit/test-erofs tests/unit/test-publish
 
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
@@ -20,3 +20,7 @@ tests_unit_test_catalogue_LDADD = $(UNIT_LIBS)
 tests_unit_test_erofs_SOURCES = tests/unit/test-erofs.c
 tests_unit_test_erofs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_erofs_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/publish.c daemon/publish.h
+tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_publish_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* blobcachectl: the operator CLI. One entry per command in `commands`; each command parses
+ * its own options and returns an exit status. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalogue.h"
+#include "log.h"
+#include "macros.h"
+#include "parse.h"
+#include "publish.h"
+
+#define EXIT_USAGE 2
+
+struct command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static void publish_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl publish [OPTIONS] NAME SOURCE_DIR ORIGIN_DIR\n"
+	      "\n"
+	      "Build an EROFS image of SOURCE_DIR with mkfs.erofs and publish it as model NAME:\n"
+	      "the metadata and data blobs go to ORIGIN_DIR/blobs/sha256/<digest>, the model\n"
+	      "entry to ORIGIN_DIR/models/NAME.model.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -s, --chunk-size SIZE  EROFS chunk size, a power of two >= 4096 (default 1M)\n"
+	      "  -c, --catalogue DIR    also write the model entry into DIR (the daemon's\n"
+	      "                         catalogue directory)\n"
+	      "  -f, --force            replace an existing model entry of different content\n"
+	      "  -h, --help             show this help and exit\n",
+	      f);
+}
+
+static int cmd_publish(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"chunk-size", required_argument, NULL, 's'},
+	    {"catalogue", required_argument, NULL, 'c'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	struct publish_options o = {.chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE};
+	struct publish_result res;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "s:c:fh", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			if (parse_size(optarg, &o.chunk_size) < 0) {
+				log_error("--chunk-size '%s' is not a size; use e.g. 1M or 4096",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			o.catalogue_dir = optarg;
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case 'h':
+			publish_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			publish_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 3) {
+		log_error("publish needs NAME SOURCE_DIR ORIGIN_DIR (got %d arguments)",
+			  argc - optind);
+		publish_usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.name = argv[optind];
+	o.source_dir = argv[optind + 1];
+	o.origin_dir = argv[optind + 2];
+
+	if (publish_model(&o, &res) < 0)
+		return EXIT_FAILURE;
+
+	printf("published model %s%s\n", o.name,
+	       res.entry_unchanged ? " (unchanged: identical content)" : "");
+	printf("  meta blob   sha256:%s  %llu bytes%s\n", res.meta.digest,
+	       (unsigned long long)res.meta.size, res.meta.existed ? "  (already present)" : "");
+	printf("  data blob   sha256:%s  %llu bytes%s\n", res.data.digest,
+	       (unsigned long long)res.data.size, res.data.existed ? "  (already present)" : "");
+	printf("  chunk size  %llu\n", (unsigned long long)o.chunk_size);
+	printf("  blobs       %s/blobs/sha256/\n", o.origin_dir);
+	printf("  entry       %s/models/%s.model\n", o.origin_dir, o.name);
+	if (o.catalogue_dir)
+		printf("  catalogue   %s/%s.model\n", o.catalogue_dir, o.name);
+	printf("mount with:   mount -t erofs -o fsid=%s none /mnt/%s\n", o.name, o.name);
+	publish_result_free(&res);
+	return EXIT_SUCCESS;
+}
+
+static void show_model_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl show-model [OPTIONS] FILE|NAME\n"
+	      "\n"
+	      "Check and print a model entry: FILE (a path) or NAME in the catalogue directory.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -c, --catalogue DIR    look NAME up in DIR\n"
+	      "  -h, --help             show this help and exit\n",
+	      f);
+}
+
+static int cmd_show_model(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"catalogue", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	struct catalogue_model m;
+	const char *catalogue_dir = NULL, *arg;
+	char err[512];
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			catalogue_dir = optarg;
+			break;
+		case 'h':
+			show_model_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			show_model_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		show_model_usage(stderr);
+		return EXIT_USAGE;
+	}
+	arg = argv[optind];
+	if (strchr(arg, '/') || !catalogue_dir) {
+		path = strdup(arg);
+	} else {
+		if (!name_is_valid_model(arg, strlen(arg))) {
+			log_error("'%s' is not a valid model name", arg);
+			return EXIT_USAGE;
+		}
+		if (asprintf(&path, "%s/%s.model", catalogue_dir, arg) < 0)
+			path = NULL;
+	}
+	if (!path) {
+		log_error_errno(ENOMEM, "show-model");
+		return EXIT_FAILURE;
+	}
+	r = catalogue_load_model_file(path, &m, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return EXIT_FAILURE;
+	}
+	text = catalogue_format_model(&m);
+	if (text)
+		printf("%s\nmount with: mount -t erofs -o fsid=%s none /mnt/%s\n", text, m.name,
+		       m.name);
+	catalogue_model_free(&m);
+	return text ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static const struct command commands[] = {
+    {"publish", "build an EROFS image of a directory and publish it as a model", cmd_publish},
+    {"show-model", "check and print a model's catalogue entry", cmd_show_model},
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: blobcachectl [--help] [--version] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Operator tool for blobcached.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nRun 'blobcachectl COMMAND --help' for the options of a command.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {},
+	};
+	int opt;
+
+	log_set_ident("blobcachectl");
+	while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("blobcachectl %s\n", PACKAGE_VERSION);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (streq(argv[optind], commands[i].name)) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+			optind = 0; /* full getopt reset for the command's own options */
+			return commands[i].run(sub_argc, sub_argv);
+		}
+	}
+	log_error("unknown command '%s'; run 'blobcachectl --help' for the list", argv[optind]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "erofs.h"
+#include "log.h"
+#include "macros.h"
+
+extern char **environ;
+
+#define CHUNK_SIZE_MIN 4096ULL
+#define CHUNK_SIZE_MAX (4096ULL << 31)
+
+struct publish_state {
+	char *tmpdir; /* ORIGIN/.publish-NAME-XXXXXX, holds mkfs.erofs's output */
+	char *tmp_meta;
+	char *tmp_data;
+	char *added[2]; /* blobs this call moved into the origin, unlinked on failure */
+};
+
+static void state_cleanup(struct publish_state *s, bool failed)
+{
+	if (s->tmp_meta)
+		unlink(s->tmp_meta);
+	if (s->tmp_data)
+		unlink(s->tmp_data);
+	if (s->tmpdir)
+		rmdir(s->tmpdir);
+	for (size_t i = 0; i < ARRAY_SIZE(s->added); i++) {
+		if (failed && s->added[i])
+			unlink(s->added[i]);
+		free(s->added[i]);
+	}
+	free(s->tmp_meta);
+	free(s->tmp_data);
+	free(s->tmpdir);
+	memset(s, 0, sizeof(*s));
+}
+
+static void to_hex(const unsigned char *bin, size_t len, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		hex[2 * i] = digits[bin[i] >> 4];
+		hex[2 * i + 1] = digits[bin[i] & 0xf];
+	}
+	hex[2 * len] = '\0';
+}
+
+static void evp_md_ctx_freep(EVP_MD_CTX **ctx)
+{
+	EVP_MD_CTX_free(*ctx);
+}
+
+int publish_sha256_file(const char *path, char *hex, uint64_t *size)
+{
+	_cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ unsigned char *buf = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	uint64_t total = 0;
+	const size_t buf_size = 1024 * 1024;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(buf_size);
+	ctx = EVP_MD_CTX_new();
+	if (!buf || !ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	for (;;) {
+		ssize_t n = read(fd, buf, buf_size);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			return -EIO;
+		total += (uint64_t)n;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != DIGEST_HEX_LEN / 2)
+		return -EIO;
+	to_hex(md, md_len, hex);
+	if (size)
+		*size = total;
+	return 0;
+}
+
+void publish_model_uuid(const char *name, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	_cleanup_free_ char *seed = NULL;
+	char hex[33];
+
+	if (asprintf(&seed, "blobcache-model-uuid:%s", name) < 0)
+		seed = NULL;
+	EVP_Digest(seed ? seed : name, strlen(seed ? seed : name), md, &md_len, EVP_sha256(), NULL);
+	md[6] = (md[6] & 0x0f) | 0x80; /* RFC 9562 version 8: custom, name-derived */
+	md[8] = (md[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	to_hex(md, 16, hex);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+static int run_mkfs(const char *mkfs, char *const argv[])
+{
+	posix_spawn_file_actions_t actions;
+	pid_t pid;
+	int status, r;
+
+	r = posix_spawn_file_actions_init(&actions);
+	if (r)
+		return -r;
+	r = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (!r)
+		r = posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY,
+						     0);
+	if (!r)
+		r = posix_spawn(&pid, mkfs, &actions, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&actions);
+	if (r)
+		return log_error_errno(r, "cannot run %s", mkfs);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return log_error_errno(errno, "waiting for %s", mkfs);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		log_error("%s failed with exit status %d (its message is above)", mkfs,
+			  WEXITSTATUS(status));
+	else
+		log_error("%s was killed by signal %d", mkfs, WTERMSIG(status));
+	return -EIO;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	char *p;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(copy, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Move a built blob to BLOBS/<digest>. A blob already there with the right content is kept
+ * (it may be in use); one whose content does not match its name is replaced. */
+static int store_blob(struct publish_state *s, size_t slot, const char *tmp, const char *blobs_dir,
+		      struct publish_blob_result *b)
+{
+	_cleanup_free_ char *target = NULL;
+	char existing[DIGEST_HEX_LEN + 1];
+	uint64_t existing_size;
+	struct stat st;
+	int r;
+
+	if (asprintf(&target, "%s/%s", blobs_dir, b->digest) < 0)
+		return -ENOMEM;
+	if (stat(target, &st) == 0) {
+		r = publish_sha256_file(target, existing, &existing_size);
+		if (r == 0 && streq(existing, b->digest) && existing_size == b->size) {
+			b->existed = true;
+			return 0;
+		}
+		log_warn("%s does not match its digest; replacing it", target);
+	}
+	if (chmod(tmp, 0644) < 0)
+		return log_error_errno(errno, "chmod %s", tmp);
+	if (rename(tmp, target) < 0)
+		return log_error_errno(errno, "cannot move blob into %s", target);
+	s->added[slot] = TAKE_PTR(target);
+	return 0;
+}
+
+static int check_existing_entry(const char *dir, const struct catalogue_model *m, bool force,
+				bool *unchanged)
+{
+	_cleanup_free_ char *path = NULL, *old_text = NULL, *new_text = NULL;
+	struct catalogue_model old = {0};
+	char err[512];
+	int r;
+
+	*unchanged = false;
+	if (asprintf(&path, "%s/%s.model", dir, m->name) < 0)
+		return -ENOMEM;
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : log_error_errno(errno, "%s", path);
+	r = catalogue_load_model_file(path, &old, err, sizeof(err));
+	if (r < 0) {
+		if (force)
+			return 0;
+		log_error("%s exists but cannot be parsed (%s); use --force to replace it", path,
+			  err);
+		return -EEXIST;
+	}
+	old_text = catalogue_format_model(&old);
+	new_text = catalogue_format_model(m);
+	catalogue_model_free(&old);
+	if (!old_text || !new_text)
+		return -ENOMEM;
+	if (streq(old_text, new_text)) {
+		*unchanged = true;
+		return 0;
+	}
+	if (force)
+		return 0;
+	log_error("%s already describes model '%s' with different content; use --force to "
+		  "replace it (mounts of the old image keep working until unmounted)",
+		  path, m->name);
+	return -EEXIST;
+}
+
+static int check_dir_writable(const char *what, const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return log_error_errno(ENOENT, "%s %s does not exist; create it first",
+					       what, dir);
+		return log_error_errno(errno, "%s %s", what, dir);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return log_error_errno(ENOTDIR, "%s %s is not a directory", what, dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return log_error_errno(errno,
+				       "%s %s is not writable; fix its permissions or run as a "
+				       "user who may write there",
+				       what, dir);
+	return 0;
+}
+
+static int validate_options(const struct publish_options *o, const char *mkfs)
+{
+	struct stat st;
+	int r;
+
+	if (!o->name || !name_is_valid_model(o->name, strlen(o->name)) ||
+	    name_is_digest(o->name, strlen(o->name)))
+		return log_error_errno(EINVAL,
+				       "invalid model name '%s': use 1-%d characters of A-Z a-z "
+				       "0-9 . _ -, starting with a letter or digit, and not a "
+				       "64-hex digest",
+				       o->name ? o->name : "", MODEL_NAME_MAX);
+	if (o->chunk_size < CHUNK_SIZE_MIN || o->chunk_size > CHUNK_SIZE_MAX ||
+	    (o->chunk_size & (o->chunk_size - 1)))
+		return log_error_errno(EINVAL,
+				       "chunk size %llu is not valid: use a power of two >= 4096 "
+				       "(e.g. 1M)",
+				       (unsigned long long)o->chunk_size);
+	if (!o->source_dir || stat(o->source_dir, &st) < 0)
+		return log_error_errno(o->source_dir ? errno : EINVAL, "source directory %s",
+				       o->source_dir ? o->source_dir : "(none)");
+	if (!S_ISDIR(st.st_mode))
+		return log_error_errno(ENOTDIR, "source %s is not a directory", o->source_dir);
+	r = check_dir_writable("origin directory", o->origin_dir);
+	if (r < 0)
+		return r;
+	if (o->catalogue_dir) {
+		r = check_dir_writable("catalogue directory", o->catalogue_dir);
+		if (r < 0)
+			return r;
+	}
+	if (access(mkfs, X_OK) < 0)
+		return log_error_errno(errno,
+				       "mkfs.erofs not found at %s: install erofs-utils "
+				       "(apt-get install erofs-utils)",
+				       mkfs);
+	return 0;
+}
+
+static int build_image(struct publish_state *s, const struct publish_options *o, const char *mkfs)
+{
+	_cleanup_free_ char *blobdev = NULL, *chunk = NULL, *source = NULL;
+	char uuid[37];
+	int r;
+
+	/* Absolute path: a source named "-x" must not read as an option. */
+	source = realpath(o->source_dir, NULL);
+	if (!source)
+		return log_error_errno(errno, "source directory %s", o->source_dir);
+	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
+		s->tmpdir = NULL;
+		return -ENOMEM;
+	}
+	if (!mkdtemp(s->tmpdir)) {
+		r = -errno;
+		free(s->tmpdir);
+		s->tmpdir = NULL;
+		return log_error_errno(r, "cannot create a temporary directory in %s",
+				       o->origin_dir);
+	}
+	if (asprintf(&s->tmp_meta, "%s/meta", s->tmpdir) < 0 ||
+	    asprintf(&s->tmp_data, "%s/data", s->tmpdir) < 0 ||
+	    asprintf(&blobdev, "--blobdev=%s", s->tmp_data) < 0 ||
+	    asprintf(&chunk, "--chunksize=%llu", (unsigned long long)o->chunk_size) < 0)
+		return -ENOMEM;
+	publish_model_uuid(o->name, uuid);
+
+	/* -T0 and a name-derived UUID make the image a function of the content alone.
+	 * mkfs.erofs 1.5 has no block size option: it uses the page size, checked later. */
+	char *argv[] = {
+	    (char *)mkfs, "--quiet", "-T0",	  "--all-root", "-U", uuid,
+	    blobdev,	  chunk,     s->tmp_meta, source,	NULL,
+	};
+	log_debug("running %s --quiet -T0 --all-root -U %s %s %s %s %s", mkfs, uuid, blobdev, chunk,
+		  s->tmp_meta, source);
+	return run_mkfs(mkfs, argv);
+}
+
+/* Check the image, write the data blob's digest as device tag 0, hash both blobs. */
+static int finish_image(struct publish_state *s, struct publish_result *res)
+{
+	struct erofs_sb_info sb;
+	char err[256];
+	int r;
+
+	r = publish_sha256_file(s->tmp_data, res->data.digest, &res->data.size);
+	if (r < 0)
+		return log_error_errno(r, "reading %s", s->tmp_data);
+	if (res->data.size == 0)
+		return log_error_errno(ENODATA,
+				       "the source directory holds no file data (only empty files "
+				       "or directories); add the model's files and publish again");
+	if (res->data.size % 4096 || res->data.size / 4096 > UINT32_MAX)
+		return log_error_errno(EFBIG, "data blob size %llu is not usable by EROFS",
+				       (unsigned long long)res->data.size);
+	r = erofs_file_read_sb(s->tmp_meta, &sb, err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "mkfs.erofs produced an unusable image: %s", err);
+	if (sb.extra_devices != 1)
+		return log_error_errno(EINVAL,
+				       "mkfs.erofs produced an image with %u extra devices, "
+				       "expected 1 (the data blob)",
+				       sb.extra_devices);
+	r = erofs_file_set_device(s->tmp_meta, 0, res->data.digest,
+				  (uint32_t)(res->data.size / 4096), err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "cannot write the device tag: %s", err);
+	r = publish_sha256_file(s->tmp_meta, res->meta.digest, &res->meta.size);
+	if (r < 0)
+		return log_error_errno(r, "reading %s", s->tmp_meta);
+	return 0;
+}
+
+static int fill_model(const struct publish_options *o, struct publish_result *res)
+{
+	struct catalogue_model *m = &res->model;
+
+	m->blobs = calloc(2, sizeof(*m->blobs));
+	if (!m->blobs)
+		return -ENOMEM;
+	snprintf(m->name, sizeof(m->name), "%s", o->name);
+	memcpy(m->meta, res->meta.digest, sizeof(m->meta));
+	m->chunk_size = o->chunk_size;
+	m->n_blobs = 2;
+	m->blobs[0] = (struct catalogue_blob){.size = res->meta.size, .role = BLOB_ROLE_META};
+	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
+	m->blobs[1] = (struct catalogue_blob){.size = res->data.size, .role = BLOB_ROLE_DATA};
+	memcpy(m->blobs[1].digest, res->data.digest, sizeof(m->blobs[1].digest));
+	return 0;
+}
+
+static int publish_steps(struct publish_state *s, const struct publish_options *o,
+			 struct publish_result *res)
+{
+	const char *mkfs = o->mkfs_path ? o->mkfs_path : MKFS_EROFS_PATH;
+	_cleanup_free_ char *blobs_dir = NULL, *models_dir = NULL;
+	bool unchanged;
+	int r;
+
+	r = validate_options(o, mkfs);
+	if (r < 0)
+		return r;
+	r = build_image(s, o, mkfs);
+	if (r < 0)
+		return r;
+	r = finish_image(s, res);
+	if (r < 0)
+		return r;
+	r = fill_model(o, res);
+	if (r < 0)
+		return r;
+
+	if (asprintf(&blobs_dir, "%s/blobs/sha256", o->origin_dir) < 0 ||
+	    asprintf(&models_dir, "%s/models", o->origin_dir) < 0)
+		return -ENOMEM;
+	/* Refuse before touching the store, so that a refusal leaves nothing behind. */
+	r = check_existing_entry(models_dir, &res->model, o->force, &res->entry_unchanged);
+	if (r < 0)
+		return r;
+	if (o->catalogue_dir) {
+		r = check_existing_entry(o->catalogue_dir, &res->model, o->force, &unchanged);
+		if (r < 0)
+			return r;
+	}
+
+	r = mkdir_p(blobs_dir, 0755);
+	if (r < 0)
+		return log_error_errno(r, "cannot create %s", blobs_dir);
+	r = mkdir_p(models_dir, 0755);
+	if (r < 0)
+		return log_error_errno(r, "cannot create %s", models_dir);
+	/* Data first: a meta blob in the store is only useful with its data blob. */
+	r = store_blob(s, 1, s->tmp_data, blobs_dir, &res->data);
+	if (r < 0)
+		return r;
+	r = store_blob(s, 0, s->tmp_meta, blobs_dir, &res->meta);
+	if (r < 0)
+		return r;
+	r = fsync_dir(blobs_dir);
+	if (r < 0)
+		return log_error_errno(r, "fsync %s", blobs_dir);
+
+	r = catalogue_write_model(models_dir, &res->model);
+	if (r < 0)
+		return log_error_errno(r, "cannot write the model entry into %s", models_dir);
+	if (o->catalogue_dir) {
+		r = catalogue_write_model(o->catalogue_dir, &res->model);
+		if (r < 0) {
+			/* The origin is complete and consistent: keep it, say what is missing. */
+			log_error_errno(r,
+					"the model is published on the origin, but its entry "
+					"could not be written into %s; copy %s/%s.model there",
+					o->catalogue_dir, models_dir, o->name);
+			for (size_t i = 0; i < ARRAY_SIZE(s->added); i++) {
+				free(s->added[i]);
+				s->added[i] = NULL;
+			}
+			return r;
+		}
+	}
+	return 0;
+}
+
+int publish_model(const struct publish_options *opts, struct publish_result *result)
+{
+	struct publish_state state = {0};
+	int r;
+
+	memset(result, 0, sizeof(*result));
+	r = publish_steps(&state, opts, result);
+	state_cleanup(&state, r < 0);
+	if (r < 0)
+		publish_result_free(result);
+	return r;
+}
+
+void publish_result_free(struct publish_result *result)
+{
+	if (result)
+		catalogue_model_free(&result->model);
+}

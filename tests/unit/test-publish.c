@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* publish end to end with the real mkfs.erofs (erofs-utils must be installed: this test
+ * fails, it does not skip, without it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <utime.h>
+
+#include "erofs.h"
+#include "macros.h"
+#include "publish.h"
+#include "test-helpers.h"
+
+struct fixture {
+	char *dir;
+	char *src;
+	char *origin;
+	char *catalogue;
+};
+
+static void fill_source(const char *src, uint32_t seed)
+{
+	size_t len = 3 * 1024 * 1024;
+	uint8_t *big = malloc(len);
+	uint32_t x = seed;
+	char *p, *sub;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (uint8_t)(x >> 16);
+	}
+	p = test_path(src, "weights.bin");
+	test_write_file(p, big, len);
+	free(p);
+	free(big);
+	p = test_path(src, "config.json");
+	test_write_file(p, "{\"layers\": 2}\n", 14);
+	free(p);
+	sub = test_path(src, "tokenizer");
+	mkdir(sub, 0755);
+	p = test_path(sub, "vocab.txt");
+	test_write_file(p, "a\nb\nc\n", 6);
+	free(p);
+	free(sub);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (access(MKFS_EROFS_PATH, X_OK) != 0) {
+		fprintf(stderr, "%s not found: install erofs-utils (this test needs it)\n",
+			MKFS_EROFS_PATH);
+		return -1; /* fail, not skip */
+	}
+	f->dir = test_make_temp_dir();
+	f->src = test_path(f->dir, "src");
+	f->origin = test_path(f->dir, "origin");
+	f->catalogue = test_path(f->dir, "catalogue");
+	mkdir(f->src, 0755);
+	mkdir(f->origin, 0755);
+	mkdir(f->catalogue, 0755);
+	fill_source(f->src, 1);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	test_remove_tree(f->dir);
+	free(f->dir);
+	free(f->src);
+	free(f->origin);
+	free(f->catalogue);
+	free(f);
+	return 0;
+}
+
+static struct publish_options options(const struct fixture *f, const char *name)
+{
+	return (struct publish_options){
+	    .name = name,
+	    .source_dir = f->src,
+	    .origin_dir = f->origin,
+	    .catalogue_dir = f->catalogue,
+	    .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE,
+	};
+}
+
+/* sha256 computed here, independently of publish_sha256_file(). */
+static void sha256_hex(const void *data, size_t len, char *hex)
+{
+	unsigned char md[32];
+	unsigned int md_len;
+
+	assert_int_equal(EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL), 1);
+	for (unsigned int i = 0; i < md_len; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+}
+
+static char *blob_path(const struct fixture *f, const char *digest)
+{
+	char *p = NULL;
+
+	assert_true(asprintf(&p, "%s/blobs/sha256/%s", f->origin, digest) > 0);
+	return p;
+}
+
+static void assert_blob(const struct fixture *f, const struct publish_blob_result *b)
+{
+	char *path = blob_path(f, b->digest), hex[65];
+	size_t len;
+	char *data = test_read_file(path, &len);
+
+	assert_non_null(data);
+	assert_int_equal(len, b->size);
+	sha256_hex(data, len, hex);
+	assert_string_equal(hex, b->digest);
+	free(data);
+	free(path);
+}
+
+/* No ".publish-*" temporary directory left: origin holds blobs/ and models/ at most. */
+static void assert_no_leftovers(const struct fixture *f)
+{
+	DIR *d = opendir(f->origin);
+	struct dirent *e;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (streq(e->d_name, ".") || streq(e->d_name, "..") || streq(e->d_name, "blobs") ||
+		    streq(e->d_name, "models"))
+			continue;
+		fail_msg("left behind in origin: %s", e->d_name);
+	}
+	closedir(d);
+}
+
+static int count_blobs(const struct fixture *f)
+{
+	char *p = test_path(f->origin, "blobs/sha256");
+	int n = test_count_entries(p);
+
+	free(p);
+	return n < 0 ? 0 : n;
+}
+
+static void test_publish(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "model1");
+	struct publish_result res;
+	struct catalogue_model m;
+	char *entry, *copy, *meta_path, *text1, *text2, err[512];
+	char tag[EROFS_DEVICE_TAG_LEN + 1];
+	size_t len;
+	uint8_t *meta;
+	uint32_t blocks;
+
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_false(res.meta.existed);
+	assert_false(res.data.existed);
+	assert_false(res.entry_unchanged);
+	assert_blob(f, &res.meta);
+	assert_blob(f, &res.data);
+	assert_int_equal(res.meta.size % 4096, 0);
+	/* 3 MiB of data plus the small files, each in its own 4 KiB block */
+	assert_true(res.data.size >= 3 * 1024 * 1024 + 2 * 4096);
+	assert_int_equal(count_blobs(f), 2);
+
+	/* the model entry parses and describes both blobs */
+	entry = test_path(f->origin, "models/model1.model");
+	assert_int_equal(catalogue_load_model_file(entry, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.name, "model1");
+	assert_string_equal(m.meta, res.meta.digest);
+	assert_int_equal(m.chunk_size, 1048576);
+	assert_int_equal(m.n_blobs, 2);
+	assert_string_equal(m.blobs[0].digest, res.meta.digest);
+	assert_int_equal(m.blobs[0].size, res.meta.size);
+	assert_int_equal(m.blobs[0].role, BLOB_ROLE_META);
+	assert_string_equal(m.blobs[1].digest, res.data.digest);
+	assert_int_equal(m.blobs[1].size, res.data.size);
+	assert_int_equal(m.blobs[1].role, BLOB_ROLE_DATA);
+	catalogue_model_free(&m);
+	/* the same entry in the daemon's catalogue */
+	copy = test_path(f->catalogue, "model1.model");
+	text1 = test_read_file(entry, NULL);
+	text2 = test_read_file(copy, NULL);
+	assert_non_null(text2);
+	assert_string_equal(text1, text2);
+
+	/* device tag 0 is the data digest, the block count its size; the checksum is valid */
+	meta_path = blob_path(f, res.meta.digest);
+	meta = (uint8_t *)test_read_file(meta_path, &len);
+	assert_int_equal(erofs_sb_read(meta, len, NULL, err, sizeof(err)), 0);
+	assert_int_equal(erofs_sb_get_device_tag(meta, len, 0, tag, &blocks), 0);
+	assert_string_equal(tag, res.data.digest);
+	assert_int_equal(blocks, res.data.size / 4096);
+
+	assert_no_leftovers(f);
+	free(meta);
+	free(meta_path);
+	free(text1);
+	free(text2);
+	free(copy);
+	free(entry);
+	publish_result_free(&res);
+}
+
+static void test_republish_identical(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "model2");
+	struct publish_result first, second, third;
+	char *other_origin = test_path(f->dir, "origin2");
+	char *p;
+
+	assert_int_equal(publish_model(&o, &first), 0);
+	/* again: same blobs, found in place, entry unchanged */
+	assert_int_equal(publish_model(&o, &second), 0);
+	assert_string_equal(second.meta.digest, first.meta.digest);
+	assert_string_equal(second.data.digest, first.data.digest);
+	assert_true(second.meta.existed);
+	assert_true(second.data.existed);
+	assert_true(second.entry_unchanged);
+
+	/* new mtimes and a fresh origin: still identical blobs (-T0, name-derived UUID) */
+	p = test_path(f->src, "config.json");
+	assert_int_equal(utime(p, &(struct utimbuf){.actime = 12345, .modtime = 67890}), 0);
+	free(p);
+	mkdir(other_origin, 0755);
+	o.origin_dir = other_origin;
+	o.catalogue_dir = NULL;
+	assert_int_equal(publish_model(&o, &third), 0);
+	assert_string_equal(third.meta.digest, first.meta.digest);
+	assert_string_equal(third.data.digest, first.data.digest);
+	assert_false(third.meta.existed);
+
+	publish_result_free(&first);
+	publish_result_free(&second);
+	publish_result_free(&third);
+	free(other_origin);
+}
+
+static void test_changed_content_needs_force(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "model3");
+	struct publish_result first, res;
+	char *p, *before, *after;
+	int blobs;
+
+	assert_int_equal(publish_model(&o, &first), 0);
+	p = test_path(f->src, "config.json");
+	test_write_file(p, "{\"layers\": 3}\n", 14);
+	free(p);
+	p = test_path(f->origin, "models/model3.model");
+	before = test_read_file(p, NULL);
+	blobs = count_blobs(f);
+
+	assert_int_equal(publish_model(&o, &res), -EEXIST);
+	after = test_read_file(p, NULL);
+	assert_string_equal(after, before);
+	assert_int_equal(count_blobs(f), blobs); /* refused before touching the store */
+	assert_no_leftovers(f);
+	free(after);
+
+	o.force = true;
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_string_not_equal(res.meta.digest, first.meta.digest);
+	/* the 3 MiB file is unchanged, but its chunks sit after config.json's block */
+	after = test_read_file(p, NULL);
+	assert_non_null(strstr(after, res.meta.digest));
+	free(after);
+	free(before);
+	free(p);
+	publish_result_free(&first);
+	publish_result_free(&res);
+
+	/* restore the fixture for the other tests */
+	p = test_path(f->src, "config.json");
+	test_write_file(p, "{\"layers\": 2}\n", 14);
+	free(p);
+}
+
+static void test_bad_names_refused(void **state)
+{
+	static const char *bad[] = {
+	    "",
+	    "../x",
+	    ".hidden",
+	    "a/b",
+	    "-rf",
+	    "with space",
+	    "m123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	};
+	struct fixture *f = *state;
+	struct publish_result res;
+	int blobs = count_blobs(f);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct publish_options o = options(f, bad[i]);
+		assert_int_equal(publish_model(&o, &res), -EINVAL);
+	}
+	assert_int_equal(count_blobs(f), blobs);
+	assert_no_leftovers(f);
+}
+
+static void test_bad_arguments_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "model4");
+	struct publish_result res;
+	char *file = test_path(f->src, "config.json");
+	char *missing = test_path(f->dir, "missing");
+	int blobs = count_blobs(f);
+
+	o.chunk_size = 1000;
+	assert_int_equal(publish_model(&o, &res), -EINVAL);
+	o.chunk_size = 2048;
+	assert_int_equal(publish_model(&o, &res), -EINVAL);
+	o = options(f, "model4");
+	o.source_dir = file;
+	assert_int_equal(publish_model(&o, &res), -ENOTDIR);
+	o.source_dir = missing;
+	assert_int_equal(publish_model(&o, &res), -ENOENT);
+	o = options(f, "model4");
+	o.origin_dir = missing;
+	assert_int_equal(publish_model(&o, &res), -ENOENT);
+	o.origin_dir = file;
+	assert_int_equal(publish_model(&o, &res), -ENOTDIR);
+	o = options(f, "model4");
+	o.catalogue_dir = missing;
+	assert_int_equal(publish_model(&o, &res), -ENOENT);
+	o = options(f, "model4");
+	o.mkfs_path = "/nonexistent/mkfs.erofs";
+	assert_int_equal(publish_model(&o, &res), -ENOENT);
+
+	assert_int_equal(count_blobs(f), blobs);
+	assert_no_leftovers(f);
+	free(file);
+	free(missing);
+}
+
+static void test_failure_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "model5");
+	struct publish_result res;
+	char *empty = test_path(f->dir, "empty");
+	char *entry = test_path(f->origin, "models/model5.model");
+	int blobs = count_blobs(f);
+
+	/* mkfs.erofs fails */
+	o.mkfs_path = "/bin/false";
+	assert_int_equal(publish_model(&o, &res), -EIO);
+	/* mkfs.erofs "succeeds" without writing an image */
+	o.mkfs_path = "/bin/true";
+	assert_true(publish_model(&o, &res) < 0);
+	/* a source without file data gives an empty data blob */
+	o = options(f, "model5");
+	mkdir(empty, 0755);
+	o.source_dir = empty;
+	assert_int_equal(publish_model(&o, &res), -ENODATA);
+
+	assert_int_equal(count_blobs(f), blobs);
+	assert_int_equal(access(entry, F_OK), -1);
+	assert_no_leftovers(f);
+	free(empty);
+	free(entry);
+}
+
+static void test_uuid_from_name(void **state)
+{
+	char a[37], b[37], c[37];
+
+	publish_model_uuid("model1", a);
+	publish_model_uuid("model1", b);
+	publish_model_uuid("model2", c);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+	assert_int_equal(strlen(a), 36);
+	assert_int_equal(a[8], '-');
+	assert_int_equal(a[14], '8'); /* version 8 */
+	assert_non_null(strchr("89ab", a[19]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_uuid_from_name),
+	    cmocka_unit_test(test_publish),
+	    cmocka_unit_test(test_republish_identical),
+	    cmocka_unit_test(test_changed_content_needs_force),
+	    cmocka_unit_test(test_bad_names_refused),
+	    cmocka_unit_test(test_bad_arguments_refused),
+	    cmocka_unit_test(test_failure_leaves_nothing),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
