@@ -35,6 +35,7 @@ struct chunk_job {
 	uint64_t index, start, end, data_len;
 	void *buf;
 	bool dispatched;
+	uint64_t dispatch_ms;
 	struct waiter *waiters;
 	struct chunk_job *next_in_sink; /* sink->jobs */
 	struct chunk_job *next_queued;  /* fill->queue, before dispatch */
@@ -259,6 +260,7 @@ static void dispatch_queue(struct fill *f)
 			continue;
 		}
 		job->dispatched = true;
+		job->dispatch_ms = loop_now_ms();
 		f->stats.inflight++;
 		r = origin_fetch(f->origin, job->sink->blob.digest, job->start, job->data_len,
 				 job->buf, on_fetched, job);
@@ -289,6 +291,14 @@ static int attach_chunk(struct fill_sink *s, struct fill_request *req, uint64_t 
 	for (job = s->jobs; job; job = job->next_in_sink)
 		if (job->index == index)
 			break;
+	if (job && job->dispatched &&
+	    loop_now_ms() - job->dispatch_ms >= f->opts.request_timeout_ms) {
+		/* The origin has sat on this chunk for a whole deadline already: the kernel retries
+		 * a failed READ, and making each retry wait another deadline would multiply the
+		 * reader's wait. Fail at once; a later READ after the fetch ends starts afresh. */
+		f->stats.requests_timed_out++;
+		return -ETIMEDOUT;
+	}
 	if (job) {
 		f->stats.chunks_deduped++;
 	} else {

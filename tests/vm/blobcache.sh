@@ -72,6 +72,7 @@ bc_publish() {
 	name=$1
 	src=$2
 	shift 2
+	mkdir -p /srv/catalogue /srv/origin
 	blobcachectl publish --catalogue /srv/catalogue "$@" "$name" "$src" /srv/origin
 }
 

@@ -22,7 +22,7 @@ expect_eio() {
 		fail "$what: read succeeded"
 	fi
 	took=$(($(date +%s) - start))
-	grep -q "I/O error" /tmp/err || fail "$what: expected EIO, got: $(cat /tmp/err)"
+	grep -q "Input/output error" /tmp/err || fail "$what: expected EIO, got: $(cat /tmp/err)"
 	echo "$what: EIO after $took s"
 	umount /mnt/m || fail "$what: umount"
 	LAST_TOOK=$took
@@ -38,8 +38,9 @@ rmdir "$blob"
 
 mkfifo "$blob"
 expect_eio "hung origin"
-# Deadline 3 s; allow one scan interval and the VM's slowness, not a hang.
-[ "$LAST_TOOK" -ge 2 ] && [ "$LAST_TOOK" -le 8 ] || fail "hung origin: EIO after $LAST_TOOK s, deadline 3 s"
+# Deadline 3 s. The kernel retries a failed READ; the retries of a chunk the origin still sits on
+# fail at once, so the reader waits one deadline, not one per retry (bound: twice the deadline).
+[ "$LAST_TOOK" -ge 2 ] && [ "$LAST_TOOK" -le 6 ] || fail "hung origin: EIO after $LAST_TOOK s, deadline 3 s"
 timed_out=$(bc_stat fill_requests_timed_out)
 [ "$timed_out" -ge 1 ] || fail "no timed-out request counted"
 # Release the worker stuck in open() so that it does not outlive the test.
