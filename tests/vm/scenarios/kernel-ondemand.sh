@@ -14,6 +14,9 @@ for m in cachefiles erofs; do
 	path=$(modinfo -n "$m" 2>/dev/null || true)
 	assert_contains "/updates/$m.ko" "$path" "module file of $m"
 done
+for m in cachefiles erofs; do
+	assert_contains blobcache-ondemand "$(modinfo -F version "$m" 2>/dev/null)" "version of $m"
+done
 grep -qw erofs /proc/filesystems || fail "erofs is not in /proc/filesystems"
 pass "the on-demand modules came from updates/"
 
