@@ -4,7 +4,14 @@
 # Add a scenario by appending it to VM_SCENARIOS.
 VM_SCENARIOS = \
 	tests/vm/scenarios/kernel-ondemand.sh \
-	tests/vm/scenarios/kernel-stock.sh
+	tests/vm/scenarios/kernel-stock.sh \
+	tests/vm/scenarios/publish-mount-sha256.sh \
+	tests/vm/scenarios/second-read-cached.sh \
+	tests/vm/scenarios/multi-blob-device.sh \
+	tests/vm/scenarios/unknown-fsid.sh \
+	tests/vm/scenarios/origin-errors-eio.sh \
+	tests/vm/scenarios/no-ondemand-kernel.sh \
+	tests/vm/scenarios/demo.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -17,7 +24,8 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/run-scenario \
 	tests/vm/prepare \
 	tests/vm/init \
-	tests/vm/lib.sh
+	tests/vm/lib.sh \
+	tests/vm/blobcache.sh
 
 # Fetch the kernel and build the modules once (also done on demand by each scenario).
 vm-prepare:

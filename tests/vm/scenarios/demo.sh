@@ -5,7 +5,10 @@
 . /usr/share/blobcache-tests/blobcache.sh
 trap 'echo; echo "(daemon log: last lines)"; tail -n 15 $BC_LOG' EXIT
 
-mib() { echo "$(($1 / 1048576)).$(( ($1 % 1048576) * 10 / 1048576 )) MiB"; }
+mib() {
+	if [ "$1" -lt 1048576 ]; then echo "$(($1 / 1024)) KiB"; else
+		echo "$(($1 / 1048576)).$(( ($1 % 1048576) * 10 / 1048576 )) MiB"; fi
+}
 cache_bytes() { du -sk /var/cache/blobcached/blobcached/cache | awk '{print $1 * 1024}'; }
 step() { echo; echo "== $*"; }
 
@@ -19,9 +22,9 @@ ls -l /srv/origin/blobs/sha256/
 model_size=$(cat /srv/origin/blobs/sha256/* | wc -c)
 
 step "3. Start blobcached (file origin /srv/origin, cache on the ext4 volume)"
+blobcache-kcheck | tail -n 1
 bc_config workers=4
 bc_start
-blobcache-kcheck 2>/dev/null | tail -n 3 || true
 cat "$BC_LOG"
 
 step "4. Mount by fsid: mount -t erofs -o fsid=sample none /models/sample"
@@ -59,10 +62,12 @@ bytes_read=$(( 2 * $(find /srv/src/sample -type f -exec cat {} + | wc -c) ))
 echo "read by the application: $(mib $bytes_read) (two passes)"
 echo "from the origin:         $(mib "$origin_warm")"
 echo "from the cache:          $(mib $((bytes_read - origin_warm > 0 ? bytes_read - origin_warm : 0)))"
-echo "cache volume holds:      $(mib "$(cache_bytes)")"
 echo "--- /run/blobcached/status ---"
 cat "$BC_STATUS"
+# Cache files of a mounted model are unlinked (O_TMPFILE) until the unmount links them in.
 umount /models/sample
+sync
+echo "cache volume holds after umount: $(mib "$(cache_bytes)")"
 bc_stop
 [ "$reads_warm" = "$reads_cold" ] || fail "warm read reached the daemon"
 pass "demo"
