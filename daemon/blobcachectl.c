@@ -41,13 +41,13 @@ static void publish_usage(FILE *f)
 static int cmd_publish(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"chunk-size", required_argument, NULL, 's'},
-	    {"catalogue", required_argument, NULL, 'c'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {},
+		{ "chunk-size", required_argument, NULL, 's' },
+		{ "catalogue", required_argument, NULL, 'c' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
 	};
-	struct publish_options o = {.chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE};
+	struct publish_options o = { .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE };
 	struct publish_result res;
 	int opt;
 
@@ -118,9 +118,9 @@ static void show_model_usage(FILE *f)
 static int cmd_show_model(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"catalogue", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {},
+		{ "catalogue", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
 	};
 	_cleanup_free_ char *path = NULL, *text = NULL;
 	struct catalogue_model m;
@@ -174,8 +174,8 @@ static int cmd_show_model(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"publish", "build an EROFS image of a directory and publish it as a model", cmd_publish},
-    {"show-model", "check and print a model's catalogue entry", cmd_show_model},
+	{ "publish", "build an EROFS image of a directory and publish it as a model", cmd_publish },
+	{ "show-model", "check and print a model's catalogue entry", cmd_show_model },
 };
 
 static void usage(FILE *f)
@@ -194,9 +194,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {},
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
 	};
 	int opt;
 

@@ -33,7 +33,8 @@ struct config_key {
 	}
 
 static const struct config_key keys[] = {
-	K("cache", "dir", KEY_STRING, cache_dir, 0, 0, "cache directory on the NVMe volume (ext4/XFS)"),
+	K("cache", "dir", KEY_STRING, cache_dir, 0, 0,
+	  "cache directory on the NVMe volume (ext4/XFS)"),
 	K("cache", "tag", KEY_STRING, cache_tag, 0, 0, "cachefiles tag"),
 	K("cache", "brun", KEY_PERCENT, brun, 0, 99, "stop culling above this % free blocks"),
 	K("cache", "bcull", KEY_PERCENT, bcull, 0, 99, "start culling below this % free blocks"),
@@ -131,24 +132,28 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 	case KEY_UINT:
 		r = parse_uint_range(value, k->min, k->max, &v);
 		if (r < 0 || (k->type == KEY_UINT && strchr(value, '%')))
-			return fail(st, "[%s] %s = '%s': expected a whole number from %llu to %llu%s",
-				    k->section, k->name, value, (unsigned long long)k->min,
-				    (unsigned long long)k->max, k->type == KEY_PERCENT ? " (%)" : "");
+			return fail(
+				st, "[%s] %s = '%s': expected a whole number from %llu to %llu%s",
+				k->section, k->name, value, (unsigned long long)k->min,
+				(unsigned long long)k->max, k->type == KEY_PERCENT ? " (%)" : "");
 		*(unsigned *)field = (unsigned)v;
 		return 1;
 	case KEY_SIZE:
 		r = parse_size(value, &v);
 		if (r < 0 || v < k->min || v > k->max || (v & (v - 1)))
-			return fail(st,
-				    "[%s] %s = '%s': expected a power of two from 4K to 64M (e.g. 1M)",
-				    k->section, k->name, value);
+			return fail(
+				st,
+				"[%s] %s = '%s': expected a power of two from 4K to 64M (e.g. 1M)",
+				k->section, k->name, value);
 		*(uint64_t *)field = v;
 		return 1;
 	case KEY_DURATION:
 		r = parse_duration_ms(value, &v);
 		if (r < 0 || v < k->min || v > k->max)
-			return fail(st, "[%s] %s = '%s': expected a duration from 100ms to 1h (e.g. 30s)",
-				    k->section, k->name, value);
+			return fail(
+				st,
+				"[%s] %s = '%s': expected a duration from 100ms to 1h (e.g. 30s)",
+				k->section, k->name, value);
 		*(uint64_t *)field = v;
 		return 1;
 	case KEY_LOG_LEVEL:
@@ -208,15 +213,16 @@ static char *read_line(char *str, int num, void *stream)
 int config_parse_text(struct config *c, const char *text, const char *origin, char *err,
 		      size_t err_len)
 {
-	struct parse_state st = {.config = c, .err = err, .err_len = err_len, .origin = origin};
-	struct line_reader lr = {.next = text, .st = &st};
+	struct parse_state st = { .config = c, .err = err, .err_len = err_len, .origin = origin };
+	struct line_reader lr = { .next = text, .st = &st };
 	int r = ini_parse_stream(read_line, &lr, handler, &st);
 
 	if (st.failed)
 		return -EINVAL;
 	if (r != 0) {
 		if (err_len)
-			snprintf(err, err_len, "%s:%d: syntax error (expected 'key = value' or [section])",
+			snprintf(err, err_len,
+				 "%s:%d: syntax error (expected 'key = value' or [section])",
 				 origin, r);
 		return -EINVAL;
 	}
@@ -275,11 +281,13 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 		       -EINVAL;
 	if (c->cache_dir[0] != '/' || c->origin_path[0] != '/' || c->catalogue_dir[0] != '/' ||
 	    c->run_dir[0] != '/')
-		return snprintf(err, err_len, "[cache] dir, [origin] path, [daemon] catalogue and "
-					      "run_dir must be absolute paths"),
+		return snprintf(err, err_len,
+				"[cache] dir, [origin] path, [daemon] catalogue and "
+				"run_dir must be absolute paths"),
 		       -EINVAL;
 	if (strchr(c->cache_tag, ' ') || strlen(c->cache_tag) > 32)
-		return snprintf(err, err_len, "[cache] tag must be at most 32 bytes without spaces"),
+		return snprintf(err, err_len,
+				"[cache] tag must be at most 32 bytes without spaces"),
 		       -EINVAL;
 	return 0;
 }

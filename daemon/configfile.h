@@ -14,19 +14,19 @@
 
 struct config {
 	/* [cache] */
-	char *cache_dir;     /* where cachefiles keeps its files: ext4 or XFS */
-	char *cache_tag;     /* cachefiles tag */
+	char *cache_dir;	     /* where cachefiles keeps its files: ext4 or XFS */
+	char *cache_tag;	     /* cachefiles tag */
 	unsigned brun, bcull, bstop; /* block culling limits, percent */
 	unsigned frun, fcull, fstop; /* file culling limits, percent */
 	/* [origin] */
-	char *origin_path;   /* directory holding blobs/sha256/<hex> (file origin) */
+	char *origin_path; /* directory holding blobs/sha256/<hex> (file origin) */
 	/* [daemon] */
 	char *catalogue_dir; /* *.model files */
-	char *run_dir;       /* status file */
+	char *run_dir;	     /* status file */
 	unsigned workers;    /* origin worker threads */
 	uint64_t chunk_size; /* fetch unit, bytes, power of two */
 	uint64_t request_timeout_ms;
-	int log_level;       /* syslog level */
+	int log_level; /* syslog level */
 };
 
 /* Fill with the built-in defaults. Returns 0 or -ENOMEM. */

@@ -10,14 +10,14 @@
 #include "macros.h"
 #include "origin.h"
 
-#define PAGE 4096ULL
+#define PAGE		4096ULL
 #define TIMEOUT_SCAN_MS 100
 
 struct fill_request {
-	unsigned refs;       /* the fill core's own + one per chunk job waiting for it */
-	unsigned pending;    /* chunks not yet filled */
+	unsigned refs;	  /* the fill core's own + one per chunk job waiting for it */
+	unsigned pending; /* chunks not yet filled */
 	int result;
-	bool finished;       /* done() called */
+	bool finished; /* done() called */
 	uint64_t deadline_ms;
 	fill_done_fn done;
 	void *userdata;
@@ -38,7 +38,7 @@ struct chunk_job {
 	uint64_t dispatch_ms;
 	struct waiter *waiters;
 	struct chunk_job *next_in_sink; /* sink->jobs */
-	struct chunk_job *next_queued;  /* fill->queue, before dispatch */
+	struct chunk_job *next_queued;	/* fill->queue, before dispatch */
 };
 
 struct fill_sink {
@@ -56,8 +56,8 @@ struct fill {
 	struct fill_options opts;
 	struct fill_stats stats;
 	struct fill_request *requests_head, *requests_tail; /* not finished */
-	struct chunk_job *queue_head, *queue_tail;           /* waiting for an in-flight slot */
-	struct fill_request *ready;                          /* finished before any fetch */
+	struct chunk_job *queue_head, *queue_tail;	    /* waiting for an in-flight slot */
+	struct fill_request *ready;			    /* finished before any fetch */
 	int eventfd;
 	int timer;
 };
@@ -417,8 +417,9 @@ static void on_timer(struct loop *loop, void *userdata)
 		request_finish(f, req);
 	}
 	f->stats.oldest_request_age_ms =
-		f->requests_head ? now - (f->requests_head->deadline_ms - f->opts.request_timeout_ms)
-				 : 0;
+		f->requests_head
+			? now - (f->requests_head->deadline_ms - f->opts.request_timeout_ms)
+			: 0;
 	/* Jobs whose waiters all gave up are dropped from the queue at dispatch. */
 	dispatch_queue(f);
 }

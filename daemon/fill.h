@@ -18,23 +18,23 @@ struct fill;
 struct fill_sink;
 
 struct fill_options {
-	uint64_t chunk_size;         /* power of two >= 4096 */
+	uint64_t chunk_size;	     /* power of two >= 4096 */
 	uint64_t request_timeout_ms; /* a request not filled by then fails with -ETIMEDOUT */
-	unsigned max_inflight;       /* chunks fetched at once (bounds memory: x chunk_size) */
+	unsigned max_inflight;	     /* chunks fetched at once (bounds memory: x chunk_size) */
 };
 
 struct fill_stats {
-	uint64_t requests;          /* fill_read calls */
-	uint64_t requests_failed;   /* completed with an error (timeouts included) */
+	uint64_t requests;	  /* fill_read calls */
+	uint64_t requests_failed; /* completed with an error (timeouts included) */
 	uint64_t requests_timed_out;
-	uint64_t bytes_requested;   /* sum of the lengths asked for */
-	uint64_t chunks_fetched;    /* origin fetches that succeeded */
-	uint64_t chunks_deduped;    /* requests that joined a fetch already in flight */
-	uint64_t chunks_present;    /* chunks found already in the cache file */
-	uint64_t origin_bytes;      /* bytes read from the origin */
+	uint64_t bytes_requested; /* sum of the lengths asked for */
+	uint64_t chunks_fetched;  /* origin fetches that succeeded */
+	uint64_t chunks_deduped;  /* requests that joined a fetch already in flight */
+	uint64_t chunks_present;  /* chunks found already in the cache file */
+	uint64_t origin_bytes;	  /* bytes read from the origin */
 	uint64_t origin_errors;
 	uint64_t cache_write_errors;
-	uint64_t inflight;          /* chunks being fetched now */
+	uint64_t inflight; /* chunks being fetched now */
 	uint64_t oldest_request_age_ms;
 };
 
@@ -60,7 +60,8 @@ const struct fill_stats *fill_get_stats(struct fill *f);
 
 /* A sink: one cache file of one blob. Takes ownership of fd (closed when the last reference
  * goes: in-flight fetches hold references). The blob is copied. Returns 0 or -errno. */
-int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd, struct fill_sink **out);
+int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,
+		  struct fill_sink **out);
 struct fill_sink *fill_sink_ref(struct fill_sink *s);
 void fill_sink_unref(struct fill_sink *s);
 int fill_sink_fd(const struct fill_sink *s);

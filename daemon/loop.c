@@ -75,7 +75,7 @@ static struct loop_handler *find_handler(struct loop *loop, int fd)
 
 static int add_handler(struct loop *loop, struct loop_handler *h, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = h};
+	struct epoll_event ev = { .events = events, .data.ptr = h };
 
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
 		return -errno;
@@ -91,7 +91,7 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void 
 
 	if (!h)
 		return -ENOMEM;
-	*h = (struct loop_handler){.fd = fd, .fn = fn, .userdata = userdata};
+	*h = (struct loop_handler){ .fd = fd, .fn = fn, .userdata = userdata };
 	r = add_handler(loop, h, events);
 	if (r < 0)
 		free(h);
@@ -101,7 +101,7 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn fn, void 
 int loop_modify_fd(struct loop *loop, int fd, uint32_t events)
 {
 	struct loop_handler *h = find_handler(loop, fd);
-	struct epoll_event ev = {.events = events, .data.ptr = h};
+	struct epoll_event ev = { .events = events, .data.ptr = h };
 
 	if (!h)
 		return -ENOENT;
@@ -122,7 +122,8 @@ void loop_remove_fd(struct loop *loop, int fd)
 int loop_add_periodic(struct loop *loop, uint64_t interval_ms, loop_timer_fn fn, void *userdata)
 {
 	struct itimerspec its = {
-		.it_interval = {.tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000},
+		.it_interval = { .tv_sec = interval_ms / 1000,
+				 .tv_nsec = (interval_ms % 1000) * 1000000 },
 	};
 	struct loop_handler *h;
 	int fd, r;
@@ -141,7 +142,9 @@ int loop_add_periodic(struct loop *loop, uint64_t interval_ms, loop_timer_fn fn,
 		close(fd);
 		return -ENOMEM;
 	}
-	*h = (struct loop_handler){.fd = fd, .timer_fn = fn, .userdata = userdata, .is_timer = true};
+	*h = (struct loop_handler){
+		.fd = fd, .timer_fn = fn, .userdata = userdata, .is_timer = true
+	};
 	r = add_handler(loop, h, EPOLLIN);
 	if (r < 0) {
 		close(fd);

@@ -30,23 +30,22 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: blobcached [OPTIONS]\n"
-		"\n"
-		"Serve EROFS model images from a local cache through the kernel's cachefiles\n"
-		"on-demand mode, filling the cache by range from the origin.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE     configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-		"      --device PATH     cachefiles device (default /dev/cachefiles)\n"
-		"      --dump-config     print the effective configuration and exit\n"
-		"      --check-config    check the configuration and exit (0 if valid)\n"
-		"  -d, --debug           log at debug level (every READ)\n"
-		"  -h, --help            show this help and exit\n"
-		"  -V, --version         show the version and exit\n"
-		"\n"
-		"Status is written to <run_dir>/status every second. See blobcached(8) and\n"
-		"blobcached.conf(5).\n");
+	fprintf(f, "Usage: blobcached [OPTIONS]\n"
+		   "\n"
+		   "Serve EROFS model images from a local cache through the kernel's cachefiles\n"
+		   "on-demand mode, filling the cache by range from the origin.\n"
+		   "\n"
+		   "Options:\n"
+		   "  -c, --config FILE     configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		   "      --device PATH     cachefiles device (default /dev/cachefiles)\n"
+		   "      --dump-config     print the effective configuration and exit\n"
+		   "      --check-config    check the configuration and exit (0 if valid)\n"
+		   "  -d, --debug           log at debug level (every READ)\n"
+		   "  -h, --help            show this help and exit\n"
+		   "  -V, --version         show the version and exit\n"
+		   "\n"
+		   "Status is written to <run_dir>/status every second. See blobcached(8) and\n"
+		   "blobcached.conf(5).\n");
 }
 
 static int write_status(struct daemon *d)
@@ -161,10 +160,11 @@ static int run(struct daemon *d, const char *device)
 	int r;
 
 	if (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return log_error_errno(errno ? errno : ENOTDIR,
-				       "origin directory %s is missing (is the share mounted?); set "
-				       "[origin] path",
-				       d->cfg.origin_path);
+		return log_error_errno(
+			errno ? errno : ENOTDIR,
+			"origin directory %s is missing (is the share mounted?); set "
+			"[origin] path",
+			d->cfg.origin_path);
 	r = loop_new(&d->loop);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the event loop");
@@ -173,7 +173,8 @@ static int run(struct daemon *d, const char *device)
 		return log_error_errno(r, "cannot set up signal handling");
 	r = models_new(d->cfg.catalogue_dir, &d->models);
 	if (r < 0)
-		return log_error_errno(r, "cannot load the catalogue from %s (set [daemon] catalogue)",
+		return log_error_errno(r,
+				       "cannot load the catalogue from %s (set [daemon] catalogue)",
 				       d->cfg.catalogue_dir);
 	r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
 	if (r < 0)
@@ -221,18 +222,18 @@ static void teardown(struct daemon *d)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"device", required_argument, NULL, 'D'},
-		{"dump-config", no_argument, NULL, 'P'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"debug", no_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
+		{ "config", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "dump-config", no_argument, NULL, 'P' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *device = "/dev/cachefiles";
 	bool explicit_config = false, dump = false, check = false, debug = false;
-	struct daemon d = {.sigfd = -1};
+	struct daemon d = { .sigfd = -1 };
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "c:dhV", options, NULL)) >= 0) {

@@ -15,7 +15,7 @@ struct models {
 
 static int reload(struct models *m, bool force)
 {
-	struct catalogue fresh = {0};
+	struct catalogue fresh = { 0 };
 	struct stat st;
 	int r;
 
@@ -26,8 +26,10 @@ static int reload(struct models *m, bool force)
 		return 0;
 	r = catalogue_load_dir(m->dir, &fresh);
 	if (r < 0)
-		return log_error_errno(r, "cannot read catalogue directory %s; keeping the models "
-					  "loaded before", m->dir);
+		return log_error_errno(r,
+				       "cannot read catalogue directory %s; keeping the models "
+				       "loaded before",
+				       m->dir);
 	catalogue_free(&m->cat);
 	m->cat = fresh;
 	m->mtime = st.st_mtim;

@@ -23,8 +23,8 @@ struct msg {
 	uint32_t object_id;
 	union {
 		struct {
-			/* Volume key without its trailing NUL, e.g. "erofs,model123". Points into the
-			 * buffer; volume_key_len excludes the NUL. */
+			/* Volume key without its trailing NUL, e.g. "erofs,model123". Points into
+			 * the buffer; volume_key_len excludes the NUL. */
 			const char *volume_key;
 			size_t volume_key_len;
 			/* Cookie key: NOT NUL-terminated. */

@@ -267,7 +267,8 @@ static void on_device(struct loop *loop, int fd, uint32_t events, void *userdata
 		r = msg_parse(buf, (size_t)n, &m);
 		if (r < 0) {
 			od->stats.bad_messages++;
-			log_error_errno(r, "malformed message from the kernel (%zd bytes, opcode %u)",
+			log_error_errno(r,
+					"malformed message from the kernel (%zd bytes, opcode %u)",
 					n, m.opcode);
 			if (m.opcode == MSG_OPEN && m.open.fd >= 0) {
 				close(m.open.fd);
@@ -295,8 +296,9 @@ static int check_cache_dir(const char *dir)
 
 	if (statfs(dir, &sfs) < 0) {
 		if (errno == ENOENT)
-			return log_error_errno(errno, "cache directory %s does not exist: create it on "
-						      "the cache volume (ext4 or XFS) or set [cache] dir",
+			return log_error_errno(errno,
+					       "cache directory %s does not exist: create it on "
+					       "the cache volume (ext4 or XFS) or set [cache] dir",
 					       dir);
 		return log_error_errno(errno, "cache directory %s", dir);
 	}
@@ -308,10 +310,11 @@ static int check_cache_dir(const char *dir)
 	case RAMFS_MAGIC:
 	case OVERLAYFS_SUPER_MAGIC:
 	case NFS_SUPER_MAGIC:
-		return log_error_errno(EOPNOTSUPP,
-				       "cache directory %s is on a filesystem cachefiles cannot use "
-				       "(needs xattrs, O_TMPFILE and sync_fs): put it on an ext4 or XFS volume",
-				       dir);
+		return log_error_errno(
+			EOPNOTSUPP,
+			"cache directory %s is on a filesystem cachefiles cannot use "
+			"(needs xattrs, O_TMPFILE and sync_fs): put it on an ext4 or XFS volume",
+			dir);
 	default:
 		log_warn("cache directory %s is on filesystem type 0x%lx, not ext4 or XFS; trying "
 			 "anyway",
@@ -330,15 +333,17 @@ static int open_device(const char *dev)
 	case ENOENT:
 	case ENXIO:
 	case ENODEV:
-		return log_error_errno(errno, "cannot open %s: the cachefiles module is not loaded "
-					      "(modprobe cachefiles; run blobcache-kcheck to check "
-					      "this kernel)",
+		return log_error_errno(errno,
+				       "cannot open %s: the cachefiles module is not loaded "
+				       "(modprobe cachefiles; run blobcache-kcheck to check "
+				       "this kernel)",
 				       dev);
 	case EBUSY:
-		return log_error_errno(errno, "cannot open %s: it is in use by another process, "
-					      "probably cachefilesd (systemctl stop cachefilesd; "
-					      "systemctl disable cachefilesd): only one cache daemon "
-					      "can run per host",
+		return log_error_errno(errno,
+				       "cannot open %s: it is in use by another process, "
+				       "probably cachefilesd (systemctl stop cachefilesd; "
+				       "systemctl disable cachefilesd): only one cache daemon "
+				       "can run per host",
 				       dev);
 	case EPERM:
 	case EACCES:
@@ -383,11 +388,13 @@ int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg,
 					  "with blobcache-build-modules --install, or run "
 					  "blobcache-kcheck for details");
 	if (r == -EOPNOTSUPP)
-		return log_error_errno(r, "cachefiles cannot use %s: put the cache directory on an "
-					  "ext4 or XFS volume",
+		return log_error_errno(r,
+				       "cachefiles cannot use %s: put the cache directory on an "
+				       "ext4 or XFS volume",
 				       cfg->cache_dir);
 	if (r == -EBUSY)
-		return log_error_errno(r, "cachefiles is already bound to a cache on this device fd");
+		return log_error_errno(r,
+				       "cachefiles is already bound to a cache on this device fd");
 	if (r < 0)
 		return log_error_errno(r, "cachefiles refused 'bind ondemand' (see dmesg)");
 
@@ -440,7 +447,8 @@ void ondemand_print_objects(const struct ondemand *od, FILE *f)
 		if (!obj)
 			continue;
 		b = fill_sink_blob(obj->sink);
-		fprintf(f, "object %u blob=%s role=%s size=%llu origin_bytes=%llu pending_reads=%u\n",
+		fprintf(f,
+			"object %u blob=%s role=%s size=%llu origin_bytes=%llu pending_reads=%u\n",
 			obj->id, b->digest, b->role == BLOB_ROLE_META ? "meta" : "data",
 			(unsigned long long)b->size,
 			(unsigned long long)fill_sink_origin_bytes(obj->sink), obj->pending_reads);

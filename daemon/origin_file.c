@@ -40,7 +40,7 @@ struct file_origin {
 	pthread_cond_t cond;
 	bool stopping;
 	struct file_job *queue_head, *queue_tail; /* waiting for a worker */
-	struct file_job *done_list;                /* finished, for the loop thread */
+	struct file_job *done_list;		  /* finished, for the loop thread */
 };
 
 static int open_beneath(int dirfd, const char *path)

@@ -214,7 +214,7 @@ static int check_existing_entry(const char *dir, const struct catalogue_model *m
 				bool *unchanged)
 {
 	_cleanup_free_ char *path = NULL, *old_text = NULL, *new_text = NULL;
-	struct catalogue_model old = {0};
+	struct catalogue_model old = { 0 };
 	char err[512];
 	int r;
 
@@ -338,8 +338,8 @@ static int build_image(struct publish_state *s, const struct publish_options *o,
 	/* -T0 and a name-derived UUID make the image a function of the content alone.
 	 * mkfs.erofs 1.5 has no block size option: it uses the page size, checked later. */
 	char *argv[] = {
-	    (char *)mkfs, "--quiet", "-T0",	  "--all-root", "-U", uuid,
-	    blobdev,	  chunk,     s->tmp_meta, source,	NULL,
+		(char *)mkfs, "--quiet", "-T0",	      "--all-root", "-U", uuid,
+		blobdev,      chunk,	 s->tmp_meta, source,	    NULL,
 	};
 	log_debug("running %s --quiet -T0 --all-root -U %s %s %s %s %s", mkfs, uuid, blobdev, chunk,
 		  s->tmp_meta, source);
@@ -392,9 +392,9 @@ static int fill_model(const struct publish_options *o, struct publish_result *re
 	memcpy(m->meta, res->meta.digest, sizeof(m->meta));
 	m->chunk_size = o->chunk_size;
 	m->n_blobs = 2;
-	m->blobs[0] = (struct catalogue_blob){.size = res->meta.size, .role = BLOB_ROLE_META};
+	m->blobs[0] = (struct catalogue_blob){ .size = res->meta.size, .role = BLOB_ROLE_META };
 	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
-	m->blobs[1] = (struct catalogue_blob){.size = res->data.size, .role = BLOB_ROLE_DATA};
+	m->blobs[1] = (struct catalogue_blob){ .size = res->data.size, .role = BLOB_ROLE_DATA };
 	memcpy(m->blobs[1].digest, res->data.digest, sizeof(m->blobs[1].digest));
 	return 0;
 }
@@ -473,7 +473,7 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 
 int publish_model(const struct publish_options *opts, struct publish_result *result)
 {
-	struct publish_state state = {0};
+	struct publish_state state = { 0 };
 	int r;
 
 	memset(result, 0, sizeof(*result));

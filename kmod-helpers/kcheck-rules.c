@@ -47,7 +47,7 @@ static const char *parse_number(const char *s, unsigned int *out)
 
 int kc_parse_version(const char *release, struct kc_version *out)
 {
-	struct kc_version v = {0};
+	struct kc_version v = { 0 };
 	const char *p;
 
 	if (!release)
@@ -76,13 +76,13 @@ bool kc_version_at_least(const struct kc_version *v, unsigned int major, unsigne
 }
 
 static const char *const symbol_names[_KC_SYM_COUNT] = {
-    [KC_SYM_MODULES] = "CONFIG_MODULES",
-    [KC_SYM_NETFS_SUPPORT] = "CONFIG_NETFS_SUPPORT",
-    [KC_SYM_FSCACHE] = "CONFIG_FSCACHE",
-    [KC_SYM_CACHEFILES] = "CONFIG_CACHEFILES",
-    [KC_SYM_CACHEFILES_ONDEMAND] = "CONFIG_CACHEFILES_ONDEMAND",
-    [KC_SYM_EROFS_FS] = "CONFIG_EROFS_FS",
-    [KC_SYM_EROFS_FS_ONDEMAND] = "CONFIG_EROFS_FS_ONDEMAND",
+	[KC_SYM_MODULES] = "CONFIG_MODULES",
+	[KC_SYM_NETFS_SUPPORT] = "CONFIG_NETFS_SUPPORT",
+	[KC_SYM_FSCACHE] = "CONFIG_FSCACHE",
+	[KC_SYM_CACHEFILES] = "CONFIG_CACHEFILES",
+	[KC_SYM_CACHEFILES_ONDEMAND] = "CONFIG_CACHEFILES_ONDEMAND",
+	[KC_SYM_EROFS_FS] = "CONFIG_EROFS_FS",
+	[KC_SYM_EROFS_FS_ONDEMAND] = "CONFIG_EROFS_FS_ONDEMAND",
 };
 
 const char *kc_symbol_name(enum kc_symbol symbol)
@@ -163,7 +163,7 @@ static void config_parse_line(const char *line, size_t len, struct kc_config *ou
 
 void kc_config_parse(const char *text, struct kc_config *out)
 {
-	*out = (struct kc_config){0};
+	*out = (struct kc_config){ 0 };
 	if (!text)
 		return;
 	while (*text) {
@@ -178,9 +178,9 @@ void kc_config_parse(const char *text, struct kc_config *out)
 }
 
 static const char *const module_names[_KC_MOD_COUNT] = {
-    [KC_MOD_CACHEFILES] = "cachefiles",
-    [KC_MOD_EROFS] = "erofs",
-    [KC_MOD_NETFS] = "netfs",
+	[KC_MOD_CACHEFILES] = "cachefiles",
+	[KC_MOD_EROFS] = "erofs",
+	[KC_MOD_NETFS] = "netfs",
 };
 
 const char *kc_module_name(enum kc_module_id id)
@@ -200,7 +200,7 @@ static struct kc_finding *add(struct kc_report *report, const char *id, const ch
 	if (report->count == KC_MAX_FINDINGS)
 		report->count--;
 	f = &report->findings[report->count++];
-	*f = (struct kc_finding){.id = id, .section = section, .verdict = verdict};
+	*f = (struct kc_finding){ .id = id, .section = section, .verdict = verdict };
 	return f;
 }
 
@@ -377,15 +377,15 @@ static void evaluate_config(const struct kc_facts *facts, struct kc_report *repo
 }
 
 static const char *const module_ids[_KC_MOD_COUNT] = {
-    [KC_MOD_CACHEFILES] = "module.cachefiles",
-    [KC_MOD_EROFS] = "module.erofs",
-    [KC_MOD_NETFS] = "module.netfs",
+	[KC_MOD_CACHEFILES] = "module.cachefiles",
+	[KC_MOD_EROFS] = "module.erofs",
+	[KC_MOD_NETFS] = "module.netfs",
 };
 
 static const enum kc_symbol module_symbols[_KC_MOD_COUNT] = {
-    [KC_MOD_CACHEFILES] = KC_SYM_CACHEFILES,
-    [KC_MOD_EROFS] = KC_SYM_EROFS_FS,
-    [KC_MOD_NETFS] = KC_SYM_FSCACHE,
+	[KC_MOD_CACHEFILES] = KC_SYM_CACHEFILES,
+	[KC_MOD_EROFS] = KC_SYM_EROFS_FS,
+	[KC_MOD_NETFS] = KC_SYM_FSCACHE,
 };
 
 static bool path_is_rebuild(const char *path)
@@ -447,9 +447,8 @@ static void evaluate_module(const struct kc_facts *facts, struct kc_report *repo
 	f = add(report, module_ids[id], "modules", KC_PROBLEM);
 	say(f, "%s: neither built in nor found in %s", name, facts->module_dir);
 	if (id == KC_MOD_NETFS)
-		advise(
-		    f,
-		    "install this kernel's modules package (netfs.ko, or fscache.ko before 6.8)");
+		advise(f, "install this kernel's modules package (netfs.ko, or fscache.ko before "
+			  "6.8)");
 	else
 		advise(f, "%s", FIX_BUILD_MODULES);
 }

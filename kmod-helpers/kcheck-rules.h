@@ -139,7 +139,7 @@ struct kc_facts {
 /* One line of the report. The strings are owned by the finding. */
 struct kc_finding {
 	const char
-	    *id; /* stable key for --json: "kernel.version", "config.cachefiles_ondemand"... */
+		*id; /* stable key for --json: "kernel.version", "config.cachefiles_ondemand"... */
 	const char *section;
 	enum kc_verdict verdict;
 	char summary[512];

@@ -107,7 +107,7 @@ static int read_file(const char *path, char **out)
 /* `gzip -dc PATH`: avoids a zlib dependency for the one compressed file kcheck reads. */
 static int read_gzip_file(const char *path, char **out)
 {
-	char *argv[] = {"gzip", "-dc", "--", (char *)path, NULL};
+	char *argv[] = { "gzip", "-dc", "--", (char *)path, NULL };
 	_cleanup_close_ int read_end = -EBADF;
 	posix_spawn_file_actions_t actions;
 	int pipefd[2], status, r, wr;
@@ -236,7 +236,7 @@ found:
 	kc_config_parse(text, &facts->config);
 }
 
-static const char *module_file_suffixes[] = {".ko", ".ko.xz", ".ko.zst", ".ko.gz"};
+static const char *module_file_suffixes[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
 /* nftw() has no user pointer: the file name being looked for, and where it was found. */
 static const char *updates_wanted;
 static char *updates_found;
@@ -293,9 +293,9 @@ static void gather_module(const struct options *opts, struct kmod_ctx *ctx, stru
 {
 	/* fscache.ko was merged into netfs.ko in 6.8. */
 	static const char *const alternatives[_KC_MOD_COUNT][3] = {
-	    [KC_MOD_CACHEFILES] = {"cachefiles"},
-	    [KC_MOD_EROFS] = {"erofs"},
-	    [KC_MOD_NETFS] = {"netfs", "fscache"},
+		[KC_MOD_CACHEFILES] = { "cachefiles" },
+		[KC_MOD_EROFS] = { "erofs" },
+		[KC_MOD_NETFS] = { "netfs", "fscache" },
 	};
 	struct kc_module_facts *m = &facts->modules[id];
 
@@ -335,7 +335,7 @@ static void gather_module(const struct options *opts, struct kmod_ctx *ctx, stru
 static void gather_modules(const struct options *opts, struct kc_facts *facts)
 {
 	/* Under --root, do not let the host's /etc/modprobe.d leak into a fixture's answers. */
-	static const char *const no_config[] = {NULL};
+	static const char *const no_config[] = { NULL };
 	_cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
 	char rel[PATH_MAX];
 	struct stat st;
@@ -486,11 +486,11 @@ static void print_text(const struct kc_facts *facts, const struct kc_report *rep
 			 "no problems found, %zu warning%s: read %s before relying on this kernel.",
 			 warnings, warnings == 1 ? "" : "s", warnings == 1 ? "it" : "them");
 	else
-		snprintf(
-		    result, sizeof(result),
-		    "%zu problem%s, %zu warning%s: blobcached cannot serve images on this kernel "
-		    "until the problems are fixed.",
-		    problems, problems == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+		snprintf(result, sizeof(result),
+			 "%zu problem%s, %zu warning%s: blobcached cannot serve images on this "
+			 "kernel "
+			 "until the problems are fixed.",
+			 problems, problems == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
 	print_wrapped("Result: ", result);
 }
 
@@ -549,37 +549,38 @@ static void print_json(const struct kc_facts *facts, const struct kc_report *rep
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "Usage: %s [OPTION]...\n"
-	    "Check whether this kernel can run blobcached (cachefiles on-demand mode + EROFS).\n"
-	    "\n"
-	    "  -k, --kernel VER   check kernel release VER instead of the running one\n"
-	    "  -r, --root DIR     look for /boot, /lib/modules, /proc and /dev under DIR\n"
-	    "  -p, --probe DIR    bind an on-demand cache in DIR for a moment to prove support\n"
-	    "                     (writes to /dev/cachefiles; DIR must be on ext4 or XFS)\n"
-	    "  -j, --json         print the report as JSON\n"
-	    "  -h, --help         show this help\n"
-	    "  -V, --version      show the version\n"
-	    "\n"
-	    "Exit status: 0 no problems (warnings allowed), 1 problems found, 2 usage error.\n",
-	    PROGRAM);
+	fprintf(out,
+		"Usage: %s [OPTION]...\n"
+		"Check whether this kernel can run blobcached (cachefiles on-demand mode + "
+		"EROFS).\n"
+		"\n"
+		"  -k, --kernel VER   check kernel release VER instead of the running one\n"
+		"  -r, --root DIR     look for /boot, /lib/modules, /proc and /dev under DIR\n"
+		"  -p, --probe DIR    bind an on-demand cache in DIR for a moment to prove "
+		"support\n"
+		"                     (writes to /dev/cachefiles; DIR must be on ext4 or XFS)\n"
+		"  -j, --json         print the report as JSON\n"
+		"  -h, --help         show this help\n"
+		"  -V, --version      show the version\n"
+		"\n"
+		"Exit status: 0 no problems (warnings allowed), 1 problems found, 2 usage error.\n",
+		PROGRAM);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-	    {"kernel", required_argument, NULL, 'k'},
-	    {"root", required_argument, NULL, 'r'},
-	    {"probe", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "probe", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct options opts = {0};
+	struct options opts = { 0 };
 	struct kc_report report;
-	struct kc_facts facts = {0};
+	struct kc_facts facts = { 0 };
 	int c;
 
 	log_set_ident(PROGRAM);

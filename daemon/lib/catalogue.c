@@ -130,9 +130,9 @@ static int check_section_complete(struct parse_ctx *c)
 			return parse_error(c, c->section_line,
 					   "[model] has no 'name' key; add name = <model name>");
 		if (!c->meta_line)
-			return parse_error(
-			    c, c->section_line,
-			    "[model] has no 'meta' key; add meta = <sha256 of the metadata blob>");
+			return parse_error(c, c->section_line,
+					   "[model] has no 'meta' key; add meta = <sha256 of the "
+					   "metadata blob>");
 		if (!c->chunk_size_line)
 			return parse_error(c, c->section_line,
 					   "[model] has no 'chunk_size' key; add chunk_size = "
@@ -180,7 +180,7 @@ static int begin_blob_section(struct parse_ctx *c, const char *digest)
 	c->blob_index = m->n_blobs++;
 	memset(&m->blobs[c->blob_index], 0, sizeof(m->blobs[0]));
 	memcpy(m->blobs[c->blob_index].digest, digest, DIGEST_HEX_LEN);
-	c->blob_lines[c->blob_index] = (struct blob_lines){.header = c->line};
+	c->blob_lines[c->blob_index] = (struct blob_lines){ .header = c->line };
 	c->section = SECTION_BLOB;
 	return 0;
 }
@@ -206,7 +206,8 @@ static int begin_section(struct parse_ctx *c, const char *s)
 	len = (size_t)(end - s - 1);
 	if (len >= sizeof(name))
 		return parse_error(
-		    c, c->line, "section name too long; expected [model] or [blob <sha256 hex>]");
+			c, c->line,
+			"section name too long; expected [model] or [blob <sha256 hex>]");
 	memcpy(name, s + 1, len);
 	name[len] = '\0';
 
@@ -322,21 +323,21 @@ static int model_key(struct parse_ctx *c, const char *key, const char *value)
 	} else if (streq(key, "meta")) {
 		if (!name_is_digest(value, strlen(value)))
 			return parse_error(
-			    c, c->line,
-			    "meta = '%s' is not a sha256 digest; expected 64 lower-case "
-			    "hex digits",
-			    printable(value, shown, sizeof(shown)));
+				c, c->line,
+				"meta = '%s' is not a sha256 digest; expected 64 lower-case "
+				"hex digits",
+				printable(value, shown, sizeof(shown)));
 		strcpy(m->meta, value);
 	} else {
 		uint64_t v;
 		if (parse_decimal_u64(value, &v) < 0 || v < CHUNK_SIZE_MIN || v > CHUNK_SIZE_MAX ||
 		    (v & (v - 1)))
 			return parse_error(
-			    c, c->line,
-			    "chunk_size = '%s' is not valid; expected a power of two "
-			    "between 4096 and %llu, in bytes (e.g. 1048576)",
-			    printable(value, shown, sizeof(shown)),
-			    (unsigned long long)CHUNK_SIZE_MAX);
+				c, c->line,
+				"chunk_size = '%s' is not valid; expected a power of two "
+				"between 4096 and %llu, in bytes (e.g. 1048576)",
+				printable(value, shown, sizeof(shown)),
+				(unsigned long long)CHUNK_SIZE_MAX);
 		m->chunk_size = v;
 	}
 	return 0;
@@ -414,7 +415,8 @@ static int check_model(struct parse_ctx *c)
 
 	if (!c->model_line)
 		return parse_error(
-		    c, c->line, "no [model] section; add [model] with name, meta and chunk_size");
+			c, c->line,
+			"no [model] section; add [model] with name, meta and chunk_size");
 	for (size_t i = 0; i < m->n_blobs; i++) {
 		const struct catalogue_blob *b = &m->blobs[i];
 		bool is_meta = streq(b->digest, m->meta);
@@ -443,10 +445,10 @@ int catalogue_parse_model(const char *text, const char *origin, struct catalogue
 			  char *err, size_t err_len)
 {
 	struct parse_ctx c = {
-	    .origin = origin ? origin : "catalogue",
-	    .pos = text ? text : "",
-	    .err = err,
-	    .err_len = err_len,
+		.origin = origin ? origin : "catalogue",
+		.pos = text ? text : "",
+		.err = err,
+		.err_len = err_len,
 	};
 	int r;
 
@@ -586,7 +588,7 @@ static const struct catalogue_blob *find_size_conflict(const struct catalogue *c
 {
 	for (size_t i = 0; i < m->n_blobs; i++) {
 		const struct catalogue_blob *b =
-		    catalogue_resolve(c, m->blobs[i].digest, DIGEST_HEX_LEN, loaded_model);
+			catalogue_resolve(c, m->blobs[i].digest, DIGEST_HEX_LEN, loaded_model);
 		if (b && b->size != m->blobs[i].size) {
 			*loaded = b;
 			return &m->blobs[i];
@@ -598,7 +600,7 @@ static const struct catalogue_blob *find_size_conflict(const struct catalogue *c
 static int load_one(int dirfd, const char *dir, const char *file, struct catalogue *out)
 {
 	_cleanup_free_ char *text = NULL, *origin = NULL;
-	struct catalogue_model m = {0};
+	struct catalogue_model m = { 0 };
 	const struct catalogue_model *other = NULL;
 	const struct catalogue_blob *conflict, *loaded = NULL;
 	struct catalogue_model *models;

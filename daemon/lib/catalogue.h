@@ -81,7 +81,8 @@ int catalogue_write_model(const char *dir, const struct catalogue_model *m);
 /* Resolve a cookie key (not NUL-terminated, `len` bytes). Returns the blob or NULL.
  * If `model_out` is not NULL it receives the model the blob was found in. */
 const struct catalogue_blob *catalogue_resolve(const struct catalogue *c, const char *key,
-					       size_t len, const struct catalogue_model **model_out);
+					       size_t len,
+					       const struct catalogue_model **model_out);
 
 const struct catalogue_model *catalogue_find_model(const struct catalogue *c, const char *name);
 

@@ -105,7 +105,7 @@ int erofs_sb_read(const void *image, size_t len, struct erofs_sb_info *out, char
 		  size_t err_len)
 {
 	const uint8_t *sb = (const uint8_t *)image + EROFS_SUPER_OFFSET;
-	struct erofs_sb_info info = {0};
+	struct erofs_sb_info info = { 0 };
 	uint32_t magic, want;
 	size_t table_start, table_end, sb_end;
 
@@ -143,9 +143,9 @@ int erofs_sb_read(const void *image, size_t len, struct erofs_sb_info *out, char
 		table_end = table_start + (size_t)info.extra_devices * EROFS_DEVT_SLOT_SIZE;
 		if (table_start < sb_end || table_end > len)
 			return fail(
-			    err, err_len,
-			    "device table (slot offset %u, %u devices) lies outside the image",
-			    info.devt_slotoff, info.extra_devices);
+				err, err_len,
+				"device table (slot offset %u, %u devices) lies outside the image",
+				info.devt_slotoff, info.extra_devices);
 	}
 	if (out)
 		*out = info;

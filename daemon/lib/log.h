@@ -16,11 +16,11 @@ void log_set_ident(const char *ident);
  * err == 0 logs without an errno suffix and returns 0. */
 int log_full_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
 
-#define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
-#define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)
-#define log_notice(...) log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
-#define log_warn(...) log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
-#define log_error(...) log_full_errno(LOG_ERR, 0, __VA_ARGS__)
-#define log_warn_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
+#define log_debug(...)		log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)		log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...)		log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warn(...)		log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...)		log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define log_warn_errno(e, ...)	log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 #define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, (e), __VA_ARGS__)

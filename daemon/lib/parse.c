@@ -71,8 +71,8 @@ int parse_duration_ms(const char *s, uint64_t *out)
 		const char *suffix;
 		uint64_t ms;
 	} units[] = {
-		{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"min", 60000},
-		{"h", 3600000}, {"d", 86400000},
+		{ "", 1000 },	  { "s", 1000 },    { "ms", 1 },       { "m", 60000 },
+		{ "min", 60000 }, { "h", 3600000 }, { "d", 86400000 },
 	};
 	const char *e;
 	uint64_t v;
@@ -88,8 +88,8 @@ int parse_duration_ms(const char *s, uint64_t *out)
 
 int parse_bool(const char *s, bool *out)
 {
-	static const char *yes[] = {"1", "yes", "true", "on"};
-	static const char *no[] = {"0", "no", "false", "off"};
+	static const char *yes[] = { "1", "yes", "true", "on" };
+	static const char *no[] = { "0", "no", "false", "off" };
 
 	if (!s)
 		return -EINVAL;

@@ -65,93 +65,102 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"empty file", "", "t:1:", "no [model] section"},
-    {"only comments", "# x\n; y\n", "t:2:", "no [model] section"},
-    {"key before any section", "name = a\n" MODEL_SECTION("a", META) BLOB(META, "1", "meta"),
-     "t:1:", "outside any section"},
-    {"unknown section", MODEL_SECTION("a", META) BLOB(META, "1", "meta") "[extra]\nx = 1\n",
-     "t:8:", "unknown section [extra]"},
-    {"duplicate [model]", MODEL_SECTION("a", META) "[model]\nname = b\n",
-     "t:5:", "duplicate section [model] (first at line 1)"},
-    {"duplicate key", "[model]\nname = a\nname = b\n",
-     "t:3:", "duplicate key 'name' in [model] (first at line 2)"},
-    {"duplicate blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nsize = 2\n",
-     "t:7:", "duplicate key 'size'"},
-    {"unknown model key", "[model]\nname = a\ncolour = red\n", "t:3:", "unknown key 'colour'"},
-    {"unknown blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nmode = x\n",
-     "t:7:", "unknown key 'mode'"},
-    {"blob section not a digest", MODEL_SECTION("a", META) "[blob 1234]\n",
-     "t:5:", "not a sha256 digest"},
-    {"blob section upper-case digest",
-     MODEL_SECTION(
-	 "a", META) "[blob ABCDEF1111111111111111111111111111111111111111111111111111111111]\n",
-     "t:5:", "not a sha256 digest"},
-    {"blob section without digest", MODEL_SECTION("a", META) "[blob]\n",
-     "t:5:", "unknown section [blob]"},
-    {"duplicate blob section",
-     MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(META, "1", "meta"),
-     "t:8:", "duplicate section [blob 111111111111...] (first at line 5)"},
-    {"meta not a digest", "[model]\nname = a\nmeta = xyz\n", "t:3:", "not a sha256 digest"},
-    {"invalid model name", "[model]\nname = ../etc\n", "t:2:", "invalid model name '../etc'"},
-    {"empty model name", "[model]\nname =\n", "t:2:", "invalid model name ''"},
-    {"model name like a digest", "[model]\nname = " DATA "\n", "t:2:", "looks like a blob digest"},
-    {"chunk_size not a power of two", "[model]\nname = a\nchunk_size = 12345\n",
-     "t:3:", "chunk_size = '12345' is not valid"},
-    {"chunk_size too small", "[model]\nname = a\nchunk_size = 2048\n", "t:3:", "chunk_size"},
-    {"chunk_size with suffix", "[model]\nname = a\nchunk_size = 1M\n", "t:3:", "chunk_size"},
-    {"chunk_size overflow", "[model]\nname = a\nchunk_size = 99999999999999999999999\n",
-     "t:3:", "chunk_size"},
-    {"chunk_size negative", "[model]\nname = a\nchunk_size = -4096\n", "t:3:", "chunk_size"},
-    {"size zero", MODEL_SECTION("a", META) "[blob " META "]\nsize = 0\n",
-     "t:6:", "size = '0' is not valid"},
-    {"size junk", MODEL_SECTION("a", META) "[blob " META "]\nsize = 12abc\n",
-     "t:6:", "size = '12abc'"},
-    {"size overflow", MODEL_SECTION("a", META) "[blob " META "]\nsize = 18446744073709551616\n",
-     "t:6:", "size ="},
-    {"bad role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nrole = both\n",
-     "t:7:", "role = 'both' is not valid"},
-    {"model lacks name", "[model]\nmeta = " META "\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
-     "t:1:", "no 'name' key"},
-    {"model lacks meta", "[model]\nname = a\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
-     "t:1:", "no 'meta' key"},
-    {"model lacks chunk_size", "[model]\nname = a\nmeta = " META "\n" BLOB(META, "1", "meta"),
-     "t:1:", "no 'chunk_size' key"},
-    {"model lacks keys at end of file", "# c\n[model]\nname = a\n", "t:2:", "no 'meta' key"},
-    {"empty blob section", MODEL_SECTION("a", META) "[blob " META "]\n" BLOB(DATA, "1", "data"),
-     "t:5:", "has no 'size' key"},
-    {"blob lacks role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\n",
-     "t:5:", "has no 'role' key"},
-    {"meta blob not listed", MODEL_SECTION("a", META) BLOB(DATA, "1", "data"),
-     "t:3:", "meta blob 111111111111... is not listed"},
-    {"meta blob with role data", MODEL_SECTION("a", META) BLOB(META, "1", "data"),
-     "t:7:", "has role = data"},
-    {"second meta blob", MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(DATA, "1", "meta"),
-     "t:10:", "has role = meta but"},
-    {"syntax error", MODEL_SECTION("a", META) "garbage\n" BLOB(META, "1", "meta"),
-     "t:5:", "syntax error"},
-    {"syntax error before a later error", "[model]\nname = a\njunk\nname = b\n",
-     "t:3:", "syntax error"},
-    {"syntax error inside a section missing keys", "[model]\nname = a\njunk\n",
-     "t:3:", "syntax error"},
-    {"section without ]", "[model\nname = a\n", "t:1:", "without ']'"},
-    {"text after section header", "[model] extra\nname = a\n", "t:1:", "text after section"},
-    {"indented continuation", "[model]\nname = a\n  b\n", "t:3:", "indented line"},
-    {"indented key", "[model]\n  name = a\n", "t:2:", "indented line"},
-    {"over-long line",
-     "[model]\n# "
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
-     "t:2:", "line longer than"},
-    {"control bytes are not echoed", "[model]\nname = a\x01\x1b[2J\n",
-     "t:2:", "invalid model name 'a??[2J'"},
+	{ "empty file", "", "t:1:", "no [model] section" },
+	{ "only comments", "# x\n; y\n", "t:2:", "no [model] section" },
+	{ "key before any section", "name = a\n" MODEL_SECTION("a", META) BLOB(META, "1", "meta"),
+	  "t:1:", "outside any section" },
+	{ "unknown section", MODEL_SECTION("a", META) BLOB(META, "1", "meta") "[extra]\nx = 1\n",
+	  "t:8:", "unknown section [extra]" },
+	{ "duplicate [model]", MODEL_SECTION("a", META) "[model]\nname = b\n",
+	  "t:5:", "duplicate section [model] (first at line 1)" },
+	{ "duplicate key", "[model]\nname = a\nname = b\n",
+	  "t:3:", "duplicate key 'name' in [model] (first at line 2)" },
+	{ "duplicate blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nsize = 2\n",
+	  "t:7:", "duplicate key 'size'" },
+	{ "unknown model key", "[model]\nname = a\ncolour = red\n",
+	  "t:3:", "unknown key 'colour'" },
+	{ "unknown blob key", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nmode = x\n",
+	  "t:7:", "unknown key 'mode'" },
+	{ "blob section not a digest", MODEL_SECTION("a", META) "[blob 1234]\n",
+	  "t:5:", "not a sha256 digest" },
+	{ "blob section upper-case digest",
+	  MODEL_SECTION(
+		  "a",
+		  META) "[blob ABCDEF1111111111111111111111111111111111111111111111111111111111]\n",
+	  "t:5:", "not a sha256 digest" },
+	{ "blob section without digest", MODEL_SECTION("a", META) "[blob]\n",
+	  "t:5:", "unknown section [blob]" },
+	{ "duplicate blob section",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(META, "1", "meta"),
+	  "t:8:", "duplicate section [blob 111111111111...] (first at line 5)" },
+	{ "meta not a digest", "[model]\nname = a\nmeta = xyz\n", "t:3:", "not a sha256 digest" },
+	{ "invalid model name", "[model]\nname = ../etc\n", "t:2:", "invalid model name '../etc'" },
+	{ "empty model name", "[model]\nname =\n", "t:2:", "invalid model name ''" },
+	{ "model name like a digest", "[model]\nname = " DATA "\n",
+	  "t:2:", "looks like a blob digest" },
+	{ "chunk_size not a power of two", "[model]\nname = a\nchunk_size = 12345\n",
+	  "t:3:", "chunk_size = '12345' is not valid" },
+	{ "chunk_size too small", "[model]\nname = a\nchunk_size = 2048\n", "t:3:", "chunk_size" },
+	{ "chunk_size with suffix", "[model]\nname = a\nchunk_size = 1M\n", "t:3:", "chunk_size" },
+	{ "chunk_size overflow", "[model]\nname = a\nchunk_size = 99999999999999999999999\n",
+	  "t:3:", "chunk_size" },
+	{ "chunk_size negative", "[model]\nname = a\nchunk_size = -4096\n", "t:3:", "chunk_size" },
+	{ "size zero", MODEL_SECTION("a", META) "[blob " META "]\nsize = 0\n",
+	  "t:6:", "size = '0' is not valid" },
+	{ "size junk", MODEL_SECTION("a", META) "[blob " META "]\nsize = 12abc\n",
+	  "t:6:", "size = '12abc'" },
+	{ "size overflow",
+	  MODEL_SECTION("a", META) "[blob " META "]\nsize = 18446744073709551616\n",
+	  "t:6:", "size =" },
+	{ "bad role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\nrole = both\n",
+	  "t:7:", "role = 'both' is not valid" },
+	{ "model lacks name",
+	  "[model]\nmeta = " META "\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
+	  "t:1:", "no 'name' key" },
+	{ "model lacks meta", "[model]\nname = a\nchunk_size = 4096\n" BLOB(META, "1", "meta"),
+	  "t:1:", "no 'meta' key" },
+	{ "model lacks chunk_size", "[model]\nname = a\nmeta = " META "\n" BLOB(META, "1", "meta"),
+	  "t:1:", "no 'chunk_size' key" },
+	{ "model lacks keys at end of file", "# c\n[model]\nname = a\n", "t:2:", "no 'meta' key" },
+	{ "empty blob section",
+	  MODEL_SECTION("a", META) "[blob " META "]\n" BLOB(DATA, "1", "data"),
+	  "t:5:", "has no 'size' key" },
+	{ "blob lacks role", MODEL_SECTION("a", META) "[blob " META "]\nsize = 1\n",
+	  "t:5:", "has no 'role' key" },
+	{ "meta blob not listed", MODEL_SECTION("a", META) BLOB(DATA, "1", "data"),
+	  "t:3:", "meta blob 111111111111... is not listed" },
+	{ "meta blob with role data", MODEL_SECTION("a", META) BLOB(META, "1", "data"),
+	  "t:7:", "has role = data" },
+	{ "second meta blob",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(DATA, "1", "meta"),
+	  "t:10:", "has role = meta but" },
+	{ "syntax error", MODEL_SECTION("a", META) "garbage\n" BLOB(META, "1", "meta"),
+	  "t:5:", "syntax error" },
+	{ "syntax error before a later error", "[model]\nname = a\njunk\nname = b\n",
+	  "t:3:", "syntax error" },
+	{ "syntax error inside a section missing keys", "[model]\nname = a\njunk\n",
+	  "t:3:", "syntax error" },
+	{ "section without ]", "[model\nname = a\n", "t:1:", "without ']'" },
+	{ "text after section header", "[model] extra\nname = a\n", "t:1:", "text after section" },
+	{ "indented continuation", "[model]\nname = a\n  b\n", "t:3:", "indented line" },
+	{ "indented key", "[model]\n  name = a\n", "t:2:", "indented line" },
+	{ "over-long line",
+	  "[model]\n# "
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+	  "t:2:", "line longer than" },
+	{ "control bytes are not echoed", "[model]\nname = a\x01\x1b[2J\n",
+	  "t:2:", "invalid model name 'a??[2J'" },
 };
 
 static void test_parse_malformed(void **state)
 {
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		const struct bad_case *c = &bad_cases[i];
-		struct catalogue_model m = {.n_blobs = 99};
+		struct catalogue_model m = { .n_blobs = 99 };
 		char err[512] = "";
 		int r = catalogue_parse_model(c->text, "t", &m, err, sizeof(err));
 
@@ -207,8 +216,8 @@ static void test_format_parse_round_trip(void **state)
 /* A catalogue of two models built by parsing. */
 static void make_catalogue(struct catalogue *c)
 {
-	static const char second[] =
-	    MODEL_SECTION("other", META2) BLOB(META2, "8192", "meta") BLOB(DATA2, "4096", "data");
+	static const char second[] = MODEL_SECTION("other", META2) BLOB(META2, "8192", "meta")
+		BLOB(DATA2, "4096", "data");
 	char err[256];
 
 	c->n_models = 2;
@@ -248,7 +257,7 @@ static void test_resolve(void **state)
 	assert_null(catalogue_resolve(&c, "model12", 7, NULL));
 	assert_null(catalogue_resolve(&c, "model1234", 9, NULL));
 	assert_null(catalogue_resolve(
-	    &c, "5555555555555555555555555555555555555555555555555555555555555555", 64, NULL));
+		&c, "5555555555555555555555555555555555555555555555555555555555555555", 64, NULL));
 	assert_null(catalogue_resolve(&c, "", 0, NULL));
 	assert_null(catalogue_resolve(&c, "../model123", 11, NULL));
 	assert_null(catalogue_resolve(NULL, "model123", 8, NULL));
@@ -329,7 +338,7 @@ static void test_load_dir(void **state)
 	char *dir = test_make_temp_dir();
 	static const char zmodel[] = MODEL_SECTION("zeta", META2) BLOB(META2, "8192", "meta");
 	static const char conflict[] = MODEL_SECTION("conflict", DATA2) BLOB(DATA2, "1", "meta")
-	    BLOB(DATA, "999", "data"); /* DATA is 3149824 bytes in model123 */
+		BLOB(DATA, "999", "data"); /* DATA is 3149824 bytes in model123 */
 	static const char with_nul[] = "[model]\nname = nul\0\n";
 	struct catalogue c;
 	char *sub;
@@ -426,17 +435,17 @@ static void test_write_model_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_good),
-	    cmocka_unit_test(test_parse_malformed),
-	    cmocka_unit_test(test_parse_err_may_be_null),
-	    cmocka_unit_test(test_format_parse_round_trip),
-	    cmocka_unit_test(test_resolve),
-	    cmocka_unit_test(test_resolve_key_not_nul_terminated),
-	    cmocka_unit_test(test_resolve_key_with_nul),
-	    cmocka_unit_test(test_find_model),
-	    cmocka_unit_test(test_load_dir),
-	    cmocka_unit_test(test_load_dir_missing),
-	    cmocka_unit_test(test_write_model_atomic),
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_malformed),
+		cmocka_unit_test(test_parse_err_may_be_null),
+		cmocka_unit_test(test_format_parse_round_trip),
+		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_resolve_key_not_nul_terminated),
+		cmocka_unit_test(test_resolve_key_with_nul),
+		cmocka_unit_test(test_find_model),
+		cmocka_unit_test(test_load_dir),
+		cmocka_unit_test(test_load_dir_missing),
+		cmocka_unit_test(test_write_model_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

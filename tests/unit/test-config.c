@@ -80,7 +80,8 @@ static void errors_name_file_line_and_fix(void **state)
 {
 	expect_error("[cache]\ndir = /x\nbogus = 1\n", "t.conf:3: unknown key 'bogus' in [cache]");
 	expect_error("[nope]\nx = 1\n", "t.conf:2: unknown section [nope]");
-	expect_error("[daemon]\nchunk_size = 3M\n", "t.conf:2: [daemon] chunk_size = '3M': expected a power of two");
+	expect_error("[daemon]\nchunk_size = 3M\n",
+		     "t.conf:2: [daemon] chunk_size = '3M': expected a power of two");
 	expect_error("[daemon]\nchunk_size = 1K\n", "power of two from 4K");
 	expect_error("[daemon]\nworkers = 0\n", "t.conf:2: [daemon] workers = '0'");
 	expect_error("[daemon]\nworkers = 10%\n", "workers");
@@ -98,8 +99,8 @@ static void limits_order_is_checked(void **state)
 	char err[256] = "";
 
 	assert_int_equal(config_init_defaults(&c), 0);
-	assert_int_equal(config_parse_text(&c, "[origin]\npath=/o\n[cache]\nbcull = 12\n", "t",
-					   err, sizeof(err)),
+	assert_int_equal(config_parse_text(&c, "[origin]\npath=/o\n[cache]\nbcull = 12\n", "t", err,
+					   sizeof(err)),
 			 0);
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "bstop < bcull < brun"));
@@ -112,9 +113,8 @@ static void relative_paths_are_refused(void **state)
 	char err[256] = "";
 
 	assert_int_equal(config_init_defaults(&c), 0);
-	assert_int_equal(config_parse_text(&c, "[origin]\npath = relative/dir\n", "t", err,
-					   sizeof(err)),
-			 0);
+	assert_int_equal(
+		config_parse_text(&c, "[origin]\npath = relative/dir\n", "t", err, sizeof(err)), 0);
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "absolute"));
 	config_free(&c);
@@ -129,8 +129,9 @@ static void printed_config_parses_back_identically(void **state)
 	FILE *f;
 
 	assert_int_equal(config_init_defaults(&a), 0);
-	assert_int_equal(config_parse_text(&a, "[origin]\npath=/o\n[daemon]\nchunk_size=64K\n"
-					       "request_timeout=2m\nlog_level=warning\n",
+	assert_int_equal(config_parse_text(&a,
+					   "[origin]\npath=/o\n[daemon]\nchunk_size=64K\n"
+					   "request_timeout=2m\nlog_level=warning\n",
 					   "t", err, sizeof(err)),
 			 0);
 	f = open_memstream(&text, &len);

@@ -103,8 +103,8 @@ static int make_image(void **state)
 
 	char blobdev[512];
 	snprintf(blobdev, sizeof(blobdev), "--blobdev=%s", img->data);
-	char *argv[] = {MKFS_EROFS_PATH,    "--quiet", "-T0", "--all-root", blobdev,
-			"--chunksize=4096", img->meta, src,   NULL};
+	char *argv[] = { MKFS_EROFS_PATH,    "--quiet", "-T0", "--all-root", blobdev,
+			 "--chunksize=4096", img->meta, src,   NULL };
 	int r = run(argv);
 	free(src);
 	free(file);
@@ -279,15 +279,15 @@ static void test_file_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest crc_tests[] = {
-	    cmocka_unit_test(test_crc32c_vectors),
-	    cmocka_unit_test(test_crc32c_incremental),
+		cmocka_unit_test(test_crc32c_vectors),
+		cmocka_unit_test(test_crc32c_incremental),
 	};
 	const struct CMUnitTest image_tests[] = {
-	    cmocka_unit_test(test_read_mkfs_superblock),
-	    cmocka_unit_test(test_mkfs_leaves_tag_empty),
-	    cmocka_unit_test(test_set_device_tag),
-	    cmocka_unit_test(test_corrupt_images_refused),
-	    cmocka_unit_test(test_file_helpers),
+		cmocka_unit_test(test_read_mkfs_superblock),
+		cmocka_unit_test(test_mkfs_leaves_tag_empty),
+		cmocka_unit_test(test_set_device_tag),
+		cmocka_unit_test(test_corrupt_images_refused),
+		cmocka_unit_test(test_file_helpers),
 	};
 	int failed = cmocka_run_group_tests_name("crc32c", crc_tests, NULL, NULL);
 

@@ -57,7 +57,7 @@ static void last_chunk_is_clipped_and_padded_to_a_page(void **state)
 	assert_true(fill_chunk_extent(size, MiB, 3, &start, &end, &data));
 	assert_int_equal(start, 3 * MiB);
 	assert_int_equal(end, 3 * MiB + 4096); /* page-aligned write length */
-	assert_int_equal(data, 100);           /* bytes that exist on the origin */
+	assert_int_equal(data, 100);	       /* bytes that exist on the origin */
 	assert_false(fill_chunk_extent(size, MiB, 4, &start, &end, &data));
 	assert_false(fill_chunk_extent(size, MiB, UINT64_MAX, &start, &end, &data));
 }

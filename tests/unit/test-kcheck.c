@@ -13,12 +13,12 @@
 static void good_facts(struct kc_facts *facts)
 {
 	static const char *const paths[_KC_MOD_COUNT] = {
-	    "/lib/modules/6.10.0/kernel/fs/cachefiles/cachefiles.ko",
-	    "/lib/modules/6.10.0/kernel/fs/erofs/erofs.ko",
-	    "/lib/modules/6.10.0/kernel/fs/netfs/netfs.ko",
+		"/lib/modules/6.10.0/kernel/fs/cachefiles/cachefiles.ko",
+		"/lib/modules/6.10.0/kernel/fs/erofs/erofs.ko",
+		"/lib/modules/6.10.0/kernel/fs/netfs/netfs.ko",
 	};
 
-	*facts = (struct kc_facts){0};
+	*facts = (struct kc_facts){ 0 };
 	snprintf(facts->release, sizeof(facts->release), "6.10.0-1-amd64");
 	assert_int_equal(kc_parse_version(facts->release, &facts->version), 0);
 	facts->version_valid = true;
@@ -118,9 +118,9 @@ static void test_version_plain_and_short(void **state)
 static void test_version_garbage_is_rejected(void **state)
 {
 	static const char *const garbage[] = {
-	    "", "abc", "6", "6.", ".12", "6.x", "6.12abc", "6.12.x", "v6.12.1", "1234567.1",
+		"", "abc", "6", "6.", ".12", "6.x", "6.12abc", "6.12.x", "v6.12.1", "1234567.1",
 	};
-	struct kc_version v = {.major = 99};
+	struct kc_version v = { .major = 99 };
 
 	for (size_t i = 0; i < ARRAY_SIZE(garbage); i++)
 		if (kc_parse_version(garbage[i], &v) != -EINVAL)
@@ -132,7 +132,7 @@ static void test_version_garbage_is_rejected(void **state)
 
 static void test_version_at_least_ignores_patch(void **state)
 {
-	struct kc_version v = {6, 8, 0};
+	struct kc_version v = { 6, 8, 0 };
 
 	assert_true(kc_version_at_least(&v, 6, 8));
 	assert_true(kc_version_at_least(&v, 5, 19));
@@ -356,7 +356,7 @@ static void test_no_module_support_needs_another_kernel(void **state)
 	facts.config.values[KC_SYM_CACHEFILES_ONDEMAND] = KC_CONFIG_ABSENT;
 	facts.module_dir_present = false;
 	for (int i = 0; i < _KC_MOD_COUNT; i++)
-		facts.modules[i] = (struct kc_module_facts){.presence = KC_MODULE_UNKNOWN};
+		facts.modules[i] = (struct kc_module_facts){ .presence = KC_MODULE_UNKNOWN };
 	facts.device_present = false;
 	f = evaluate_and_find(&facts, &report, "config.cachefiles");
 	assert_verdict(f, KC_PROBLEM);
@@ -388,7 +388,7 @@ static void test_missing_config_warns_and_relies_on_modules(void **state)
 	good_facts(&facts);
 	facts.config_source[0] = '\0';
 	facts.config_error = -ENOENT;
-	facts.config = (struct kc_config){0};
+	facts.config = (struct kc_config){ 0 };
 	f = evaluate_and_find(&facts, &report, "config.source");
 	assert_verdict(f, KC_WARNING);
 	assert_contains(f->summary, "not found");
@@ -583,36 +583,36 @@ static void test_report_counts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_version_debian_release),
-	    cmocka_unit_test(test_version_ubuntu_release),
-	    cmocka_unit_test(test_version_plain_and_short),
-	    cmocka_unit_test(test_version_garbage_is_rejected),
-	    cmocka_unit_test(test_version_at_least_ignores_patch),
-	    cmocka_unit_test(test_config_values),
-	    cmocka_unit_test(test_config_prefix_names_do_not_match),
-	    cmocka_unit_test(test_config_odd_lines),
-	    cmocka_unit_test(test_good_host_is_all_ok),
-	    cmocka_unit_test(test_kernel_older_than_5_19_is_a_problem),
-	    cmocka_unit_test(test_kernel_before_6_8_warns_about_failover),
-	    cmocka_unit_test(test_kernel_6_12_is_deprecated),
-	    cmocka_unit_test(test_kernel_7_2_removed_the_backend),
-	    cmocka_unit_test(test_unparsable_release_warns),
-	    cmocka_unit_test(test_ondemand_off_with_modules_asks_for_rebuild),
-	    cmocka_unit_test(test_ondemand_off_but_rebuilt_module_is_ok),
-	    cmocka_unit_test(test_builtin_without_ondemand_cannot_be_rebuilt),
-	    cmocka_unit_test(test_no_module_support_needs_another_kernel),
-	    cmocka_unit_test(test_missing_fscache_is_a_problem),
-	    cmocka_unit_test(test_missing_config_warns_and_relies_on_modules),
-	    cmocka_unit_test(test_module_not_loaded_suggests_modprobe),
-	    cmocka_unit_test(test_module_missing_is_a_problem),
-	    cmocka_unit_test(test_rebuild_unknown_to_depmod_warns),
-	    cmocka_unit_test(test_missing_module_dir_warns),
-	    cmocka_unit_test(test_device_busy_names_cachefilesd),
-	    cmocka_unit_test(test_device_permission_asks_for_root),
-	    cmocka_unit_test(test_device_without_driver_asks_for_modprobe),
-	    cmocka_unit_test(test_device_not_probed_without_option),
-	    cmocka_unit_test(test_probe_einval_means_no_ondemand),
-	    cmocka_unit_test(test_report_counts),
+		cmocka_unit_test(test_version_debian_release),
+		cmocka_unit_test(test_version_ubuntu_release),
+		cmocka_unit_test(test_version_plain_and_short),
+		cmocka_unit_test(test_version_garbage_is_rejected),
+		cmocka_unit_test(test_version_at_least_ignores_patch),
+		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_config_prefix_names_do_not_match),
+		cmocka_unit_test(test_config_odd_lines),
+		cmocka_unit_test(test_good_host_is_all_ok),
+		cmocka_unit_test(test_kernel_older_than_5_19_is_a_problem),
+		cmocka_unit_test(test_kernel_before_6_8_warns_about_failover),
+		cmocka_unit_test(test_kernel_6_12_is_deprecated),
+		cmocka_unit_test(test_kernel_7_2_removed_the_backend),
+		cmocka_unit_test(test_unparsable_release_warns),
+		cmocka_unit_test(test_ondemand_off_with_modules_asks_for_rebuild),
+		cmocka_unit_test(test_ondemand_off_but_rebuilt_module_is_ok),
+		cmocka_unit_test(test_builtin_without_ondemand_cannot_be_rebuilt),
+		cmocka_unit_test(test_no_module_support_needs_another_kernel),
+		cmocka_unit_test(test_missing_fscache_is_a_problem),
+		cmocka_unit_test(test_missing_config_warns_and_relies_on_modules),
+		cmocka_unit_test(test_module_not_loaded_suggests_modprobe),
+		cmocka_unit_test(test_module_missing_is_a_problem),
+		cmocka_unit_test(test_rebuild_unknown_to_depmod_warns),
+		cmocka_unit_test(test_missing_module_dir_warns),
+		cmocka_unit_test(test_device_busy_names_cachefilesd),
+		cmocka_unit_test(test_device_permission_asks_for_root),
+		cmocka_unit_test(test_device_without_driver_asks_for_modprobe),
+		cmocka_unit_test(test_device_not_probed_without_option),
+		cmocka_unit_test(test_probe_einval_means_no_ondemand),
+		cmocka_unit_test(test_report_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

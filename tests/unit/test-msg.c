@@ -18,8 +18,8 @@ struct hdr {
 static size_t build_open(unsigned char *buf, const char *volume, size_t volume_size,
 			 const char *cookie, size_t cookie_size, int32_t fd)
 {
-	struct hdr h = {.msg_id = 7, .opcode = MSG_OPEN, .object_id = 3};
-	uint32_t o[4] = {(uint32_t)volume_size, (uint32_t)cookie_size, (uint32_t)fd, 0};
+	struct hdr h = { .msg_id = 7, .opcode = MSG_OPEN, .object_id = 3 };
+	uint32_t o[4] = { (uint32_t)volume_size, (uint32_t)cookie_size, (uint32_t)fd, 0 };
 	size_t n = sizeof(h) + sizeof(o);
 
 	memcpy(buf + n, volume, volume_size);
@@ -108,7 +108,7 @@ static void open_key_sizes_beyond_message_are_rejected(void **state)
 static void open_truncated_payload_is_rejected(void **state)
 {
 	unsigned char buf[MSG_MAX_SIZE];
-	struct hdr h = {.msg_id = 1, .opcode = MSG_OPEN, .len = sizeof(h) + 8};
+	struct hdr h = { .msg_id = 1, .opcode = MSG_OPEN, .len = sizeof(h) + 8 };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));
@@ -120,8 +120,8 @@ static void open_truncated_payload_is_rejected(void **state)
 static void read_parses_range(void **state)
 {
 	unsigned char buf[64];
-	struct hdr h = {.msg_id = 11, .opcode = MSG_READ, .len = sizeof(h) + 16, .object_id = 2};
-	uint64_t r[2] = {1 << 20, 65536};
+	struct hdr h = { .msg_id = 11, .opcode = MSG_READ, .len = sizeof(h) + 16, .object_id = 2 };
+	uint64_t r[2] = { 1 << 20, 65536 };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));
@@ -136,8 +136,8 @@ static void read_parses_range(void **state)
 static void read_with_wrapping_range_or_zero_len_is_rejected(void **state)
 {
 	unsigned char buf[64];
-	struct hdr h = {.msg_id = 11, .opcode = MSG_READ, .len = sizeof(h) + 16};
-	uint64_t r[2] = {UINT64_MAX - 10, 4096};
+	struct hdr h = { .msg_id = 11, .opcode = MSG_READ, .len = sizeof(h) + 16 };
+	uint64_t r[2] = { UINT64_MAX - 10, 4096 };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));
@@ -151,8 +151,8 @@ static void read_with_wrapping_range_or_zero_len_is_rejected(void **state)
 
 static void close_parses_and_rejects_payload(void **state)
 {
-	unsigned char buf[64] = {0};
-	struct hdr h = {.msg_id = 12, .opcode = MSG_CLOSE, .len = sizeof(h), .object_id = 4};
+	unsigned char buf[64] = { 0 };
+	struct hdr h = { .msg_id = 12, .opcode = MSG_CLOSE, .len = sizeof(h), .object_id = 4 };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));
@@ -166,8 +166,8 @@ static void close_parses_and_rejects_payload(void **state)
 
 static void header_length_must_match_read_size(void **state)
 {
-	unsigned char buf[64] = {0};
-	struct hdr h = {.opcode = MSG_CLOSE, .len = sizeof(h)};
+	unsigned char buf[64] = { 0 };
+	struct hdr h = { .opcode = MSG_CLOSE, .len = sizeof(h) };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));
@@ -180,8 +180,8 @@ static void header_length_must_match_read_size(void **state)
 
 static void unknown_opcode_is_rejected(void **state)
 {
-	unsigned char buf[64] = {0};
-	struct hdr h = {.opcode = 3, .len = sizeof(h)};
+	unsigned char buf[64] = { 0 };
+	struct hdr h = { .opcode = 3, .len = sizeof(h) };
 	struct msg m;
 
 	memcpy(buf, &h, sizeof(h));

@@ -23,7 +23,7 @@ static void test_model_names_accepted(void **state)
 	assert_true(valid_model("0abc"));
 	/* 64 bytes is the maximum */
 	assert_true(
-	    valid_model("m123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+		valid_model("m123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
 }
 
 static void test_model_names_traversal_refused(void **state)
@@ -97,12 +97,12 @@ static void test_digests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_names_accepted),
-	    cmocka_unit_test(test_model_names_traversal_refused),
-	    cmocka_unit_test(test_model_names_odd_bytes_refused),
-	    cmocka_unit_test(test_model_names_nul_inside_refused),
-	    cmocka_unit_test(test_model_names_lengths),
-	    cmocka_unit_test(test_digests),
+		cmocka_unit_test(test_model_names_accepted),
+		cmocka_unit_test(test_model_names_traversal_refused),
+		cmocka_unit_test(test_model_names_odd_bytes_refused),
+		cmocka_unit_test(test_model_names_nul_inside_refused),
+		cmocka_unit_test(test_model_names_lengths),
+		cmocka_unit_test(test_digests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,9 +100,9 @@ static void test_duration_overflow(void **state)
 
 static void test_bool(void **state)
 {
-	static const char *yes[] = {"1", "yes", "true", "on", "YES", "True", "ON"};
-	static const char *no[] = {"0", "no", "false", "off", "No", "FALSE", "Off"};
-	static const char *bad[] = {"", "2", "y", "n", "yes ", "enable", "nope", "01"};
+	static const char *yes[] = { "1", "yes", "true", "on", "YES", "True", "ON" };
+	static const char *no[] = { "0", "no", "false", "off", "No", "FALSE", "Off" };
+	static const char *bad[] = { "", "2", "y", "n", "yes ", "enable", "nope", "01" };
 	bool b;
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -150,10 +150,10 @@ static void test_uint_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_size_units),	      cmocka_unit_test(test_size_malformed),
-	    cmocka_unit_test(test_size_overflow),     cmocka_unit_test(test_duration),
-	    cmocka_unit_test(test_duration_overflow), cmocka_unit_test(test_bool),
-	    cmocka_unit_test(test_uint_range),
+		cmocka_unit_test(test_size_units),	  cmocka_unit_test(test_size_malformed),
+		cmocka_unit_test(test_size_overflow),	  cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_duration_overflow), cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_uint_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

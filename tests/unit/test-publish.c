@@ -87,11 +87,11 @@ static int teardown(void **state)
 static struct publish_options options(const struct fixture *f, const char *name)
 {
 	return (struct publish_options){
-	    .name = name,
-	    .source_dir = f->src,
-	    .origin_dir = f->origin,
-	    .catalogue_dir = f->catalogue,
-	    .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE,
+		.name = name,
+		.source_dir = f->src,
+		.origin_dir = f->origin,
+		.catalogue_dir = f->catalogue,
+		.chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE,
 	};
 }
 
@@ -234,7 +234,7 @@ static void test_republish_identical(void **state)
 
 	/* new mtimes and a fresh origin: still identical blobs (-T0, name-derived UUID) */
 	p = test_path(f->src, "config.json");
-	assert_int_equal(utime(p, &(struct utimbuf){.actime = 12345, .modtime = 67890}), 0);
+	assert_int_equal(utime(p, &(struct utimbuf){ .actime = 12345, .modtime = 67890 }), 0);
 	free(p);
 	mkdir(other_origin, 0755);
 	o.origin_dir = other_origin;
@@ -294,14 +294,14 @@ static void test_changed_content_needs_force(void **state)
 static void test_bad_names_refused(void **state)
 {
 	static const char *bad[] = {
-	    "",
-	    "../x",
-	    ".hidden",
-	    "a/b",
-	    "-rf",
-	    "with space",
-	    "m123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
-	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"",
+		"../x",
+		".hidden",
+		"a/b",
+		"-rf",
+		"with space",
+		"m123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 	};
 	struct fixture *f = *state;
 	struct publish_result res;
@@ -397,13 +397,13 @@ static void test_uuid_from_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_uuid_from_name),
-	    cmocka_unit_test(test_publish),
-	    cmocka_unit_test(test_republish_identical),
-	    cmocka_unit_test(test_changed_content_needs_force),
-	    cmocka_unit_test(test_bad_names_refused),
-	    cmocka_unit_test(test_bad_arguments_refused),
-	    cmocka_unit_test(test_failure_leaves_nothing),
+		cmocka_unit_test(test_uuid_from_name),
+		cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_republish_identical),
+		cmocka_unit_test(test_changed_content_needs_force),
+		cmocka_unit_test(test_bad_names_refused),
+		cmocka_unit_test(test_bad_arguments_refused),
+		cmocka_unit_test(test_failure_leaves_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
