@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = malloc(size + 1);
-	struct catalogue_model m = {0}, back = {0};
+	struct catalogue_model m = { 0 }, back = { 0 };
 	char err[512];
 
 	if (!text)
