@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # tests/vm/lib.sh: generic helpers for VM scenarios (busybox sh). In the guest:
 #   . /usr/share/blobcache-tests/lib.sh
 # Daemon-specific helpers belong elsewhere; this file stays generic.

@@ -16,8 +16,9 @@ VM_SCENARIOS = \
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
 # Each run calls tests/vm/prepare first: cached, and serialised by an flock under make -j.
+# The console is streamed, so the automake log of a failed scenario shows all of it.
 SH_LOG_COMPILER = env SRCDIR='$(abs_top_srcdir)' BUILDDIR='$(abs_top_builddir)' \
-	$(top_srcdir)/tests/vm/run-scenario --quiet
+	$(top_srcdir)/tests/vm/run-scenario
 
 EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/README.md \

@@ -2,6 +2,7 @@
 # vm: --timeout 300
 # The kernel side alone, no daemon of ours: the rebuilt cachefiles.ko and erofs.ko (with on-demand
 # support) are loaded, /dev/cachefiles exists, and the cache volume is ext4 as cachefiles needs.
+# shellcheck source=tests/vm/lib.sh
 . /usr/share/blobcache-tests/lib.sh
 
 module_loaded cachefiles || fail "cachefiles is not in /proc/modules"

@@ -2,6 +2,7 @@
 # vm: --modules stock --timeout 300
 # Debian's own modules (no on-demand support) load: the environment in which the daemon must refuse
 # to start with a clear message.
+# shellcheck source=tests/vm/lib.sh
 . /usr/share/blobcache-tests/lib.sh
 
 module_loaded cachefiles || fail "cachefiles is not in /proc/modules"
