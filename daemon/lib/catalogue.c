@@ -4,7 +4,10 @@
  * ini_parse_string() because the reader sees every raw line: it counts lines (the handler of
  * the distro's inih gets no line number), parses section headers itself (inih truncates
  * section names to 49 bytes, shorter than "blob <64 hex>") and rejects what inih would
- * silently accept (over-long lines split in two, indented continuation lines).
+ * silently accept (over-long lines split in two, indented continuation lines). The reader also
+ * decodes the bare digest lines of [chunks] sections itself (inih has no syntax for them, and
+ * 10,000s of them must parse fast) and hands inih an empty line in their place, so that inih's
+ * line count stays right.
  */
 #include "catalogue.h"
 
@@ -22,28 +25,33 @@
 #include "log.h"
 #include "macros.h"
 
-#define CATALOGUE_FILE_MAX  (1024 * 1024)
-#define CATALOGUE_SUFFIX    ".model"
-#define SECTION_TEXT_MAX    128
-#define CHUNK_SIZE_MIN	    4096ULL
-#define CHUNK_SIZE_MAX	    (4096ULL << 31) /* EROFS: chunk blkbits is a 5-bit field */
-#define BLOB_SECTION_PREFIX "blob"
+#define CATALOGUE_SUFFIX      ".model"
+#define SECTION_TEXT_MAX      128
+#define CHUNK_SIZE_MIN	      4096ULL
+#define CHUNK_SIZE_MAX	      (4096ULL << 31) /* EROFS: chunk blkbits is a 5-bit field */
+#define BLOB_SECTION_PREFIX   "blob"
+#define CHUNKS_SECTION_PREFIX "chunks"
 
 enum section_kind {
 	SECTION_NONE,
 	SECTION_MODEL,
 	SECTION_BLOB,
+	SECTION_CHUNKS,
 };
 
 struct blob_lines {
 	int header;
 	int size;
 	int role;
+	int digest_chunk_size;
+	int chunks; /* line of the [chunks] header, 0 if none */
+	size_t chunks_expected;
 };
 
 struct parse_ctx {
 	const char *origin;
 	const char *pos; /* next unread byte of the text */
+	const char *end; /* its terminating NUL */
 	int line;	 /* lines handed to inih so far */
 
 	bool at_eof;	  /* every line has been handed to inih */
@@ -54,7 +62,8 @@ struct parse_ctx {
 
 	enum section_kind section;
 	int section_line;
-	size_t blob_index; /* current blob, if section == SECTION_BLOB */
+	size_t blob_index;  /* current blob, if section == SECTION_BLOB or SECTION_CHUNKS */
+	size_t chunks_seen; /* digest lines of the current [chunks] section */
 
 	/* line of each [model] key, 0 if not seen */
 	int model_line, name_line, meta_line, chunk_size_line;
@@ -151,8 +160,124 @@ static int check_section_complete(struct parse_ctx *c)
 					   "role = data",
 					   b->digest);
 		return 0;
+	case SECTION_CHUNKS:
+		b = &c->model.blobs[c->blob_index];
+		bl = &c->blob_lines[c->blob_index];
+		if (c->chunks_seen != bl->chunks_expected)
+			return parse_error(
+				c, bl->chunks,
+				"[chunks %.12s...] lists %zu digests but the blob needs "
+				"%zu (ceil(size %llu / digest_chunk_size %llu)); republish "
+				"the model",
+				b->digest, c->chunks_seen, bl->chunks_expected,
+				(unsigned long long)b->size,
+				(unsigned long long)b->digest_chunk_size);
+		c->model.blobs[c->blob_index].n_chunk_digests = c->chunks_seen;
+		return 0;
 	}
 	return 0;
+}
+
+static int find_blob(const struct parse_ctx *c, const char *digest, size_t *index)
+{
+	for (size_t i = 0; i < c->model.n_blobs; i++)
+		if (streq(c->model.blobs[i].digest, digest)) {
+			*index = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* [chunks <digest>]: the blob's section came before, so the count of digests is known. */
+static int begin_chunks_section(struct parse_ctx *c, const char *digest)
+{
+	struct catalogue_blob *b;
+	struct blob_lines *bl;
+	uint64_t n;
+	size_t i;
+
+	if (find_blob(c, digest, &i) < 0)
+		return parse_error(c, c->line,
+				   "[chunks %.12s...] without a [blob %.12s...] section before it; "
+				   "put the blob's section first",
+				   digest, digest);
+	b = &c->model.blobs[i];
+	bl = &c->blob_lines[i];
+	if (bl->chunks)
+		return parse_error(c, c->line,
+				   "duplicate section [chunks %.12s...] (first at line %d); keep "
+				   "one",
+				   digest, bl->chunks);
+	if (!bl->digest_chunk_size)
+		return parse_error(c, c->line,
+				   "[chunks %.12s...] but [blob %.12s...] (line %d) has no "
+				   "digest_chunk_size; add digest_chunk_size = <bytes>",
+				   digest, digest, bl->header);
+	n = b->size / b->digest_chunk_size + (b->size % b->digest_chunk_size != 0);
+	/* Every digest takes a line of >= 64 bytes: refuse before allocating for a count that
+	 * the rest of the text cannot hold. */
+	if (n > (uint64_t)(c->end - c->pos) / DIGEST_HEX_LEN + 1)
+		return parse_error(c, c->line,
+				   "[chunks %.12s...] must list %llu digests (ceil(size %llu / "
+				   "digest_chunk_size %llu)) but the file is too short to hold "
+				   "them; republish the model",
+				   digest, (unsigned long long)n, (unsigned long long)b->size,
+				   (unsigned long long)b->digest_chunk_size);
+	b->chunk_digests = calloc((size_t)n, sizeof(*b->chunk_digests));
+	if (!b->chunk_digests)
+		return -ENOMEM;
+	bl->chunks = c->line;
+	bl->chunks_expected = (size_t)n;
+	c->blob_index = i;
+	c->chunks_seen = 0;
+	c->section = SECTION_CHUNKS;
+	return 0;
+}
+
+static int hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* One line of a [chunks] section that is not blank, a comment or a section header: exactly
+ * 64 lower-case hex digits, then only blanks. */
+static int chunk_digest_line(struct parse_ctx *c, const char *s)
+{
+	struct catalogue_blob *b = &c->model.blobs[c->blob_index];
+	const struct blob_lines *bl = &c->blob_lines[c->blob_index];
+	uint8_t bin[CATALOGUE_DIGEST_SIZE];
+	char shown[80];
+
+	for (size_t i = 0; i < CATALOGUE_DIGEST_SIZE; i++) {
+		int hi = hex_value(s[2 * i]), lo = hi < 0 ? -1 : hex_value(s[2 * i + 1]);
+		if (lo < 0)
+			goto bad;
+		bin[i] = (uint8_t)(hi << 4 | lo);
+	}
+	for (const char *p = s + DIGEST_HEX_LEN; *p; p++)
+		if (!is_blank(*p))
+			goto bad;
+	if (c->chunks_seen == bl->chunks_expected)
+		return parse_error(
+			c, c->line,
+			"[chunks %.12s...] has more digests than the %zu the blob needs "
+			"(ceil(size %llu / digest_chunk_size %llu)); republish the model",
+			b->digest, bl->chunks_expected, (unsigned long long)b->size,
+			(unsigned long long)b->digest_chunk_size);
+	memcpy(b->chunk_digests[c->chunks_seen++], bin, sizeof(bin));
+	return 0;
+bad:
+	printable(s, shown, sizeof(shown));
+	for (size_t n = strlen(shown); n > 0 && (shown[n - 1] == '?' || shown[n - 1] == ' '); n--)
+		shown[n - 1] = '\0'; /* the line's end: \n, \r, blanks */
+	return parse_error(c, c->line,
+			   "'%s' in [chunks %.12s...] is not a chunk digest; expected 64 "
+			   "lower-case hex digits alone on the line",
+			   shown, b->digest);
 }
 
 static int begin_blob_section(struct parse_ctx *c, const char *digest)
@@ -226,21 +351,26 @@ static int begin_section(struct parse_ctx *c, const char *s)
 		c->section_line = c->line;
 		return 0;
 	}
-	if (strncmp(name, BLOB_SECTION_PREFIX, strlen(BLOB_SECTION_PREFIX)) == 0 &&
-	    (name[4] == ' ' || name[4] == '\t')) {
-		const char *digest = name + 4;
+	for (size_t k = 0; k < 2; k++) {
+		const char *prefix = k == 0 ? BLOB_SECTION_PREFIX : CHUNKS_SECTION_PREFIX;
+		size_t plen = strlen(prefix);
+		const char *digest = name + plen;
+
+		if (strncmp(name, prefix, plen) != 0 || (*digest != ' ' && *digest != '\t'))
+			continue;
 		while (*digest == ' ' || *digest == '\t')
 			digest++;
 		if (!name_is_digest(digest, strlen(digest)))
 			return parse_error(c, c->line,
-					   "section [blob %s]: not a sha256 digest; expected 64 "
+					   "section [%s %s]: not a sha256 digest; expected 64 "
 					   "lower-case hex digits",
-					   printable(digest, shown, sizeof(shown)));
+					   prefix, printable(digest, shown, sizeof(shown)));
 		c->section_line = c->line;
-		return begin_blob_section(c, digest);
+		return k == 0 ? begin_blob_section(c, digest) : begin_chunks_section(c, digest);
 	}
 	return parse_error(c, c->line,
-			   "unknown section [%s]; expected [model] or [blob <sha256 hex>]",
+			   "unknown section [%s]; expected [model], [blob <sha256 hex>] or "
+			   "[chunks <sha256 hex>]",
 			   printable(name, shown, sizeof(shown)));
 }
 
@@ -278,10 +408,16 @@ static char *catalogue_reader(char *str, int num, void *stream)
 			    "leading whitespace");
 		return NULL;
 	}
-	if (*s == '[' && begin_section(c, s) < 0) {
-		if (!c->err_line)
-			parse_error(c, c->line, "out of memory");
-		return NULL;
+	if (*s == '[') {
+		if (begin_section(c, s) < 0) {
+			if (!c->err_line)
+				parse_error(c, c->line, "out of memory");
+			return NULL;
+		}
+	} else if (c->section == SECTION_CHUNKS && !is_blank(*s) && *s && *s != ';' && *s != '#') {
+		if (chunk_digest_line(c, s) < 0)
+			return NULL;
+		strcpy(str, "\n"); /* decoded: inih sees an empty line */
 	}
 	return str;
 }
@@ -354,9 +490,12 @@ static int blob_key(struct parse_ctx *c, const char *key, const char *value)
 		line = &bl->size;
 	else if (streq(key, "role"))
 		line = &bl->role;
+	else if (streq(key, "digest_chunk_size"))
+		line = &bl->digest_chunk_size;
 	else
 		return parse_error(c, c->line,
-				   "unknown key '%s' in [blob %.12s...]; expected size or role",
+				   "unknown key '%s' in [blob %.12s...]; expected size, role or "
+				   "digest_chunk_size",
 				   printable(key, shown, sizeof(shown)), b->digest);
 	if (*line)
 		return parse_error(c, c->line,
@@ -371,6 +510,17 @@ static int blob_key(struct parse_ctx *c, const char *key, const char *value)
 					   "size = '%s' is not valid; expected the blob's size in "
 					   "bytes, a decimal number > 0",
 					   printable(value, shown, sizeof(shown)));
+	} else if (streq(key, "digest_chunk_size")) {
+		uint64_t v;
+		if (parse_decimal_u64(value, &v) < 0 || v < CHUNK_SIZE_MIN || v > CHUNK_SIZE_MAX ||
+		    (v & (v - 1)))
+			return parse_error(
+				c, c->line,
+				"digest_chunk_size = '%s' is not valid; expected a power of two "
+				"between 4096 and %llu, in bytes (e.g. 1048576)",
+				printable(value, shown, sizeof(shown)),
+				(unsigned long long)CHUNK_SIZE_MAX);
+		b->digest_chunk_size = v;
 	} else if (streq(value, "meta")) {
 		b->role = BLOB_ROLE_META;
 	} else if (streq(value, "data")) {
@@ -438,6 +588,24 @@ static int check_model(struct parse_ctx *c)
 				   "meta blob %.12s... is not listed; add a [blob %s] section with "
 				   "size and role = meta",
 				   m->meta, m->meta);
+	for (size_t i = 0; i < m->n_blobs; i++) {
+		const struct catalogue_blob *b = &m->blobs[i];
+		const struct blob_lines *bl = &c->blob_lines[i];
+
+		if (bl->digest_chunk_size && !bl->chunks)
+			return parse_error(c, bl->digest_chunk_size,
+					   "blob %.12s... has digest_chunk_size but no [chunks %s] "
+					   "section; republish the model",
+					   b->digest, b->digest);
+		/* Data from the origin is served only once proven by its chunk digest. */
+		if (b->role == BLOB_ROLE_DATA && !bl->chunks)
+			return parse_error(
+				c, bl->header,
+				"data blob %.12s... has no chunk digests (written by an "
+				"older blobcachectl); republish the model with this version: "
+				"blobcachectl publish --force ...",
+				b->digest);
+	}
 	return 0;
 }
 
@@ -455,6 +623,7 @@ int catalogue_parse_model(const char *text, const char *origin, struct catalogue
 	if (err && err_len)
 		err[0] = '\0';
 	memset(out, 0, sizeof(*out));
+	c.end = c.pos + strlen(c.pos);
 
 	r = ini_parse_stream(catalogue_reader, &c, catalogue_handler, &c);
 	if (r == -2) {
@@ -500,10 +669,34 @@ char *catalogue_format_model(const struct catalogue_model *m)
 		"meta = %s\n"
 		"chunk_size = %llu\n",
 		m->name, m->meta, (unsigned long long)m->chunk_size);
-	for (size_t i = 0; i < m->n_blobs; i++)
-		fprintf(f, "\n[blob %s]\nsize = %llu\nrole = %s\n", m->blobs[i].digest,
-			(unsigned long long)m->blobs[i].size,
-			m->blobs[i].role == BLOB_ROLE_META ? "meta" : "data");
+	for (size_t i = 0; i < m->n_blobs; i++) {
+		const struct catalogue_blob *b = &m->blobs[i];
+
+		fprintf(f, "\n[blob %s]\nsize = %llu\nrole = %s\n", b->digest,
+			(unsigned long long)b->size, b->role == BLOB_ROLE_META ? "meta" : "data");
+		if (b->digest_chunk_size)
+			fprintf(f, "digest_chunk_size = %llu\n",
+				(unsigned long long)b->digest_chunk_size);
+	}
+	/* Digests after all blob sections: the small part of the file stays readable at the top. */
+	for (size_t i = 0; i < m->n_blobs; i++) {
+		const struct catalogue_blob *b = &m->blobs[i];
+
+		if (!b->chunk_digests || !b->n_chunk_digests)
+			continue;
+		fprintf(f, "\n[chunks %s]\n", b->digest);
+		for (size_t j = 0; j < b->n_chunk_digests; j++) {
+			static const char digits[] = "0123456789abcdef";
+			char line[DIGEST_HEX_LEN + 1];
+
+			for (size_t k = 0; k < CATALOGUE_DIGEST_SIZE; k++) {
+				line[2 * k] = digits[b->chunk_digests[j][k] >> 4];
+				line[2 * k + 1] = digits[b->chunk_digests[j][k] & 0xf];
+			}
+			line[DIGEST_HEX_LEN] = '\n';
+			fwrite(line, 1, sizeof(line), f);
+		}
+	}
 	ok = !ferror(f);
 	if (fclose(f) != 0 || !ok)
 		return NULL;
@@ -559,7 +752,7 @@ int catalogue_load_model_file(const char *path, struct catalogue_model *out, cha
 		if (err && err_len)
 			snprintf(err, err_len, "%s: %s", path,
 				 r == -EILSEQ	? "contains a NUL byte, not a catalogue file"
-				 : r == -EFBIG	? "larger than 1 MiB, not a catalogue file"
+				 : r == -EFBIG	? "larger than 64 MiB, not a catalogue file"
 				 : r == -EBADFD ? "not a regular file"
 						: strerror(-r));
 		return r;
@@ -579,8 +772,19 @@ static int compare_names(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name); /* lexical, not locale order */
 }
 
-/* A blob name is the digest of its content, so two models cannot disagree on its size.
- * Returns the blob of `m` in conflict, with the loaded one in *loaded. */
+static bool blobs_disagree(const struct catalogue_blob *a, const struct catalogue_blob *b)
+{
+	if (a->size != b->size)
+		return true;
+	/* Chunk digests of the same chunk size are a function of the content too. */
+	return a->digest_chunk_size && a->digest_chunk_size == b->digest_chunk_size &&
+	       a->n_chunk_digests == b->n_chunk_digests &&
+	       memcmp(a->chunk_digests, b->chunk_digests,
+		      a->n_chunk_digests * sizeof(*a->chunk_digests)) != 0;
+}
+
+/* A blob name is the digest of its content, so two models cannot disagree on its size (or its
+ * chunk digests). Returns the blob of `m` in conflict, with the loaded one in *loaded. */
 static const struct catalogue_blob *find_size_conflict(const struct catalogue *c,
 						       const struct catalogue_model *m,
 						       const struct catalogue_blob **loaded,
@@ -589,7 +793,7 @@ static const struct catalogue_blob *find_size_conflict(const struct catalogue *c
 	for (size_t i = 0; i < m->n_blobs; i++) {
 		const struct catalogue_blob *b =
 			catalogue_resolve(c, m->blobs[i].digest, DIGEST_HEX_LEN, loaded_model);
-		if (b && b->size != m->blobs[i].size) {
+		if (b && blobs_disagree(b, &m->blobs[i])) {
 			*loaded = b;
 			return &m->blobs[i];
 		}
@@ -649,10 +853,12 @@ static int load_one(int dirfd, const char *dir, const char *file, struct catalog
 	}
 	conflict = find_size_conflict(out, &m, &loaded, &other);
 	if (conflict) {
-		log_error("%s: blob %s has size %llu here but %llu in model '%s'; one of the "
+		log_error("%s: blob %s has size %llu here but %llu in model '%s'%s; one of the "
 			  "entries is corrupt, republish it; model skipped",
 			  origin, conflict->digest, (unsigned long long)conflict->size,
-			  (unsigned long long)loaded->size, other->name);
+			  (unsigned long long)loaded->size, other->name,
+			  conflict->size == loaded->size ? " (same size, other chunk digests)"
+							 : "");
 		catalogue_model_free(&m);
 		return 0;
 	}
@@ -799,10 +1005,39 @@ const struct catalogue_model *catalogue_find_model(const struct catalogue *c, co
 	return NULL;
 }
 
+int catalogue_blob_copy(struct catalogue_blob *dst, const struct catalogue_blob *src)
+{
+	*dst = *src;
+	dst->chunk_digests = NULL;
+	if (!src->chunk_digests || !src->n_chunk_digests) {
+		dst->n_chunk_digests = 0;
+		return 0;
+	}
+	dst->chunk_digests = malloc(src->n_chunk_digests * sizeof(*src->chunk_digests));
+	if (!dst->chunk_digests) {
+		memset(dst, 0, sizeof(*dst));
+		return -ENOMEM;
+	}
+	memcpy(dst->chunk_digests, src->chunk_digests,
+	       src->n_chunk_digests * sizeof(*src->chunk_digests));
+	return 0;
+}
+
+void catalogue_blob_release(struct catalogue_blob *b)
+{
+	if (!b)
+		return;
+	free(b->chunk_digests);
+	b->chunk_digests = NULL;
+	b->n_chunk_digests = 0;
+}
+
 void catalogue_model_free(struct catalogue_model *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; i < m->n_blobs; i++)
+		catalogue_blob_release(&m->blobs[i]);
 	free(m->blobs);
 	m->blobs = NULL;
 	m->n_blobs = 0;

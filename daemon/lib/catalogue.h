@@ -12,8 +12,22 @@
  *   chunk_size = 1048576       ; EROFS chunk size the image was built with
  *
  *   [blob <64 hex>]            ; one section per blob, the metadata blob included
- *   size = 4096                ; bytes
- *   role = meta                ; meta | data
+ *   size = 3149824             ; bytes
+ *   role = data                ; meta | data
+ *   digest_chunk_size = 1048576 ; bytes covered by each chunk digest (power of two >= 4096)
+ *
+ *   [chunks <64 hex>]          ; after that blob's section: sha256 of each digest chunk
+ *   <64 hex>                   ; chunk 0 = bytes [0, 1048576)
+ *   <64 hex>                   ; ... one bare digest per line, in order, no other text
+ *   <64 hex>
+ *   <64 hex>                   ; the last chunk: the remaining bytes, not padded
+ *
+ * A [chunks] section lists exactly ceil(size / digest_chunk_size) digests. Whatever the origin
+ * returns is checked against them before the kernel sees it (daemon/lib/verify.h), so a data
+ * blob must have them; entries without are from an older blobcachectl and must be republished.
+ * The meta blob may have them (publish writes them for both) and is also checked whole against
+ * its name. Bare digest lines keep the file small (65 bytes per chunk: 1024 chunk digests of
+ * a 1 GiB blob take 66 KiB) and are decoded by the line reader, never handed to inih.
  *
  * Blobs live on the origin as blobs/sha256/<hex> (the OCI image-layout path).
  * The blob name is the sha256 of its content, so a size is stable per name (the kernel's
@@ -36,10 +50,18 @@ enum blob_role {
 	BLOB_ROLE_DATA,
 };
 
+/* Largest model file read: ~1M chunk digests, i.e. 1 TiB of blobs at 1 MiB chunks. */
+#define CATALOGUE_FILE_MAX (64 * 1024 * 1024)
+
+#define CATALOGUE_DIGEST_SIZE 32 /* binary sha256 */
+
 struct catalogue_blob {
 	char digest[DIGEST_HEX_LEN + 1];
 	uint64_t size;
 	enum blob_role role;
+	uint64_t digest_chunk_size; /* 0: no chunk digests (allowed for the meta blob only) */
+	size_t n_chunk_digests;	    /* ceil(size / digest_chunk_size), or 0 */
+	uint8_t (*chunk_digests)[CATALOGUE_DIGEST_SIZE]; /* owned by the model (or the copy) */
 };
 
 struct catalogue_model {
@@ -55,15 +77,28 @@ struct catalogue {
 	struct catalogue_model *models; /* owned */
 };
 
+/* Deep copy of a blob, with its own chunk digests: what outlives a catalogue reload (the
+ * daemon's per-object state) must hold a copy, not a pointer into the catalogue or a plain
+ * struct assignment. Returns 0, or -ENOMEM with *dst zeroed. Release with
+ * catalogue_blob_release(). */
+int catalogue_blob_copy(struct catalogue_blob *dst, const struct catalogue_blob *src);
+
+/* Free what a blob owns (its chunk digests) and zero them; the struct itself is the caller's.
+ * NULL and released blobs are fine. */
+void catalogue_blob_release(struct catalogue_blob *b);
+
 /* Parse the text of one model file. `origin` names the source in error messages.
  * On error returns -EINVAL and writes "origin:line: what is wrong" into err (if err_len > 0).
  * The model must name a meta blob that it lists, with role=meta; every digest valid; sizes > 0.
- * A model name that is itself a 64-hex digest is refused (cookie keys would be ambiguous). */
+ * A model name that is itself a 64-hex digest is refused (cookie keys would be ambiguous).
+ * Every data blob has chunk digests, and every [chunks] section exactly
+ * ceil(size / digest_chunk_size) of them. */
 int catalogue_parse_model(const char *text, const char *origin, struct catalogue_model *out,
 			  char *err, size_t err_len);
 
-/* Read (at most 1 MiB, no NUL bytes, regular file) and parse one model file. Returns 0;
- * -EINVAL with "path:line: ..." in err; or -errno if it cannot be read (err says why). */
+/* Read (at most CATALOGUE_FILE_MAX bytes, no NUL bytes, regular file) and parse one model file.
+ * Returns 0; -EINVAL with "path:line: ..." in err; or -errno if it cannot be read (err says why).
+ */
 int catalogue_load_model_file(const char *path, struct catalogue_model *out, char *err,
 			      size_t err_len);
 
@@ -72,7 +107,9 @@ char *catalogue_format_model(const struct catalogue_model *m);
 
 /* Load every *.model file of a directory (lexical order). Files that fail to parse are
  * logged and skipped (one bad file must not hide the others); a file whose name differs from
- * its [model] name is skipped too. Returns 0, or -errno if the directory cannot be read. */
+ * its [model] name is skipped too, and so is one that lists a blob already loaded with another
+ * size or other chunk digests of the same digest_chunk_size. Returns 0, or -errno if the directory
+ * cannot be read. */
 int catalogue_load_dir(const char *dir, struct catalogue *out);
 
 /* Write a model file atomically (temp file, fsync, rename) into dir as NAME.model. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "catalogue.h"
 #include "test-helpers.h"
@@ -19,9 +20,19 @@
 #define DATA2 "3333333333333333333333333333333333333333333333333333333333333333"
 #define META2 "4444444444444444444444444444444444444444444444444444444444444444"
 
+/* chunk digests */
+#define CA "a000000000000000000000000000000000000000000000000000000000000001"
+#define CB "b000000000000000000000000000000000000000000000000000000000000002"
+#define CC "c000000000000000000000000000000000000000000000000000000000000003"
+#define CD "d000000000000000000000000000000000000000000000000000000000000004"
+#define CE "e000000000000000000000000000000000000000000000000000000000000005"
+
 #define MODEL_SECTION(name, meta)                                                                  \
 	"[model]\nname = " name "\nmeta = " meta "\nchunk_size = 1048576\n"
 #define BLOB(digest, size, role) "[blob " digest "]\nsize = " size "\nrole = " role "\n"
+/* a data blob of at most 4096 bytes with its one chunk digest */
+#define DATA_BLOB1(digest, size, chunk)                                                            \
+	BLOB(digest, size, "data") "digest_chunk_size = 4096\n[chunks " digest "]\n" chunk "\n"
 
 static const char good[] = "# comment\n"
 			   "[model]\n"
@@ -33,9 +44,26 @@ static const char good[] = "# comment\n"
 			   "size = 4096\n"
 			   "role = meta\n"
 			   "\n"
+			   "digest_chunk_size = 1048576\n"
+			   "\n"
 			   "[blob " DATA "]\n"
 			   "size = 3149824\n"
-			   "role = data\n";
+			   "role = data\n"
+			   "digest_chunk_size = 1048576\n"
+			   "\n"
+			   "[chunks " META "]\n"
+			   "# comments and blank lines are allowed\n" CE "\n"
+			   "\n"
+			   "[chunks " DATA "]\n" CA "\n" CB "\n" CC "\r\n" CD "  \n";
+
+/* the binary form of CA..CE: first and last byte */
+static void assert_chunk_digest(const uint8_t *d, uint8_t first, uint8_t last)
+{
+	assert_int_equal(d[0], first);
+	for (size_t i = 1; i < 31; i++)
+		assert_int_equal(d[i], 0);
+	assert_int_equal(d[31], last);
+}
 
 static void test_parse_good(void **state)
 {
@@ -54,6 +82,31 @@ static void test_parse_good(void **state)
 	assert_string_equal(m.blobs[1].digest, DATA);
 	assert_int_equal(m.blobs[1].size, 3149824);
 	assert_int_equal(m.blobs[1].role, BLOB_ROLE_DATA);
+	assert_int_equal(m.blobs[0].digest_chunk_size, 1048576);
+	assert_int_equal(m.blobs[0].n_chunk_digests, 1);
+	assert_chunk_digest(m.blobs[0].chunk_digests[0], 0xe0, 0x05);
+	assert_int_equal(m.blobs[1].digest_chunk_size, 1048576);
+	assert_int_equal(m.blobs[1].n_chunk_digests, 4); /* 3 full chunks + 4096 bytes */
+	assert_chunk_digest(m.blobs[1].chunk_digests[0], 0xa0, 0x01);
+	assert_chunk_digest(m.blobs[1].chunk_digests[1], 0xb0, 0x02);
+	assert_chunk_digest(m.blobs[1].chunk_digests[2], 0xc0, 0x03);
+	assert_chunk_digest(m.blobs[1].chunk_digests[3], 0xd0, 0x04);
+	catalogue_model_free(&m);
+}
+
+/* The meta blob may go without chunk digests (it is also checked whole against its name). */
+static void test_parse_meta_without_chunk_digests(void **state)
+{
+	static const char text[] =
+		MODEL_SECTION("a", META) BLOB(META, "4096", "meta") DATA_BLOB1(DATA, "4096", CA);
+	struct catalogue_model m;
+	char err[256] = "";
+
+	assert_int_equal(catalogue_parse_model(text, "t", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.blobs[0].digest_chunk_size, 0);
+	assert_int_equal(m.blobs[0].n_chunk_digests, 0);
+	assert_null(m.blobs[0].chunk_digests);
+	assert_int_equal(m.blobs[1].n_chunk_digests, 1);
 	catalogue_model_free(&m);
 }
 
@@ -152,6 +205,74 @@ static const struct bad_case bad_cases[] = {
 	  "xxxxx"
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
 	  "t:2:", "line longer than" },
+	/* chunk digests (the meta blob is lines 5-7, the data blob from line 8) */
+	{ "data blob without chunk digests",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") BLOB(DATA, "1", "data"),
+	  "t:8:", "has no chunk digests (written by an older blobcachectl); republish" },
+	{ "data blob with digest_chunk_size but no [chunks]",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta")
+		  BLOB(DATA, "1", "data") "digest_chunk_size = 4096\n",
+	  "t:11:", "no [chunks " DATA "] section" },
+	{ "[chunks] before its [blob]",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") "[chunks " DATA "]\n" CA "\n" BLOB(
+		  DATA, "1", "data") "digest_chunk_size = 4096\n",
+	  "t:8:", "without a [blob 222222222222...] section before it" },
+	{ "[chunks] not a digest", MODEL_SECTION("a", META) "[chunks 12]\n",
+	  "t:5:", "section [chunks 12]: not a sha256 digest" },
+	{ "[chunks] of a blob without digest_chunk_size",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") "[chunks " META "]\n" CA "\n",
+	  "t:8:", "has no digest_chunk_size" },
+	{ "duplicate [chunks]",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(DATA, "1", CA) "[chunks " DATA
+										     "]\n" CA "\n",
+	  "t:14:", "duplicate section [chunks 222222222222...] (first at line 12)" },
+	{ "too few chunk digests",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta")
+		  BLOB(DATA, "8193", "data") "digest_chunk_size = 4096\n[chunks " DATA "]\n" CA
+					     "\n" CB "\n",
+	  "t:12:",
+	  "lists 2 digests but the blob needs 3 (ceil(size 8193 / digest_chunk_size 4096))" },
+	{ "too few chunk digests before the next section",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta")
+		  BLOB(DATA, "8192", "data") "digest_chunk_size = 4096\n[chunks " DATA "]\n" CA
+					     "\n[blob " DATA2 "]\n",
+	  "t:12:", "lists 1 digests but the blob needs 2" },
+	{ "too many chunk digests",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta")
+		  BLOB(DATA, "8192", "data") "digest_chunk_size = 4096\n[chunks " DATA "]\n" CA
+					     "\n" CB "\n" CC "\n",
+	  "t:15:", "more digests than the 2 the blob needs" },
+	{ "chunk count the file cannot hold",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta")
+		  BLOB(DATA, "18446744073709551615",
+		       "data") "digest_chunk_size = 4096\n[chunks " DATA "]\n" CA "\n",
+	  "t:12:", "must list 4503599627370496 digests" },
+	{ "upper-case chunk digest",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(
+		  DATA, "1", "A000000000000000000000000000000000000000000000000000000000000001"),
+	  "t:13:", "is not a chunk digest" },
+	{ "short chunk digest",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(DATA, "1", "a0"),
+	  "t:13:", "'a0' in [chunks 222222222222...] is not a chunk digest" },
+	{ "chunk digest with trailing text",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(DATA, "1", CA " ; x"),
+	  "t:13:", "is not a chunk digest" },
+	{ "key in [chunks]",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(DATA, "1", "size = 1"),
+	  "t:13:", "'size = 1' in [chunks" },
+	{ "indented chunk digest",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") DATA_BLOB1(DATA, "1", " " CA),
+	  "t:13:", "indented line" },
+	{ "digest_chunk_size not a power of two",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") "digest_chunk_size = 5000\n",
+	  "t:8:", "digest_chunk_size = '5000' is not valid" },
+	{ "digest_chunk_size too small",
+	  MODEL_SECTION("a", META) BLOB(META, "1", "meta") "digest_chunk_size = 512\n",
+	  "t:8:", "digest_chunk_size = '512'" },
+	{ "duplicate digest_chunk_size",
+	  MODEL_SECTION("a", META)
+		  BLOB(META, "1", "meta") "digest_chunk_size = 4096\ndigest_chunk_size = 4096\n",
+	  "t:9:", "duplicate key 'digest_chunk_size'" },
 	{ "control bytes are not echoed", "[model]\nname = a\x01\x1b[2J\n",
 	  "t:2:", "invalid model name 'a??[2J'" },
 };
@@ -175,6 +296,59 @@ static void test_parse_malformed(void **state)
 		assert_null(m.blobs);
 		assert_int_equal(m.n_blobs, 0);
 	}
+}
+
+/* A 1 GiB blob at 1 MiB chunks (1024 digests) and a 100 GiB one (102,400) in one entry: parsed
+ * exactly, round trip exact, within the file size limit. */
+static void test_parse_large_entry(void **state)
+{
+	const size_t n_small = 1024, n_big = 102400;
+	struct catalogue_model m = { .chunk_size = 1048576, .n_blobs = 2 }, back;
+	char *text, *text2, err[256];
+	struct timespec t0, t1, t2;
+
+	strcpy(m.name, "big");
+	strcpy(m.meta, META);
+	m.blobs = calloc(2, sizeof(*m.blobs));
+	assert_non_null(m.blobs);
+	strcpy(m.blobs[0].digest, META);
+	m.blobs[0].role = BLOB_ROLE_META;
+	m.blobs[0].size = (uint64_t)n_small << 20;
+	m.blobs[0].n_chunk_digests = n_small;
+	strcpy(m.blobs[1].digest, DATA);
+	m.blobs[1].role = BLOB_ROLE_DATA;
+	m.blobs[1].size = ((uint64_t)n_big << 20) - 4096; /* last chunk short */
+	m.blobs[1].n_chunk_digests = n_big;
+	for (size_t b = 0; b < 2; b++) {
+		m.blobs[b].digest_chunk_size = 1048576;
+		m.blobs[b].chunk_digests = calloc(m.blobs[b].n_chunk_digests, 32);
+		assert_non_null(m.blobs[b].chunk_digests);
+		for (size_t i = 0; i < m.blobs[b].n_chunk_digests; i++)
+			for (size_t k = 0; k < 32; k++)
+				m.blobs[b].chunk_digests[i][k] = (uint8_t)(i * 7 + k * 13 + b);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	text = catalogue_format_model(&m);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_non_null(text);
+	assert_true(strlen(text) < CATALOGUE_FILE_MAX);
+	assert_int_equal(catalogue_parse_model(text, "big", &back, err, sizeof(err)), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	print_message("%zu + %zu chunk digests: %zu bytes, format %.1f ms, parse %.1f ms\n",
+		      n_small, n_big, strlen(text),
+		      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+		      (t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+	for (size_t b = 0; b < 2; b++) {
+		assert_int_equal(back.blobs[b].n_chunk_digests, m.blobs[b].n_chunk_digests);
+		assert_memory_equal(back.blobs[b].chunk_digests, m.blobs[b].chunk_digests,
+				    m.blobs[b].n_chunk_digests * 32);
+	}
+	text2 = catalogue_format_model(&back);
+	assert_string_equal(text, text2);
+	free(text);
+	free(text2);
+	catalogue_model_free(&back);
+	catalogue_model_free(&m);
 }
 
 static void test_parse_err_may_be_null(void **state)
@@ -204,6 +378,10 @@ static void test_format_parse_round_trip(void **state)
 		assert_string_equal(again.blobs[i].digest, m.blobs[i].digest);
 		assert_int_equal(again.blobs[i].size, m.blobs[i].size);
 		assert_int_equal(again.blobs[i].role, m.blobs[i].role);
+		assert_int_equal(again.blobs[i].digest_chunk_size, m.blobs[i].digest_chunk_size);
+		assert_int_equal(again.blobs[i].n_chunk_digests, m.blobs[i].n_chunk_digests);
+		assert_memory_equal(again.blobs[i].chunk_digests, m.blobs[i].chunk_digests,
+				    m.blobs[i].n_chunk_digests * 32);
 	}
 	text2 = catalogue_format_model(&again);
 	assert_string_equal(text, text2); /* formatting is canonical */
@@ -217,7 +395,7 @@ static void test_format_parse_round_trip(void **state)
 static void make_catalogue(struct catalogue *c)
 {
 	static const char second[] = MODEL_SECTION("other", META2) BLOB(META2, "8192", "meta")
-		BLOB(DATA2, "4096", "data");
+		DATA_BLOB1(DATA2, "4096", CA);
 	char err[256];
 
 	c->n_models = 2;
@@ -338,7 +516,18 @@ static void test_load_dir(void **state)
 	char *dir = test_make_temp_dir();
 	static const char zmodel[] = MODEL_SECTION("zeta", META2) BLOB(META2, "8192", "meta");
 	static const char conflict[] = MODEL_SECTION("conflict", DATA2) BLOB(DATA2, "1", "meta")
-		BLOB(DATA, "999", "data"); /* DATA is 3149824 bytes in model123 */
+		DATA_BLOB1(DATA, "999", CA); /* DATA is 3149824 bytes in model123 */
+	/* the same size as in model123 and the same digest_chunk_size, other chunk digests */
+	static const char other_digests[] =
+		MODEL_SECTION("other-digests", META2) BLOB(META2, "8192", "meta")
+			BLOB(DATA, "3149824", "data") "digest_chunk_size = 1048576\n"
+						      "[chunks " DATA "]\n" CA "\n" CB "\n" CC
+						      "\n" CE "\n";
+	/* other digest_chunk_size: no conflict */
+	static const char other_chunk_size[] =
+		MODEL_SECTION("other-chunk-size", META2) BLOB(META2, "8192", "meta")
+			BLOB(DATA, "3149824", "data") "digest_chunk_size = 2097152\n"
+						      "[chunks " DATA "]\n" CA "\n" CB "\n";
 	static const char with_nul[] = "[model]\nname = nul\0\n";
 	struct catalogue c;
 	char *sub;
@@ -348,6 +537,8 @@ static void test_load_dir(void **state)
 	PUT(dir, "broken.model", "[model]\nname = broken\nthis is not ini\n");
 	PUT(dir, "renamed.model", good); /* says name = model123 */
 	PUT(dir, "conflict.model", conflict);
+	PUT(dir, "other-digests.model", other_digests);
+	PUT(dir, "other-chunk-size.model", other_chunk_size);
 	put(dir, "nul.model", with_nul, sizeof(with_nul) - 1);
 	PUT(dir, ".hidden.model", good);
 	PUT(dir, "notes.txt", "not a model");
@@ -356,8 +547,9 @@ static void test_load_dir(void **state)
 	assert_int_equal(mkdir(sub, 0755), 0);
 
 	assert_int_equal(catalogue_load_dir(dir, &c), 0);
-	/* lexical order; conflict (loaded before model123) wins DATA's size, so model123 is
-	 * the one skipped: "conflict" < "model123" < "zeta" */
+	/* lexical order; conflict (loaded before model123) wins DATA's size, so model123 and
+	 * the others that list DATA with its real size are skipped: "conflict" < "model123" <
+	 * "other-chunk-size" < "other-digests" < "zeta" */
 	assert_int_equal(c.n_models, 2);
 	assert_string_equal(c.models[0].name, "conflict");
 	assert_string_equal(c.models[1].name, "zeta");
@@ -367,10 +559,12 @@ static void test_load_dir(void **state)
 	char *p = test_path(dir, "conflict.model");
 	unlink(p);
 	free(p);
+	/* model123 loads; other-digests disagrees with its chunk digests and is skipped */
 	assert_int_equal(catalogue_load_dir(dir, &c), 0);
-	assert_int_equal(c.n_models, 2);
+	assert_int_equal(c.n_models, 3);
 	assert_string_equal(c.models[0].name, "model123");
-	assert_string_equal(c.models[1].name, "zeta");
+	assert_string_equal(c.models[1].name, "other-chunk-size");
+	assert_string_equal(c.models[2].name, "zeta");
 	assert_non_null(catalogue_resolve(&c, "zeta", 4, NULL));
 	catalogue_free(&c);
 
@@ -436,6 +630,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_meta_without_chunk_digests),
+		cmocka_unit_test(test_parse_large_entry),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_parse_err_may_be_null),
 		cmocka_unit_test(test_format_parse_round_trip),
