@@ -6,8 +6,9 @@ daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/names.c daemon/lib/names.h \
 	daemon/lib/parse.c daemon/lib/parse.h \
 	daemon/lib/catalogue.c daemon/lib/catalogue.h \
-	daemon/lib/erofs.c daemon/lib/erofs.h
-daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS)
+	daemon/lib/erofs.c daemon/lib/erofs.h \
+	daemon/lib/verify.c daemon/lib/verify.h
+daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
 # blobcached: the daemon. Kernel front end (ondemand.c) is kept apart from the fill core

@@ -1,8 +1,8 @@
-# unit tests of the catalogue and publish
+# unit tests of the catalogue, publish and verification
 check_PROGRAMS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs tests/unit/test-publish
+	tests/unit/test-erofs tests/unit/test-publish tests/unit/test-verify
 TESTS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs tests/unit/test-publish
+	tests/unit/test-erofs tests/unit/test-publish tests/unit/test-verify
 
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
@@ -24,3 +24,7 @@ tests_unit_test_erofs_LDADD = $(UNIT_LIBS)
 tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/publish.c daemon/publish.h
 tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_publish_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)
+
+tests_unit_test_verify_SOURCES = tests/unit/test-verify.c
+tests_unit_test_verify_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_verify_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)
