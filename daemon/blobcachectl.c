@@ -3,6 +3,7 @@
  * its own options and returns an exit status. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +90,12 @@ static int cmd_publish(int argc, char **argv)
 
 	printf("published model %s%s\n", o.name,
 	       res.entry_unchanged ? " (unchanged: identical content)" : "");
-	printf("  meta blob   sha256:%s  %llu bytes%s\n", res.meta.digest,
-	       (unsigned long long)res.meta.size, res.meta.existed ? "  (already present)" : "");
-	printf("  data blob   sha256:%s  %llu bytes%s\n", res.data.digest,
-	       (unsigned long long)res.data.size, res.data.existed ? "  (already present)" : "");
+	printf("  meta blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.meta.digest,
+	       (unsigned long long)res.meta.size, res.meta.n_chunk_digests,
+	       res.meta.existed ? "  (already present)" : "");
+	printf("  data blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.data.digest,
+	       (unsigned long long)res.data.size, res.data.n_chunk_digests,
+	       res.data.existed ? "  (already present)" : "");
 	printf("  chunk size  %llu\n", (unsigned long long)o.chunk_size);
 	printf("  blobs       %s/blobs/sha256/\n", o.origin_dir);
 	printf("  entry       %s/models/%s.model\n", o.origin_dir, o.name);
@@ -108,9 +111,11 @@ static void show_model_usage(FILE *f)
 	fputs("Usage: blobcachectl show-model [OPTIONS] FILE|NAME\n"
 	      "\n"
 	      "Check and print a model entry: FILE (a path) or NAME in the catalogue directory.\n"
+	      "The chunk digests are counted, not printed, unless --digests is given.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --catalogue DIR    look NAME up in DIR\n"
+	      "  -d, --digests          print the whole entry, chunk digests included\n"
 	      "  -h, --help             show this help and exit\n",
 	      f);
 }
@@ -119,19 +124,24 @@ static int cmd_show_model(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "catalogue", required_argument, NULL, 'c' },
+		{ "digests", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	_cleanup_free_ char *path = NULL, *text = NULL;
 	struct catalogue_model m;
 	const char *catalogue_dir = NULL, *arg;
+	bool digests = false;
 	char err[512];
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:dh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			catalogue_dir = optarg;
+			break;
+		case 'd':
+			digests = true;
 			break;
 		case 'h':
 			show_model_usage(stdout);
@@ -165,10 +175,37 @@ static int cmd_show_model(int argc, char **argv)
 		log_error("%s", err);
 		return EXIT_FAILURE;
 	}
-	text = catalogue_format_model(&m);
+	if (digests) {
+		text = catalogue_format_model(&m);
+		if (text)
+			printf("%s\n", text);
+	} else {
+		/* The entry without its (thousands of) digest lines, which are counted instead. */
+		struct catalogue_model head = m;
+
+		head.blobs = calloc(m.n_blobs ? m.n_blobs : 1, sizeof(*head.blobs));
+		if (head.blobs) {
+			for (size_t i = 0; i < m.n_blobs; i++) {
+				head.blobs[i] = m.blobs[i];
+				head.blobs[i].chunk_digests = NULL;
+				head.blobs[i].n_chunk_digests = 0;
+			}
+			text = catalogue_format_model(&head);
+			free(head.blobs);
+		}
+		if (text) {
+			fputs(text, stdout);
+			printf("\n");
+			for (size_t i = 0; i < m.n_blobs; i++)
+				printf("# blob %s (%s): %zu chunk digests of %llu bytes\n",
+				       m.blobs[i].digest,
+				       m.blobs[i].role == BLOB_ROLE_META ? "meta" : "data",
+				       m.blobs[i].n_chunk_digests,
+				       (unsigned long long)m.blobs[i].digest_chunk_size);
+		}
+	}
 	if (text)
-		printf("%s\nmount with: mount -t erofs -o fsid=%s none /mnt/%s\n", text, m.name,
-		       m.name);
+		printf("\nmount with: mount -t erofs -o fsid=%s none /mnt/%s\n", m.name, m.name);
 	catalogue_model_free(&m);
 	return text ? EXIT_SUCCESS : EXIT_FAILURE;
 }

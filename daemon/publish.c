@@ -23,6 +23,8 @@ extern char **environ;
 #define CHUNK_SIZE_MAX (4096ULL << 31)
 
 struct publish_state {
+	/* per-chunk sha256 of the meta [0] and data [1] blobs, until moved into the model */
+	uint8_t (*chunk_digests[2])[CATALOGUE_DIGEST_SIZE];
 	char *tmpdir; /* ORIGIN/.publish-NAME-XXXXXX, holds mkfs.erofs's output */
 	char *tmp_meta;
 	char *tmp_data;
@@ -45,6 +47,8 @@ static void state_cleanup(struct publish_state *s, bool failed)
 	free(s->tmp_meta);
 	free(s->tmp_data);
 	free(s->tmpdir);
+	free(s->chunk_digests[0]);
+	free(s->chunk_digests[1]);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -64,24 +68,54 @@ static void evp_md_ctx_freep(EVP_MD_CTX **ctx)
 	EVP_MD_CTX_free(*ctx);
 }
 
-int publish_sha256_file(const char *path, char *hex, uint64_t *size)
+/* Growing array of chunk digests. */
+struct chunk_list {
+	uint8_t (*digests)[CATALOGUE_DIGEST_SIZE];
+	size_t n, alloc;
+};
+
+static int chunk_list_finish_one(struct chunk_list *l, EVP_MD_CTX *ctx)
 {
-	_cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
+	unsigned int md_len = 0;
+
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc ? l->alloc * 2 : 64;
+		void *d = reallocarray(l->digests, alloc, sizeof(*l->digests));
+		if (!d)
+			return -ENOMEM;
+		l->digests = d;
+		l->alloc = alloc;
+	}
+	if (EVP_DigestFinal_ex(ctx, l->digests[l->n], &md_len) != 1 ||
+	    md_len != CATALOGUE_DIGEST_SIZE || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	l->n++;
+	return 0;
+}
+
+static int sha256_file(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
+		       struct chunk_list *chunks)
+{
+	_cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL, *chunk_ctx = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ unsigned char *buf = NULL;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
-	uint64_t total = 0;
+	uint64_t total = 0, in_chunk = 0; /* bytes of the current chunk hashed so far */
 	const size_t buf_size = 1024 * 1024;
+	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	buf = malloc(buf_size);
 	ctx = EVP_MD_CTX_new();
-	if (!buf || !ctx)
+	if (chunks)
+		chunk_ctx = EVP_MD_CTX_new();
+	if (!buf || !ctx || (chunks && !chunk_ctx))
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    (chunks && EVP_DigestInit_ex(chunk_ctx, EVP_sha256(), NULL) != 1))
 		return -EIO;
 	for (;;) {
 		ssize_t n = read(fd, buf, buf_size);
@@ -95,12 +129,58 @@ int publish_sha256_file(const char *path, char *hex, uint64_t *size)
 		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
 			return -EIO;
 		total += (uint64_t)n;
+		/* The same bytes, cut at chunk boundaries (a read may span several chunks). */
+		for (size_t done = 0; chunks && done < (size_t)n;) {
+			uint64_t room = chunk_size - in_chunk;
+			size_t piece = (size_t)n - done < room ? (size_t)n - done : (size_t)room;
+
+			if (EVP_DigestUpdate(chunk_ctx, buf + done, piece) != 1)
+				return -EIO;
+			done += piece;
+			in_chunk += piece;
+			if (in_chunk == chunk_size) {
+				r = chunk_list_finish_one(chunks, chunk_ctx);
+				if (r < 0)
+					return r;
+				in_chunk = 0;
+			}
+		}
+	}
+	if (chunks && in_chunk) {
+		r = chunk_list_finish_one(chunks, chunk_ctx);
+		if (r < 0)
+			return r;
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != DIGEST_HEX_LEN / 2)
 		return -EIO;
 	to_hex(md, md_len, hex);
 	if (size)
 		*size = total;
+	return 0;
+}
+
+int publish_sha256_file(const char *path, char *hex, uint64_t *size)
+{
+	return sha256_file(path, 0, hex, size, NULL);
+}
+
+int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
+			       uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE], size_t *n_chunks)
+{
+	struct chunk_list l = { 0 };
+	int r;
+
+	*chunk_digests = NULL;
+	*n_chunks = 0;
+	if (chunk_size == 0)
+		return -EINVAL;
+	r = sha256_file(path, chunk_size, hex, size, &l);
+	if (r < 0) {
+		free(l.digests);
+		return r;
+	}
+	*chunk_digests = l.digests;
+	*n_chunks = l.n;
 	return 0;
 }
 
@@ -346,14 +426,18 @@ static int build_image(struct publish_state *s, const struct publish_options *o,
 	return run_mkfs(mkfs, argv);
 }
 
-/* Check the image, write the data blob's digest as device tag 0, hash both blobs. */
-static int finish_image(struct publish_state *s, struct publish_result *res)
+/* Check the image, write the data blob's digest as device tag 0, hash both blobs (whole and per
+ * chunk of the EROFS chunk size: what the daemon checks fetched chunks against). */
+static int finish_image(struct publish_state *s, const struct publish_options *o,
+			struct publish_result *res)
 {
 	struct erofs_sb_info sb;
 	char err[256];
 	int r;
 
-	r = publish_sha256_file(s->tmp_data, res->data.digest, &res->data.size);
+	r = publish_sha256_file_chunks(s->tmp_data, o->chunk_size, res->data.digest,
+				       &res->data.size, &s->chunk_digests[1],
+				       &res->data.n_chunk_digests);
 	if (r < 0)
 		return log_error_errno(r, "reading %s", s->tmp_data);
 	if (res->data.size == 0)
@@ -375,13 +459,16 @@ static int finish_image(struct publish_state *s, struct publish_result *res)
 				  (uint32_t)(res->data.size / 4096), err, sizeof(err));
 	if (r < 0)
 		return log_error_errno(r, "cannot write the device tag: %s", err);
-	r = publish_sha256_file(s->tmp_meta, res->meta.digest, &res->meta.size);
+	r = publish_sha256_file_chunks(s->tmp_meta, o->chunk_size, res->meta.digest,
+				       &res->meta.size, &s->chunk_digests[0],
+				       &res->meta.n_chunk_digests);
 	if (r < 0)
 		return log_error_errno(r, "reading %s", s->tmp_meta);
 	return 0;
 }
 
-static int fill_model(const struct publish_options *o, struct publish_result *res)
+static int fill_model(struct publish_state *s, const struct publish_options *o,
+		      struct publish_result *res)
 {
 	struct catalogue_model *m = &res->model;
 
@@ -396,6 +483,13 @@ static int fill_model(const struct publish_options *o, struct publish_result *re
 	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
 	m->blobs[1] = (struct catalogue_blob){ .size = res->data.size, .role = BLOB_ROLE_DATA };
 	memcpy(m->blobs[1].digest, res->data.digest, sizeof(m->blobs[1].digest));
+	/* Chunk digests of both blobs, uniformly, at the EROFS chunk size. */
+	m->blobs[0].n_chunk_digests = res->meta.n_chunk_digests;
+	m->blobs[1].n_chunk_digests = res->data.n_chunk_digests;
+	for (size_t i = 0; i < 2; i++) {
+		m->blobs[i].digest_chunk_size = o->chunk_size;
+		m->blobs[i].chunk_digests = TAKE_PTR(s->chunk_digests[i]);
+	}
 	return 0;
 }
 
@@ -413,10 +507,10 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = build_image(s, o, mkfs);
 	if (r < 0)
 		return r;
-	r = finish_image(s, res);
+	r = finish_image(s, o, res);
 	if (r < 0)
 		return r;
-	r = fill_model(o, res);
+	r = fill_model(s, o, res);
 	if (r < 0)
 		return r;
 

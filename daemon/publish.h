@@ -26,7 +26,8 @@ struct publish_options {
 struct publish_blob_result {
 	char digest[DIGEST_HEX_LEN + 1];
 	uint64_t size;
-	bool existed; /* the origin already held this blob */
+	bool existed;		/* the origin already held this blob */
+	size_t n_chunk_digests; /* sha256 of each --chunk-size piece, recorded in the model */
 };
 
 struct publish_result {
@@ -45,6 +46,13 @@ void publish_result_free(struct publish_result *result);
 
 /* sha256 of a file's content as 64 lower-case hex digits (hex: 65 bytes) and its size. */
 int publish_sha256_file(const char *path, char *hex, uint64_t *size);
+
+/* The same in the same single pass, plus the sha256 of each `chunk_size` piece of the content
+ * (the last one the remaining bytes, not padded): *chunk_digests gets a malloc'd array of
+ * *n_chunks = ceil(size / chunk_size) digests (NULL and 0 for an empty file), the caller's to
+ * free. Returns 0, -EINVAL (chunk_size 0), -ENOMEM, -EIO or the read's -errno. */
+int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
+			       uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE], size_t *n_chunks);
 
 /* The filesystem UUID used for a model's image: derived from the name so that publishing
  * the same content twice gives identical blobs. out: 37 bytes. */

@@ -16,6 +16,7 @@
 #include "macros.h"
 #include "publish.h"
 #include "test-helpers.h"
+#include "verify.h"
 
 struct fixture {
 	char *dir;
@@ -128,6 +129,92 @@ static void assert_blob(const struct fixture *f, const struct publish_blob_resul
 	free(path);
 }
 
+/* The blob's chunk digests in the model are the sha256 of each chunk of its content, computed
+ * here independently; and the daemon's verification accepts the blob as published. */
+static void assert_chunk_digests(const struct fixture *f, const struct catalogue_blob *b,
+				 uint64_t chunk_size)
+{
+	char *path = blob_path(f, b->digest);
+	size_t len;
+	uint8_t *data = (uint8_t *)test_read_file(path, &len);
+
+	assert_non_null(data);
+	assert_int_equal(b->digest_chunk_size, chunk_size);
+	assert_int_equal(b->n_chunk_digests, (len + chunk_size - 1) / chunk_size);
+	for (size_t i = 0; i < b->n_chunk_digests; i++) {
+		size_t off = i * chunk_size, n = len - off < chunk_size ? len - off : chunk_size;
+		unsigned char md[32];
+		unsigned int md_len;
+
+		assert_int_equal(EVP_Digest(data + off, n, md, &md_len, EVP_sha256(), NULL), 1);
+		assert_memory_equal(md, b->chunk_digests[i], 32);
+	}
+	assert_int_equal(verify_range(b, 0, data, len, NULL), 0);
+	assert_int_equal(verify_whole(b->digest, data, len), 0);
+	free(data);
+	free(path);
+}
+
+/* One pass gives the whole digest and the chunk digests, whatever the size against the chunk
+ * size and the 1 MiB read buffer (chunks smaller than a read, and spanning reads). */
+static void test_sha256_file_chunks(void **state)
+{
+	static const struct {
+		size_t size;
+		uint64_t chunk;
+	} cases[] = {
+		{ 0, 4096 },
+		{ 1, 4096 },
+		{ 4095, 4096 },
+		{ 4096, 4096 },
+		{ 4097, 4096 },
+		{ 3 * 4096, 4096 },
+		{ 3 << 20, 4096 },
+		{ (5 << 20) + 3, 2 << 20 },
+		{ (1 << 20) + 1, 1 << 20 },
+	};
+	char *dir = test_make_temp_dir(), *path = test_path(dir, "f");
+	uint8_t *data = malloc((5 << 20) + 3);
+
+	(void)state;
+	for (size_t i = 0; i < (5 << 20) + 3; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint8_t(*digests)[CATALOGUE_DIGEST_SIZE] = NULL;
+		size_t n = 99, size = cases[c].size;
+		uint64_t chunk = cases[c].chunk, got_size = 0;
+		char hex[65], expect[65];
+
+		test_write_file(path, data, size);
+		assert_int_equal(
+			publish_sha256_file_chunks(path, chunk, hex, &got_size, &digests, &n), 0);
+		sha256_hex(data, size, expect);
+		assert_string_equal(hex, expect);
+		assert_int_equal(got_size, size);
+		if (n != (size + chunk - 1) / chunk)
+			fail_msg("size %zu chunk %llu: expected %zu digests, got %zu", size,
+				 (unsigned long long)chunk, (size_t)((size + chunk - 1) / chunk),
+				 n);
+		for (size_t i = 0; i < n; i++) {
+			size_t off = i * chunk, len = size - off < chunk ? size - off : chunk;
+
+			sha256_hex(data + off, len, expect);
+			for (size_t k = 0; k < 32; k++)
+				sprintf(hex + 2 * k, "%02x", digests[i][k]);
+			assert_string_equal(hex, expect);
+		}
+		free(digests);
+	}
+	assert_int_equal(publish_sha256_file_chunks(path, 0, (char[65]){ 0 }, NULL,
+						    &(uint8_t(*)[CATALOGUE_DIGEST_SIZE]){ NULL },
+						    &(size_t){ 0 }),
+			 -EINVAL);
+	free(data);
+	free(path);
+	test_remove_tree(dir);
+	free(dir);
+}
+
 /* No ".publish-*" temporary directory left: origin holds blobs/ and models/ at most. */
 static void assert_no_leftovers(const struct fixture *f)
 {
@@ -189,6 +276,12 @@ static void test_publish(void **state)
 	assert_string_equal(m.blobs[1].digest, res.data.digest);
 	assert_int_equal(m.blobs[1].size, res.data.size);
 	assert_int_equal(m.blobs[1].role, BLOB_ROLE_DATA);
+	/* chunk digests of both blobs at the EROFS chunk size, as loaded from the entry */
+	assert_chunk_digests(f, &m.blobs[0], 1048576);
+	assert_chunk_digests(f, &m.blobs[1], 1048576);
+	assert_int_equal(res.meta.n_chunk_digests, m.blobs[0].n_chunk_digests);
+	assert_int_equal(res.data.n_chunk_digests, m.blobs[1].n_chunk_digests);
+	assert_true(res.data.n_chunk_digests >= 4); /* > 3 MiB */
 	catalogue_model_free(&m);
 	/* the same entry in the daemon's catalogue */
 	copy = test_path(f->catalogue, "model1.model");
@@ -212,6 +305,22 @@ static void test_publish(void **state)
 	free(text2);
 	free(copy);
 	free(entry);
+	publish_result_free(&res);
+}
+
+/* The digest chunk size follows --chunk-size. */
+static void test_publish_chunk_digests_follow_chunk_size(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "small-chunks");
+	struct publish_result res;
+
+	o.chunk_size = 65536;
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_int_equal(res.model.blobs[1].role, BLOB_ROLE_DATA);
+	assert_chunk_digests(f, &res.model.blobs[0], 65536);
+	assert_chunk_digests(f, &res.model.blobs[1], 65536);
+	assert_int_equal(res.data.n_chunk_digests, (res.data.size + 65535) / 65536);
 	publish_result_free(&res);
 }
 
@@ -398,7 +507,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uuid_from_name),
+		cmocka_unit_test(test_sha256_file_chunks),
 		cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_publish_chunk_digests_follow_chunk_size),
 		cmocka_unit_test(test_republish_identical),
 		cmocka_unit_test(test_changed_content_needs_force),
 		cmocka_unit_test(test_bad_names_refused),
