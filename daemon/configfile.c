@@ -3,6 +3,7 @@
 
 #include <ini.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <syslog.h>
 
 #include "log.h"
@@ -16,6 +17,7 @@ enum key_type {
 	KEY_SIZE,
 	KEY_DURATION,
 	KEY_LOG_LEVEL,
+	KEY_BOOL,
 };
 
 struct config_key {
@@ -43,6 +45,19 @@ static const struct config_key keys[] = {
 	K("cache", "fcull", KEY_PERCENT, fcull, 0, 99, "as bcull, for files"),
 	K("cache", "fstop", KEY_PERCENT, fstop, 0, 99, "as bstop, for files"),
 	K("origin", "path", KEY_STRING, origin_path, 0, 0, "origin directory (e.g. an NFS mount)"),
+	K("origin", "url", KEY_STRING, origin_url, 0, 0,
+	  "HTTP origin: http(s)://host[:port][/path]"),
+	K("origin", "token_file", KEY_STRING, token_file, 0, 0, "HTTP: file with a bearer token"),
+	K("origin", "basic_auth_file", KEY_STRING, basic_auth_file, 0, 0,
+	  "HTTP: file with user:password"),
+	K("origin", "ca_file", KEY_STRING, ca_file, 0, 0, "HTTPS: CA certificates (PEM)"),
+	K("origin", "ca_path", KEY_STRING, ca_path, 0, 0, "HTTPS: directory of CA certificates"),
+	K("origin", "tls_verify", KEY_BOOL, tls_verify, 0, 0, "HTTPS: verify the server"),
+	K("origin", "proxy", KEY_STRING, proxy, 0, 0, "HTTP proxy URL"),
+	K("origin", "no_proxy", KEY_STRING, no_proxy, 0, 0, "hosts reached without the proxy"),
+	K("origin", "max_connections", KEY_UINT, max_connections, 1, 256,
+	  "HTTP connections per host"),
+	K("origin", "retries", KEY_UINT, retries, 0, 10, "HTTP retries of a transient failure"),
 	K("daemon", "catalogue", KEY_STRING, catalogue_dir, 0, 0, "directory of *.model files"),
 	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
 	K("daemon", "workers", KEY_UINT, workers, 1, 256, "origin worker threads"),
@@ -81,6 +96,9 @@ int config_init_defaults(struct config *c)
 	c->chunk_size = 1 << 20;
 	c->request_timeout_ms = 30000;
 	c->log_level = LOG_INFO;
+	c->tls_verify = true;
+	c->max_connections = 8;
+	c->retries = 3;
 	if (set_string(&c->cache_dir, LOCALSTATEDIR "/cache/blobcached") < 0 ||
 	    set_string(&c->cache_tag, "blobcached") < 0 ||
 	    set_string(&c->catalogue_dir, LOCALSTATEDIR "/lib/blobcached/catalogue") < 0 ||
@@ -164,6 +182,11 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 			}
 		return fail(st, "[%s] %s = '%s': expected error, warning, notice, info or debug",
 			    k->section, k->name, value);
+	case KEY_BOOL:
+		if (parse_bool(value, (bool *)field) < 0)
+			return fail(st, "[%s] %s = '%s': expected yes or no", k->section, k->name,
+				    value);
+		return 1;
 	}
 	return fail(st, "internal error: key type");
 }
@@ -262,6 +285,45 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t err_
 	return config_parse_text(c, text, path, err, err_len);
 }
 
+static bool has_scheme(const char *url, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return strncasecmp(url, scheme, n) == 0 && url[n] && url[n] != '/';
+}
+
+/* The HTTP keys: a URL libcurl may reach (http and https only: never file:// or others),
+ * absolute credential and CA paths. */
+static int validate_http(const struct config *c, char *err, size_t err_len)
+{
+	const char *const paths[] = { c->token_file, c->basic_auth_file, c->ca_file, c->ca_path };
+	const char *const names[] = { "token_file", "basic_auth_file", "ca_file", "ca_path" };
+
+	if (!has_scheme(c->origin_url, "http://") && !has_scheme(c->origin_url, "https://"))
+		return snprintf(err, err_len,
+				"[origin] url = '%s': expected http://HOST[:PORT][/PATH] or "
+				"https://...",
+				c->origin_url),
+		       -EINVAL;
+	for (const char *p = c->origin_url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
+			return snprintf(err, err_len,
+					"[origin] url = '%s': no spaces, control bytes, query or "
+					"fragment",
+					c->origin_url),
+			       -EINVAL;
+	if (c->token_file && c->basic_auth_file)
+		return snprintf(err, err_len,
+				"[origin] token_file and basic_auth_file are both set: choose one"),
+		       -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (paths[i] && paths[i][0] != '/')
+			return snprintf(err, err_len, "[origin] %s must be an absolute path",
+					names[i]),
+			       -EINVAL;
+	return 0;
+}
+
 int config_validate(const struct config *c, char *err, size_t err_len)
 {
 	if (!(c->bstop < c->bcull && c->bcull < c->brun))
@@ -274,13 +336,22 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 				"[cache] needs fstop < fcull < frun (have %u%% / %u%% / %u%%)",
 				c->fstop, c->fcull, c->frun),
 		       -EINVAL;
-	if (!c->origin_path)
+	if (!c->origin_path && !c->origin_url)
 		return snprintf(err, err_len,
 				"no origin configured: set [origin] path = DIR (the directory "
-				"holding blobs/sha256/)"),
+				"holding blobs/sha256/) or [origin] url = http(s)://..."),
 		       -EINVAL;
-	if (c->cache_dir[0] != '/' || c->origin_path[0] != '/' || c->catalogue_dir[0] != '/' ||
-	    c->run_dir[0] != '/')
+	if (c->origin_path && c->origin_url)
+		return snprintf(err, err_len,
+				"[origin] path and url are both set: choose one origin"),
+		       -EINVAL;
+	if (c->origin_url) {
+		int r = validate_http(c, err, err_len);
+		if (r < 0)
+			return r;
+	}
+	if (c->cache_dir[0] != '/' || (c->origin_path && c->origin_path[0] != '/') ||
+	    c->catalogue_dir[0] != '/' || c->run_dir[0] != '/')
 		return snprintf(err, err_len,
 				"[cache] dir, [origin] path, [daemon] catalogue and "
 				"run_dir must be absolute paths"),
@@ -304,13 +375,15 @@ void config_print(const struct config *c, FILE *f)
 			fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
 			section = k->section;
 		}
+		if (k->type == KEY_STRING && !*(char *const *)field) {
+			fprintf(f, "#%s =\t; not set\n", k->name);
+			continue;
+		}
 		fprintf(f, "%s = ", k->name);
 		switch (k->type) {
 		case KEY_STRING: {
 			const char *s = *(char *const *)field;
-			fprintf(f, "%s", s ? s : "");
-			if (!s)
-				fprintf(f, "\t; not set");
+			fprintf(f, "%s", s);
 			break;
 		}
 		case KEY_PERCENT:
@@ -339,6 +412,9 @@ void config_print(const struct config *c, FILE *f)
 		}
 		case KEY_LOG_LEVEL:
 			fprintf(f, "%s", log_levels[*(const int *)field]);
+			break;
+		case KEY_BOOL:
+			fprintf(f, "%s", *(const bool *)field ? "yes" : "no");
 			break;
 		}
 		fprintf(f, "\n");

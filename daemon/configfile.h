@@ -20,6 +20,14 @@ struct config {
 	unsigned frun, fcull, fstop; /* file culling limits, percent */
 	/* [origin] */
 	char *origin_path; /* directory holding blobs/sha256/<hex> (file origin) */
+	char *origin_url;  /* http(s) base URL serving blobs/sha256/<hex> (HTTP origin) */
+	char *token_file;  /* HTTP: bearer token */
+	char *basic_auth_file;
+	char *ca_file, *ca_path;
+	bool tls_verify;
+	char *proxy, *no_proxy;
+	unsigned max_connections; /* HTTP: per host */
+	unsigned retries;	  /* HTTP: attempts after a transient failure */
 	/* [daemon] */
 	char *catalogue_dir; /* *.model files */
 	char *run_dir;	     /* status file */

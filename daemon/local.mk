@@ -22,9 +22,10 @@ daemon_blobcached_SOURCES = \
 	daemon/ondemand.c daemon/ondemand.h \
 	daemon/fill.c daemon/fill.h \
 	daemon/models.c daemon/models.h \
-	daemon/origin.h daemon/origin_file.c
-daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
-daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) -lpthread
+	daemon/origin.h daemon/origin_file.c \
+	daemon/http.c daemon/http.h daemon/origin_http.c
+daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
+daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) -lpthread
 
 include daemon/ctl.mk
 

@@ -159,7 +159,8 @@ static int run(struct daemon *d, const char *device)
 	struct stat st;
 	int r;
 
-	if (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode))
+	/* Only a file origin can be checked before start: an HTTP server may come later. */
+	if (d->cfg.origin_path && (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return log_error_errno(
 			errno ? errno : ENOTDIR,
 			"origin directory %s is missing (is the share mounted?); set "
@@ -176,9 +177,29 @@ static int run(struct daemon *d, const char *device)
 		return log_error_errno(r,
 				       "cannot load the catalogue from %s (set [daemon] catalogue)",
 				       d->cfg.catalogue_dir);
-	r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
-	if (r < 0)
-		return log_error_errno(r, "cannot start the file origin");
+	if (d->cfg.origin_url) {
+		struct origin_http_options hopts = {
+			.url = d->cfg.origin_url,
+			.token_file = d->cfg.token_file,
+			.basic_auth_file = d->cfg.basic_auth_file,
+			.ca_file = d->cfg.ca_file,
+			.ca_path = d->cfg.ca_path,
+			.tls_verify = d->cfg.tls_verify,
+			.proxy = d->cfg.proxy,
+			.no_proxy = d->cfg.no_proxy,
+			.max_connections = d->cfg.max_connections,
+			.retries = d->cfg.retries,
+			.request_timeout_ms = d->cfg.request_timeout_ms,
+		};
+		r = origin_http_new(d->loop, &hopts, &d->origin);
+		if (r < 0)
+			return log_error_errno(r, "cannot start the HTTP origin %s",
+					       d->cfg.origin_url);
+	} else {
+		r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
+		if (r < 0)
+			return log_error_errno(r, "cannot start the file origin");
+	}
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
@@ -195,7 +216,7 @@ static int run(struct daemon *d, const char *device)
 		return log_error_errno(r, "cannot start the status timer");
 	write_status(d);
 	log_info("ready: origin %s, catalogue %s, chunk %llu KiB, %u workers, timeout %llu ms",
-		 d->cfg.origin_path, d->cfg.catalogue_dir,
+		 d->cfg.origin_url ? d->cfg.origin_url : d->cfg.origin_path, d->cfg.catalogue_dir,
 		 (unsigned long long)(d->cfg.chunk_size >> 10), d->cfg.workers,
 		 (unsigned long long)d->cfg.request_timeout_ms);
 	r = loop_run(d->loop);

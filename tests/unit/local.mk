@@ -19,3 +19,12 @@ tests_unit_test_config_SOURCES = tests/unit/test-config.c daemon/configfile.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LIBS)
 endif
+
+# The HTTP origin's pure helpers (Content-Range, response checks, retry schedule, errno mapping).
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-http
+TESTS += tests/unit/test-http
+tests_unit_test_http_SOURCES = tests/unit/test-http.c daemon/http.c daemon/http.h
+tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
+tests_unit_test_http_LDADD = $(UNIT_LIBS)
+endif

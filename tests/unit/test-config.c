@@ -24,6 +24,11 @@ static void defaults_are_sane_and_need_an_origin(void **state)
 	assert_true(c.bstop < c.bcull && c.bcull < c.brun);
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "[origin] path"));
+	assert_non_null(strstr(err, "[origin] url"));
+	assert_null(c.origin_url);
+	assert_true(c.tls_verify);
+	assert_int_equal(c.max_connections, 8);
+	assert_int_equal(c.retries, 3);
 	config_free(&c);
 }
 
@@ -93,6 +98,113 @@ static void errors_name_file_line_and_fix(void **state)
 	expect_error("[cache]\nthis line has no equals\n", "t.conf:2: syntax error");
 }
 
+static void http_origin_keys_parse(void **state)
+{
+	const char *text = "[origin]\n"
+			   "url = https://models.example.com:8443/store/\n"
+			   "token_file = /etc/blobcached/token\n"
+			   "ca_file = /etc/ssl/ca.pem\n"
+			   "ca_path = /etc/ssl/certs\n"
+			   "tls_verify = no\n"
+			   "proxy = http://127.0.0.1:65001\n"
+			   "no_proxy = localhost,.internal\n"
+			   "max_connections = 16\n"
+			   "retries = 0\n";
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, text, "t.conf", err, sizeof(err)), 0);
+	assert_string_equal(c.origin_url, "https://models.example.com:8443/store/");
+	assert_null(c.origin_path);
+	assert_string_equal(c.token_file, "/etc/blobcached/token");
+	assert_null(c.basic_auth_file);
+	assert_string_equal(c.ca_file, "/etc/ssl/ca.pem");
+	assert_string_equal(c.ca_path, "/etc/ssl/certs");
+	assert_false(c.tls_verify);
+	assert_string_equal(c.proxy, "http://127.0.0.1:65001");
+	assert_string_equal(c.no_proxy, "localhost,.internal");
+	assert_int_equal(c.max_connections, 16);
+	assert_int_equal(c.retries, 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+static void expect_invalid(const char *text, const char *needle)
+{
+	struct config c;
+	char err[256] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(config_parse_text(&c, text, "t.conf", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+	config_free(&c);
+}
+
+static void http_origin_keys_are_validated(void **state)
+{
+	expect_invalid("[origin]\npath = /o\nurl = http://h/\n", "choose one origin");
+	expect_invalid("[origin]\nurl = file:///srv/origin\n", "expected http://");
+	expect_invalid("[origin]\nurl = ftp://h/\n", "expected http://");
+	expect_invalid("[origin]\nurl = http:///path\n", "expected http://");
+	expect_invalid("[origin]\nurl = /srv/origin\n", "expected http://");
+	expect_invalid("[origin]\nurl = http://h/a b\n", "no spaces");
+	expect_invalid("[origin]\nurl = http://h/?x=1\n", "query");
+	expect_invalid("[origin]\nurl = http://h/\ntoken_file = /t\nbasic_auth_file = /b\n",
+		       "choose one");
+	expect_invalid("[origin]\nurl = http://h/\ntoken_file = token\n",
+		       "token_file must be an absolute path");
+	expect_invalid("[origin]\nurl = http://h/\nca_path = certs\n", "ca_path must be");
+	expect_error("[origin]\ntls_verify = maybe\n", "t.conf:2: [origin] tls_verify = 'maybe': "
+						       "expected yes or no");
+	expect_error("[origin]\nmax_connections = 0\n", "[origin] max_connections = '0'");
+	expect_error("[origin]\nretries = 11\n", "[origin] retries = '11'");
+	expect_error("[origin]\nurl =\n", "[origin] url must not be empty");
+}
+
+static void http_config_prints_back_identically(void **state)
+{
+	struct config a, b;
+	char err[256] = "";
+	char *text = NULL, *text2 = NULL;
+	size_t len = 0, len2 = 0;
+	FILE *f;
+
+	assert_int_equal(config_init_defaults(&a), 0);
+	assert_int_equal(
+		config_parse_text(&a,
+				  "[origin]\nurl = http://10.0.0.1:8080\n"
+				  "basic_auth_file = /etc/b\ntls_verify = off\nretries = 5\n",
+				  "t", err, sizeof(err)),
+		0);
+	assert_int_equal(config_validate(&a, err, sizeof(err)), 0);
+	f = open_memstream(&text, &len);
+	config_print(&a, f);
+	fclose(f);
+	/* Unset keys are printed as comments, so that the output parses. */
+	assert_non_null(strstr(text, "#path =\t; not set\n"));
+	assert_non_null(strstr(text, "tls_verify = no\n"));
+	assert_int_equal(config_init_defaults(&b), 0);
+	assert_int_equal(config_parse_text(&b, text, "printed", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&b, err, sizeof(err)), 0);
+	f = open_memstream(&text2, &len2);
+	config_print(&b, f);
+	fclose(f);
+	assert_string_equal(text, text2);
+	assert_string_equal(b.origin_url, "http://10.0.0.1:8080");
+	assert_string_equal(b.basic_auth_file, "/etc/b");
+	assert_null(b.origin_path);
+	assert_null(b.token_file);
+	assert_false(b.tls_verify);
+	assert_int_equal(b.retries, 5);
+	free(text);
+	free(text2);
+	config_free(&a);
+	config_free(&b);
+}
+
 static void limits_order_is_checked(void **state)
 {
 	struct config c;
@@ -158,6 +270,9 @@ int main(void)
 		cmocka_unit_test(defaults_are_sane_and_need_an_origin),
 		cmocka_unit_test(full_file_parses),
 		cmocka_unit_test(errors_name_file_line_and_fix),
+		cmocka_unit_test(http_origin_keys_parse),
+		cmocka_unit_test(http_origin_keys_are_validated),
+		cmocka_unit_test(http_config_prints_back_identically),
 		cmocka_unit_test(limits_order_is_checked),
 		cmocka_unit_test(relative_paths_are_refused),
 		cmocka_unit_test(printed_config_parses_back_identically),
