@@ -13,13 +13,22 @@ BC_STATUS=/run/blobcached/status
 BC_PID=
 
 # bc_config [KEY=VALUE in [daemon]...]: write the configuration used by bc_start.
+# With BC_ORIGIN_URL set, the origin is that HTTP URL instead of /srv/origin, and
+# BC_ORIGIN_KEYS ("KEY=VALUE ...") adds keys to [origin] (e.g. "retries=1").
 bc_config() {
 	mkdir -p /etc/blobcached /srv/origin /srv/catalogue /var/cache/blobcached/blobcached
 	{
 		echo "[cache]"
 		echo "dir = /var/cache/blobcached/blobcached"
 		echo "[origin]"
-		echo "path = /srv/origin"
+		if [ -n "${BC_ORIGIN_URL:-}" ]; then
+			echo "url = $BC_ORIGIN_URL"
+			for kv in ${BC_ORIGIN_KEYS:-}; do
+				echo "${kv%%=*} = ${kv#*=}"
+			done
+		else
+			echo "path = /srv/origin"
+		fi
 		echo "[daemon]"
 		echo "catalogue = /srv/catalogue"
 		echo "run_dir = /run/blobcached"

@@ -10,6 +10,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/multi-blob-device.sh \
 	tests/vm/scenarios/unknown-fsid.sh \
 	tests/vm/scenarios/origin-errors-eio.sh \
+	tests/vm/scenarios/http-origin.sh \
 	tests/vm/scenarios/no-ondemand-kernel.sh \
 	tests/vm/scenarios/demo.sh
 
