@@ -29,12 +29,14 @@ Every connection, request (on arrival) and response (once sent) is logged to --l
 T is time.monotonic(); A is 1 with an Authorization header; P is 1 when the request line held
 an absolute URL (a proxy request). A client that gives up early leaves no "sent" line.
 The listening port is written to --port-file once the server accepts connections.
+With --tls-cert and --tls-key it serves HTTPS instead.
 """
 import argparse
 import base64
 import os
 import re
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -219,9 +221,16 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--port-file", required=True)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate...")
+    p.add_argument("--tls-key", help="...and key")
     ARGS = p.parse_args()
     LOGF = open(ARGS.log, "a")
     srv = Server(("127.0.0.1", ARGS.port), Handler)
+    if ARGS.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        # A client refusing the certificate fails accept(): logged, the server goes on.
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = ARGS.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])
