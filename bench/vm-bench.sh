@@ -1,0 +1,390 @@
+# bench/vm-bench.sh: the guest half of bench/run (busybox sh, in the tests/vm VM). Not a test.
+# Measures, on the same model bytes in one boot: direct origin reads (file, HTTP via nginx), cold
+# and warm reads through blobcached, a plain file on the cache volume, 8 concurrent cold readers,
+# and rclone's VFS cache over the same nginx origin. Prints a markdown table between
+# BENCH-TABLE-BEGIN/END and the raw fio/curl output between BENCH-RAW-BEGIN/END.
+#
+# Arguments: MODEL_MB REPS [SKIP...]   SKIP words: http rclone (leave those rows out)
+# bench/run inserts the job files of bench/fio/ at the @FIO-JOBS@ line (into /tmp/fio/).
+# vm: --timeout 3000 --mem 3072 --cache-size 4G --work-size 4G
+. /usr/share/blobcache-tests/lib.sh
+. /usr/share/blobcache-tests/blobcache.sh
+
+MODEL_MB=${1:-256}
+REPS=${2:-1}
+shift 2 2>/dev/null
+SKIP=" $* "
+
+# @FIO-JOBS@
+
+FIO_DIR=/tmp/fio
+RES=/tmp/res   # one file per measurement: lines "MiB/s wall_s origin_bytes"
+RAW=/tmp/raw.txt
+NGINX_DIR=/tmp/nginx
+NGINX_LOG=$NGINX_DIR/access.log
+PORT=8080
+URL=http://127.0.0.1:$PORT
+MNT=/models/m
+RC_MNT=/mnt/rclone
+RC_CACHE=/var/cache/blobcached/rclone
+PLAIN=/var/cache/blobcached/plain/model.safetensors
+mkdir -p $RES $MNT $RC_MNT
+: >$RAW
+
+uptime_s() { awk '{ print $1 }' /proc/uptime; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+raw() { echo "$*" >>$RAW; }
+have() { command -v "$1" >/dev/null 2>&1; }
+skipped() { case $SKIP in *" $1 "*) return 0 ;; esac; return 1; }
+# try_wait CMD TIMEOUT: like wait_for, but returns 1 instead of failing the script.
+try_wait() {
+	_tw_deadline=$(($(date +%s) + $2))
+	while ! eval "$1"; do
+		[ "$(date +%s)" -lt "$_tw_deadline" ] || { note "timed out after $2 s: $1"; return 1; }
+		sleep 0.2
+	done
+}
+
+# record NAME MIBS WALL [ORIGIN_BYTES]
+record() { echo "$2 $3 ${4:--}" >>"$RES/$1"; }
+
+# run_fio NAME JOB FILE: fio with the job file on FILE; records fio's bandwidth (all jobs) and
+# runtime (the slowest job), raw JSON to $RAW. Prints nothing; returns fio's status.
+run_fio() {
+	_name=$1 _job=$2 _file=$3
+	drop_caches
+	_t0=$(uptime_s)
+	BENCH_FILE=$_file fio --eta=never --output-format=json --output=/tmp/fio.json "$FIO_DIR/$_job"
+	_rc=$?
+	_t1=$(uptime_s)
+	raw "### $_name: fio $_job on $_file (rep $rep, exit $_rc, wall $(fsub "$_t1" "$_t0") s incl. fio start-up)"
+	cat /tmp/fio.json >>$RAW
+	[ $_rc = 0 ] || { note "fio $_name failed ($_rc)"; return 1; }
+	set -- $(awk '
+		/"read" *: *\{/ { inr = 1 }
+		inr && /"io_bytes"/ { gsub(/[^0-9]/, "", $3); b = $3 }
+		inr && /"bw_bytes"/ { gsub(/[^0-9]/, "", $3); bw = $3 }
+		inr && /"runtime"/ { gsub(/[^0-9]/, "", $3); rt = $3; exit }
+		END { printf "%s %.2f %.3f\n", b, bw / 1048576, rt / 1000 }' /tmp/fio.json)
+	FIO_BYTES=$1 FIO_MIBS=$2 FIO_WALL=$3
+	note "$_name: $FIO_MIBS MiB/s, $FIO_WALL s, $FIO_BYTES bytes"
+}
+
+# nginx_bytes: sum of $body_bytes_sent in the access log so far.
+nginx_bytes() { [ -f $NGINX_LOG ] || { echo 0; return; }; awk '{ s += $NF } END { printf "%.0f\n", s }' $NGINX_LOG; }
+
+start_nginx() {
+	mkdir -p $NGINX_DIR
+	cat >$NGINX_DIR/nginx.conf <<EOF
+user root root;
+worker_processes 2;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log;
+events { worker_connections 256; }
+http {
+	log_format bench '\$request_method \$uri \$status \$http_range \$body_bytes_sent';
+	access_log $NGINX_LOG bench;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000;
+	client_body_temp_path $NGINX_DIR/body;
+	proxy_temp_path $NGINX_DIR/proxy;
+	fastcgi_temp_path $NGINX_DIR/fastcgi;
+	uwsgi_temp_path $NGINX_DIR/uwsgi;
+	scgi_temp_path $NGINX_DIR/scgi;
+	server {
+		listen 127.0.0.1:$PORT;
+		root /srv/origin;
+		autoindex on;
+	}
+}
+EOF
+	nginx -e $NGINX_DIR/error.log -c $NGINX_DIR/nginx.conf || return 1
+	try_wait "wget -q -O /dev/null $URL/models/ 2>/dev/null" 20
+}
+
+# bc_fresh file|http: stop the daemon, wipe the cache directory, restart, mount the model.
+bc_fresh() {
+	umount $MNT 2>/dev/null
+	bc_stop
+	rm -rf /var/cache/blobcached/blobcached
+	bc_config
+	if [ "$1" = http ]; then
+		sed -i "s|^path = .*|url = $URL|" "$BC_CONF"
+	fi
+	bc_start || return 1
+	mount -t erofs -o fsid=m none $MNT || { note "mount failed"; bc_show_log; return 1; }
+}
+
+# rc_fresh: unmount rclone, wipe its cache, mount again.
+rc_fresh() {
+	rc_stop
+	rm -rf $RC_CACHE
+	mkdir -p $RC_CACHE
+	: >/tmp/rclone.conf
+	rclone mount :http: $RC_MNT --http-url $URL/ --config /tmp/rclone.conf --read-only \
+		--vfs-cache-mode full --cache-dir $RC_CACHE --log-file /tmp/rclone.log \
+		--log-level INFO >>/tmp/rclone.log 2>&1 &
+	RC_PID=$!
+	try_wait "grep -q ' $RC_MNT fuse' /proc/mounts" 60 || { tail -n 20 /tmp/rclone.log; return 1; }
+}
+rc_stop() {
+	grep -q " $RC_MNT fuse" /proc/mounts && umount $RC_MNT
+	[ -z "$RC_PID" ] || { kill $RC_PID 2>/dev/null; wait $RC_PID 2>/dev/null; }
+	RC_PID=
+}
+
+# --- set-up -------------------------------------------------------------------------------------
+
+note "model: one ${MODEL_MB} MiB file (urandom) + config.json; $REPS repetition(s); skip:$SKIP"
+have fio || fail "fio is not in the guest (bench/run passes --with-binary fio)"
+mkdir -p /srv/src/m
+dd if=/dev/urandom of=/srv/src/m/model.safetensors bs=1048576 count="$MODEL_MB" 2>/dev/null ||
+	fail "dd"
+echo '{"architectures": ["BenchForCausalLM"]}' >/srv/src/m/config.json
+t0=$(now)
+bc_publish m /srv/src/m >/dev/null || fail "publish"
+note "published in $(elapsed_since "$t0") s"
+DATA=$(bc_model_blob m data)
+META=$(bc_model_blob m meta)
+DATA_BLOB=/srv/origin/blobs/sha256/$DATA
+DATA_SIZE=$(file_size "$DATA_BLOB")
+MODEL_SIZE=$((DATA_SIZE + $(file_size /srv/origin/blobs/sha256/"$META")))
+FILE_SIZE=$(file_size /srv/src/m/model.safetensors)
+note "data blob $DATA_SIZE bytes, meta+data $MODEL_SIZE bytes, the file $FILE_SIZE bytes"
+mkdir -p "${PLAIN%/*}"
+cp /srv/src/m/model.safetensors $PLAIN
+sync
+
+HTTP=0
+if skipped http; then
+	note "HTTP rows skipped (argument)"
+elif ! printf '[origin]\npath = /srv/origin\n' >/tmp/probe.conf ||
+	! blobcached -c /tmp/probe.conf --dump-config 2>/dev/null | grep -q 'url'; then
+	HTTP_WHY="this blobcached has no [origin] url"
+elif ! have nginx; then
+	HTTP_WHY="nginx is not in the guest"
+elif ! start_nginx; then
+	HTTP_WHY="nginx did not start: $(cat $NGINX_DIR/error.log)"
+else
+	HTTP=1
+fi
+[ $HTTP = 1 ] || note "no HTTP rows: ${HTTP_WHY:-skipped}"
+RCLONE=0
+if skipped rclone; then
+	RC_WHY="skipped (argument)"
+elif [ $HTTP = 0 ] && ! have nginx; then
+	RC_WHY="needs nginx"
+elif ! have rclone || ! have fusermount3; then
+	RC_WHY="rclone or fusermount3 is not in the guest"
+elif [ ! -c /dev/fuse ]; then
+	RC_WHY="no /dev/fuse in this kernel"
+else
+	# rclone 1.60 runs "fusermount"; fuse3's fusermount3 speaks the same protocol.
+	have fusermount || ln -s fusermount3 /usr/bin/fusermount
+	if [ -f $NGINX_DIR/nginx.pid ] || start_nginx; then RCLONE=1; else RC_WHY="nginx did not start"; fi
+fi
+[ $RCLONE = 1 ] || note "no rclone rows: $RC_WHY"
+
+# --- report -------------------------------------------------------------------------------------
+
+# med NAME FIELD: the median (lower middle) of a field over the repetitions; "n/a" if none.
+med() {
+	[ -s "$RES/$1" ] || { echo n/a; return; }
+	awk -v f="$2" '{ print $f }' "$RES/$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+# ratio A B [DIGITS]: A / B, or n/a.
+ratio() {
+	case "$1$2" in *n/a* | *-*) echo n/a; return ;; esac
+	awk -v a="$1" -v b="$2" -v f="%.${3:-2}f\n" 'BEGIN { if (b == 0) print "n/a"; else printf f, a / b }'
+}
+# verdict VALUE OP TARGET
+verdict() {
+	[ "$1" != n/a ] || { echo "not measured"; return; }
+	awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+		ok = (op == ">=") ? v >= t : v <= t; print ok ? "**met**" : "**MISSED**" }'
+}
+# row LABEL ORIGIN NAME
+row() {
+	ob=$(med "$3" 3)
+	[ "$ob" = n/a ] || [ "$ob" = - ] || ob="$(ratio "$ob" "$MODEL_SIZE" 3) ($ob B)"
+	[ "$ob" != n/a ] || ob=-
+	echo "| $1 | $2 | $(med "$3" 1) | $(med "$3" 2) | $ob |"
+}
+
+report() {
+	_done=$1
+	MIB=$((FILE_SIZE / 1048576))
+	r_warm=$(ratio "$(med warm 1)" "$(med plain 1)")
+	r_warm_ra=$(ratio "$(med warm-ra16m 1)" "$(med plain 1)")
+	r_cold_file=$(ratio "$(med cold-file 1)" "$(med direct-file 1)")
+	r_cold_http=$(ratio "$(med cold-http 1)" "$(med direct-http 1)")
+	r_ob_file=$(ratio "$(med cold8-file 3)" "$MODEL_SIZE" 3)
+	r_ob_http=$(ratio "$(med cold8-http 3)" "$MODEL_SIZE" 3)
+	r_w_file=$(ratio "$(med cold8-file 2)" "$(med cold-file 2)")
+	r_w_http=$(ratio "$(med cold8-http 2)" "$(med cold-http 2)")
+	r_w_plain=$(ratio "$(med plain8 2)" "$(med plain 2)")
+	r_ob_rc=$(ratio "$(med rclone-cold8 3)" "$MODEL_SIZE" 3)
+	r_w_rc=$(ratio "$(med rclone-cold8 2)" "$(med rclone-cold 2)")
+
+	{
+		echo "BENCH-TABLE-BEGIN"
+		echo "Model: one $MIB MiB file (+ config.json), published as EROFS: data blob $DATA_SIZE B,"
+		echo "meta + data = $MODEL_SIZE B (the \"model size\" below). chunk_size 1M. Kernel $(uname -r),"
+		echo "qemu TCG, $(grep -c ^processor /proc/cpuinfo) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB."
+		echo "Median of $_done of $REPS repetition(s). MiB/s and seconds are fio's (runtime of the slowest job;"
+		echo "bandwidth of all jobs together), curl's for the direct HTTP read. Page cache dropped before every run."
+		echo
+		echo "| measurement | origin | MiB/s | wall s | origin bytes / model size |"
+		echo "|---|---|---|---|---|"
+		row "1. direct read of the data blob (fio)" file direct-file
+		row "1. direct read of the data blob (curl, nginx)" http direct-http
+		row "2. cold read through blobcached, 1 reader" file cold-file
+		row "2b. (diagnostic) sha256 of the data blob, page cache, openssl" - sha256
+		row "2. cold read through blobcached, 1 reader" http cold-http
+		row "3. warm read through blobcached" cache warm
+		row "3. plain file on the cache volume" cache plain
+		row "3b. (diagnostic) warm, EROFS read_ahead_kb 16384 instead of ${RA_EROFS:-?}" cache warm-ra16m
+		row "4. cold read through blobcached, 8 readers" file cold8-file
+		row "4. cold read through blobcached, 8 readers" http cold8-http
+		row "4b. (reference) plain file on the cache volume, 8 readers" cache plain8
+		row "5. rclone --vfs-cache-mode full, cold, 1 reader" http rclone-cold
+		row "5. rclone --vfs-cache-mode full, warm" http rclone-warm
+		row "5. rclone --vfs-cache-mode full, cold, 8 readers" http rclone-cold8
+		echo
+		echo "| ratio | value | target | |"
+		echo "|---|---|---|---|"
+		echo "| warm / plain file | $r_warm | >= 0.95 | $(verdict "$r_warm" '>=' 0.95) |"
+		echo "| (diagnostic) warm with 16 MiB read-ahead / plain file | $r_warm_ra | | |"
+		echo "| cold / direct, file origin | $r_cold_file | >= 0.7 | $(verdict "$r_cold_file" '>=' 0.7) |"
+		echo "| cold / direct, HTTP origin | $r_cold_http | >= 0.7 | $(verdict "$r_cold_http" '>=' 0.7) |"
+		echo "| 8 readers: origin bytes / model size, file origin | $r_ob_file | <= 1.02 | $(verdict "$r_ob_file" '<=' 1.02) |"
+		echo "| 8 readers: origin bytes / model size, HTTP origin | $r_ob_http | <= 1.02 | $(verdict "$r_ob_http" '<=' 1.02) |"
+		echo "| 8 readers wall / 1 reader wall, file origin | $r_w_file | <= 1.5 | $(verdict "$r_w_file" '<=' 1.5) |"
+		echo "| 8 readers wall / 1 reader wall, HTTP origin | $r_w_http | <= 1.5 | $(verdict "$r_w_http" '<=' 1.5) |"
+		echo "| (reference) plain file: 8 readers wall / 1 reader wall | $r_w_plain | | |"
+		echo "| rclone 8 readers: origin bytes / model size (baseline) | $r_ob_rc | | |"
+		echo "| rclone 8 readers wall / 1 reader wall (baseline) | $r_w_rc | | |"
+		if [ $HTTP = 0 ]; then echo; echo "HTTP rows not measured: ${HTTP_WHY:-skipped}."; fi
+		if [ $RCLONE = 0 ]; then echo; echo "rclone rows not measured: $RC_WHY."; fi
+		echo "BENCH-TABLE-END"
+	} >/tmp/table.md
+	cat /tmp/table.md
+}
+
+# --- measurements ------------------------------------------------------------------------------
+
+rep=1
+while [ $rep -le "$REPS" ]; do
+	note "=== repetition $rep of $REPS"
+
+	# 1. Direct reads of the data blob from the origin.
+	run_fio direct-file seq-read.fio "$DATA_BLOB" && record direct-file "$FIO_MIBS" "$FIO_WALL"
+	# Diagnostic: what sha256 alone costs this CPU (OpenSSL, the daemon's library), the blob
+	# being in the page cache after the read above.
+	if have openssl; then
+		cat "$DATA_BLOB" >/dev/null
+		_t0=$(uptime_s)
+		openssl dgst -sha256 "$DATA_BLOB" >/dev/null
+		_t1=$(uptime_s)
+		secs=$(fsub "$_t1" "$_t0")
+		mibs=$(awk -v b="$DATA_SIZE" -v t="$secs" 'BEGIN { printf "%.2f", (t > 0) ? b / 1048576 / t : 0 }')
+		raw "### sha256 (openssl dgst) of the data blob from the page cache: $secs s"
+		record sha256 "$mibs" "$secs"
+		note "sha256: $mibs MiB/s"
+	fi
+	if [ $HTTP = 1 ]; then
+		drop_caches
+		out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}' "$URL/blobs/sha256/$DATA")
+		raw "### direct-http: curl $URL/blobs/sha256/$DATA (rep $rep): code bytes seconds = $out"
+		set -- $out
+		if [ "$1" = 200 ] && [ "$2" = "$DATA_SIZE" ]; then
+			mibs=$(awk -v b="$2" -v t="$3" 'BEGIN { printf "%.2f", b / 1048576 / t }')
+			secs=$(awk -v t="$3" 'BEGIN { printf "%.3f", t }')
+			record direct-http "$mibs" "$secs"
+			note "direct-http: $mibs MiB/s, $secs s"
+		else
+			note "direct-http: curl failed: $out"
+		fi
+	fi
+
+	# 2. Cold reads through blobcached, one reader.
+	if bc_fresh file && run_fio cold-file seq-read.fio $MNT/model.safetensors; then
+		record cold-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
+		raw "### cold-file daemon status:"; cat "$BC_STATUS" >>$RAW
+
+		# 3. Warm read (same cache, page cache dropped) and the plain file on the same volume.
+		run_fio warm seq-read.fio $MNT/model.safetensors && record warm "$FIO_MIBS" "$FIO_WALL"
+		run_fio plain seq-read.fio $PLAIN && record plain "$FIO_MIBS" "$FIO_WALL"
+		# The machine's own 8-reader cost (8 x the bytes out of the page cache on 2 vCPUs).
+		run_fio plain8 seq-read-8.fio $PLAIN && record plain8 "$FIO_MIBS" "$FIO_WALL"
+
+		# 3b. Diagnostic: the same warm read with a 16 MiB read-ahead window on the EROFS
+		# mount's bdi (the kernel's default is 128 KiB; the plain file's disk has its own).
+		bdi=$(ls -d /sys/class/bdi/erofs-* 2>/dev/null | tail -n 1)
+		if [ -n "$bdi" ]; then
+			RA_EROFS=$(cat "$bdi/read_ahead_kb")
+			RA_VDA=$(cat /sys/block/vda/queue/read_ahead_kb)
+			raw "### read_ahead_kb: $bdi $RA_EROFS, vda $RA_VDA"
+			echo 16384 >"$bdi/read_ahead_kb" &&
+				run_fio warm-ra16m seq-read.fio $MNT/model.safetensors &&
+				record warm-ra16m "$FIO_MIBS" "$FIO_WALL"
+			echo "$RA_EROFS" >"$bdi/read_ahead_kb"
+		else
+			raw "### no /sys/class/bdi/erofs-*: $(ls /sys/class/bdi | tr '\n' ' ')"
+		fi
+	fi
+	# nginx's count starts before the mount, as the daemon's origin_bytes does: meta + data.
+	n0=$(nginx_bytes)
+	if [ $HTTP = 1 ] && bc_fresh http; then
+		if run_fio cold-http seq-read.fio $MNT/model.safetensors; then
+			record cold-http "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
+			raw "### cold-http daemon status:"; cat "$BC_STATUS" >>$RAW
+		fi
+	fi
+
+	# 4. Eight concurrent cold readers of the model.
+	if bc_fresh file && run_fio cold8-file seq-read-8.fio $MNT/model.safetensors; then
+		record cold8-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
+		raw "### cold8-file daemon status:"; cat "$BC_STATUS" >>$RAW
+	fi
+	n0=$(nginx_bytes)
+	if [ $HTTP = 1 ] && bc_fresh http; then
+		if run_fio cold8-http seq-read-8.fio $MNT/model.safetensors; then
+			record cold8-http "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
+			raw "### cold8-http daemon status:"; cat "$BC_STATUS" >>$RAW
+		fi
+	fi
+	umount $MNT 2>/dev/null
+	bc_stop
+
+	# 5. Baseline: rclone mount :http: --vfs-cache-mode full over the same nginx.
+	if [ $RCLONE = 1 ]; then
+		f=$RC_MNT/blobs/sha256/$DATA
+		if rc_fresh; then
+			n0=$(nginx_bytes)
+			run_fio rclone-cold seq-read.fio "$f" &&
+				record rclone-cold "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
+			run_fio rclone-warm seq-read.fio "$f" && record rclone-warm "$FIO_MIBS" "$FIO_WALL"
+		fi
+		if rc_fresh; then
+			n0=$(nginx_bytes)
+			run_fio rclone-cold8 seq-read-8.fio "$f" &&
+				record rclone-cold8 "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
+		fi
+		rc_stop
+	fi
+	report "$rep"
+	rep=$((rep + 1))
+done
+echo "BENCH-RAW-BEGIN"
+echo "### every repetition (MiB/s, wall s, origin bytes):"
+for f in $RES/*; do echo "${f##*/}: $(tr '\n' ';' <"$f")"; done
+cat $RAW
+echo "--- blobcached log (tail) ---"
+tail -n 30 "$BC_LOG"
+[ $RCLONE = 0 ] || { echo "--- rclone log (tail) ---"; tail -n 30 /tmp/rclone.log; }
+[ $HTTP = 0 ] || { echo "--- nginx error log ---"; cat $NGINX_DIR/error.log; }
+echo "BENCH-RAW-END"
+[ -s $RES/cold-file ] || fail "no cold read through blobcached was measured"
+pass "bench"
