@@ -14,7 +14,8 @@ enum key_type {
 	KEY_STRING,
 	KEY_PERCENT,
 	KEY_UINT,
-	KEY_SIZE,
+	KEY_SIZE,  /* a power of two */
+	KEY_BYTES, /* any byte count */
 	KEY_DURATION,
 	KEY_LOG_LEVEL,
 	KEY_BOOL,
@@ -62,6 +63,12 @@ static const struct config_key keys[] = {
 	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
 	K("daemon", "workers", KEY_UINT, workers, 1, 256, "origin worker threads"),
 	K("daemon", "chunk_size", KEY_SIZE, chunk_size, 4096, 64ULL << 20, "fetch unit"),
+	K("daemon", "readahead", KEY_BYTES, readahead, 0, 1ULL << 30,
+	  "window fetched ahead of a sequential reader (0: off)"),
+	K("daemon", "inflight", KEY_UINT, inflight, 1, 1024,
+	  "chunks fetched or written at once (memory: inflight x chunk_size)"),
+	K("daemon", "verify_threads", KEY_UINT, verify_threads, 1, 64,
+	  "threads verifying chunk digests and writing the cache"),
 	K("daemon", "request_timeout", KEY_DURATION, request_timeout_ms, 100, 3600000,
 	  "deadline of one READ"),
 	K("daemon", "log_level", KEY_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
@@ -94,6 +101,9 @@ int config_init_defaults(struct config *c)
 	c->fstop = 3;
 	c->workers = 8;
 	c->chunk_size = 1 << 20;
+	c->readahead = 16 << 20;
+	c->inflight = 16;
+	c->verify_threads = 2;
 	c->request_timeout_ms = 30000;
 	c->log_level = LOG_INFO;
 	c->tls_verify = true;
@@ -163,6 +173,15 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 				st,
 				"[%s] %s = '%s': expected a power of two from 4K to 64M (e.g. 1M)",
 				k->section, k->name, value);
+		*(uint64_t *)field = v;
+		return 1;
+	case KEY_BYTES:
+		r = parse_size(value, &v);
+		if (r < 0 || v < k->min || v > k->max)
+			return fail(st,
+				    "[%s] %s = '%s': expected a size from %llu to %lluM (e.g. 16M)",
+				    k->section, k->name, value, (unsigned long long)k->min,
+				    (unsigned long long)(k->max >> 20));
 		*(uint64_t *)field = v;
 		return 1;
 	case KEY_DURATION:
@@ -392,9 +411,12 @@ void config_print(const struct config *c, FILE *f)
 		case KEY_UINT:
 			fprintf(f, "%u", *(const unsigned *)field);
 			break;
-		case KEY_SIZE: {
+		case KEY_SIZE:
+		case KEY_BYTES: {
 			uint64_t v = *(const uint64_t *)field;
-			if (v % (1 << 20) == 0)
+			if (v == 0)
+				fprintf(f, "0");
+			else if (v % (1 << 20) == 0)
 				fprintf(f, "%lluM", (unsigned long long)(v >> 20));
 			else if (v % 1024 == 0)
 				fprintf(f, "%lluK", (unsigned long long)(v >> 10));

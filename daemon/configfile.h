@@ -29,10 +29,13 @@ struct config {
 	unsigned max_connections; /* HTTP: per host */
 	unsigned retries;	  /* HTTP: attempts after a transient failure */
 	/* [daemon] */
-	char *catalogue_dir; /* *.model files */
-	char *run_dir;	     /* status file */
-	unsigned workers;    /* origin worker threads */
-	uint64_t chunk_size; /* fetch unit, bytes, power of two */
+	char *catalogue_dir;	 /* *.model files */
+	char *run_dir;		 /* status file */
+	unsigned workers;	 /* origin worker threads */
+	uint64_t chunk_size;	 /* fetch unit, bytes, power of two */
+	uint64_t readahead;	 /* bytes fetched ahead of a sequential reader; 0: off */
+	unsigned inflight;	 /* chunks fetched or being written at once (memory bound) */
+	unsigned verify_threads; /* threads verifying chunks and writing the cache */
 	uint64_t request_timeout_ms;
 	int log_level; /* syslog level */
 };

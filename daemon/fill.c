@@ -9,12 +9,16 @@
 #include "loop.h"
 #include "macros.h"
 #include "origin.h"
+#include "verify.h"
+#include "workpool.h"
 
 #define PAGE		4096ULL
 #define TIMEOUT_SCAN_MS 100
+#define JOB_BUCKETS	4096
+#define MAX_WHOLE_BLOB	(64ULL << 20)
 
 struct fill_request {
-	unsigned refs;	  /* the fill core's own + one per chunk job waiting for it */
+	unsigned refs;	  /* the fill core's own + one per waiter */
 	unsigned pending; /* chunks not yet filled */
 	int result;
 	bool finished; /* done() called */
@@ -27,40 +31,72 @@ struct fill_request {
 
 struct waiter {
 	struct fill_request *req;
+	struct fill_sink *sink; /* where this waiter needs the chunk */
 	struct waiter *next;
 };
 
+enum job_state {
+	JOB_QUEUED,
+	JOB_FETCHING,
+	JOB_PROCESSING, /* verifying and writing in the pool */
+};
+
 struct chunk_job {
-	struct fill_sink *sink;
+	struct fill *fill;
+	struct fill_sink *owner; /* holds the blob (digests); written to unless fd < 0 */
 	uint64_t index, start, end, data_len;
-	void *buf;
-	bool dispatched;
+	enum job_state state;
+	bool prefetch;	 /* started by read-ahead: fetched even with nobody waiting yet */
+	bool whole_blob; /* fill_fetch_verified_blob: verified as a whole, handed over */
+	bool hashed;	 /* in fill->jobs */
 	uint64_t dispatch_ms;
+	void *buf;
+	int result; /* of fetch + verification */
 	struct waiter *waiters;
-	struct chunk_job *next_in_sink; /* sink->jobs */
-	struct chunk_job *next_queued;	/* fill->queue, before dispatch */
+	/* Fixed when processing starts: the sinks the pool writes into, and how each went. */
+	size_t n_targets;
+	struct fill_sink **targets;
+	int *target_results;
+	fill_blob_done_fn blob_done;
+	void *blob_userdata;
+	struct chunk_job *hash_next;
+	struct chunk_job *queue_next;
 };
 
 struct fill_sink {
 	unsigned refs;
 	struct fill *fill;
 	int fd;
-	struct catalogue_blob blob;
+	struct catalogue_blob blob; /* deep copy */
+	uint64_t unit;		    /* fetch unit for this blob */
+	uint64_t n_chunks;
 	uint64_t origin_bytes;
-	struct chunk_job *jobs; /* in flight or queued, for dedupe */
+	uint64_t last_first; /* first chunk of the previous request (read-ahead) */
+	uint64_t ra_next;    /* next chunk not yet requested or prefetched */
+	bool verify_warned;
+	void *preload; /* verified bytes [0, preload_len) to write at the first READ */
+	uint64_t preload_len;
+};
+
+struct job_queue {
+	struct chunk_job *head, *tail;
 };
 
 struct fill {
 	struct loop *loop;
 	struct origin *origin;
+	struct workpool *pool;
 	struct fill_options opts;
 	struct fill_stats stats;
 	struct fill_request *requests_head, *requests_tail; /* not finished */
-	struct chunk_job *queue_head, *queue_tail;	    /* waiting for an in-flight slot */
+	struct job_queue demand, prefetch;		    /* waiting for an in-flight slot */
 	struct fill_request *ready;			    /* finished before any fetch */
+	struct chunk_job *jobs[JOB_BUCKETS];		    /* queued or in flight, by key */
 	int eventfd;
 	int timer;
 };
+
+/* ---- pure planning ---- */
 
 bool fill_chunk_extent(uint64_t blob_size, uint64_t chunk_size, uint64_t index, uint64_t *start,
 		       uint64_t *end, uint64_t *data_len)
@@ -85,6 +121,23 @@ int fill_plan(uint64_t blob_size, uint64_t chunk_size, uint64_t off, uint64_t le
 	*first = off / chunk_size;
 	*last = (off + len - 1) / chunk_size;
 	return 0;
+}
+
+uint64_t fill_unit(uint64_t chunk_size, const struct catalogue_blob *blob)
+{
+	return MAX(chunk_size, blob->digest_chunk_size);
+}
+
+bool fill_readahead_plan(uint64_t first, uint64_t last_first, uint64_t ra_next, uint64_t ra_chunks,
+			 uint64_t n_chunks, uint64_t *from, uint64_t *to)
+{
+	bool sequential = first == 0 || (first >= last_first && first <= ra_next);
+
+	if (ra_chunks == 0 || n_chunks == 0 || !sequential)
+		return false;
+	*from = MAX(first + 1, ra_next);
+	*to = MIN(first + ra_chunks, n_chunks - 1);
+	return *from <= *to;
 }
 
 /* ---- requests ---- */
@@ -125,18 +178,32 @@ static void request_chunk_done(struct fill *f, struct fill_request *req, int res
 
 /* ---- sinks ---- */
 
-int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd, struct fill_sink **out)
+static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
+		      struct fill_sink **out)
 {
 	struct fill_sink *s = calloc(1, sizeof(*s));
+	int r;
 
 	if (!s)
 		return -ENOMEM;
+	r = catalogue_blob_copy(&s->blob, blob);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
 	s->refs = 1;
 	s->fill = f;
 	s->fd = fd;
-	s->blob = *blob;
+	s->unit = fill_unit(f->opts.chunk_size, blob);
+	s->n_chunks = (ALIGN_UP(blob->size, PAGE) + s->unit - 1) / s->unit;
+	s->last_first = UINT64_MAX;
 	*out = s;
 	return 0;
+}
+
+int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd, struct fill_sink **out)
+{
+	return sink_alloc(f, blob, fd, out);
 }
 
 struct fill_sink *fill_sink_ref(struct fill_sink *s)
@@ -151,6 +218,8 @@ void fill_sink_unref(struct fill_sink *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	free(s->preload);
+	catalogue_blob_release(&s->blob);
 	free(s);
 }
 
@@ -169,26 +238,126 @@ uint64_t fill_sink_origin_bytes(const struct fill_sink *s)
 	return s->origin_bytes;
 }
 
-/* ---- chunk jobs ---- */
+void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len)
+{
+	free(s->preload);
+	s->preload = buf;
+	s->preload_len = len;
+}
 
-static void job_free(struct fill *f, struct chunk_job *job, int result)
+static void write_preload(struct fill_sink *s)
+{
+	ssize_t n = pwrite(s->fd, s->preload, s->preload_len, 0);
+
+	if (n != (ssize_t)s->preload_len) /* not fatal: the READ fetches and verifies it again */
+		log_warn_errno(n < 0 ? errno : EIO, "blob %.12s: writing the verified start failed",
+			       s->blob.digest);
+	free(s->preload);
+	s->preload = NULL;
+}
+
+/* ---- the table of jobs queued or in flight, keyed by (blob digest, chunk) ---- */
+
+static size_t job_bucket(const char *digest, uint64_t index)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < DIGEST_HEX_LEN; i++)
+		h = (h ^ (unsigned char)digest[i]) * 1099511628211ULL;
+	h = (h ^ index) * 1099511628211ULL;
+	return h % JOB_BUCKETS;
+}
+
+static struct chunk_job *job_find(struct fill *f, const char *digest, uint64_t index)
+{
+	for (struct chunk_job *j = f->jobs[job_bucket(digest, index)]; j; j = j->hash_next)
+		if (j->index == index && memcmp(j->owner->blob.digest, digest, DIGEST_HEX_LEN) == 0)
+			return j;
+	return NULL;
+}
+
+static void job_unhash(struct fill *f, struct chunk_job *job)
 {
 	struct chunk_job **pp;
 
-	for (pp = &job->sink->jobs; *pp; pp = &(*pp)->next_in_sink)
+	if (!job->hashed)
+		return;
+	for (pp = &f->jobs[job_bucket(job->owner->blob.digest, job->index)]; *pp;
+	     pp = &(*pp)->hash_next)
 		if (*pp == job) {
-			*pp = job->next_in_sink;
+			*pp = job->hash_next;
 			break;
 		}
-	while (job->waiters) {
-		struct waiter *w = job->waiters;
-		job->waiters = w->next;
-		request_chunk_done(f, w->req, result);
-		free(w);
+	job->hashed = false;
+}
+
+static void queue_push(struct job_queue *q, struct chunk_job *job)
+{
+	job->queue_next = NULL;
+	if (q->tail)
+		q->tail->queue_next = job;
+	else
+		q->head = job;
+	q->tail = job;
+}
+
+static struct chunk_job *queue_pop(struct job_queue *q)
+{
+	struct chunk_job *job = q->head;
+
+	if (job) {
+		q->head = job->queue_next;
+		if (!q->head)
+			q->tail = NULL;
 	}
-	fill_sink_unref(job->sink);
+	return job;
+}
+
+static void job_free(struct chunk_job *job)
+{
+	for (size_t i = 0; i < job->n_targets; i++)
+		fill_sink_unref(job->targets[i]);
+	free(job->targets);
+	free(job->target_results);
+	fill_sink_unref(job->owner);
 	free(job->buf);
 	free(job);
+}
+
+/* Finish every waiter with the job's outcome for its sink; the job leaves the table. */
+static void job_complete(struct fill *f, struct chunk_job *job)
+{
+	if (job->whole_blob) {
+		void *buf = job->result >= 0 ? TAKE_PTR(job->buf) : NULL;
+		job->blob_done(job->blob_userdata, job->result, buf, job->end - job->start);
+	}
+	job_unhash(f, job);
+	while (job->waiters) {
+		struct waiter *w = job->waiters;
+		int r = job->result;
+
+		job->waiters = w->next;
+		if (r >= 0) {
+			size_t i;
+			for (i = 0; i < job->n_targets; i++)
+				if (job->targets[i] == w->sink)
+					break;
+			if (i < job->n_targets) {
+				r = job->target_results[i];
+			} else if (job->buf) {
+				/* Joined while the pool was writing: write its sink here (rare). */
+				ssize_t n = pwrite(w->sink->fd, job->buf, job->end - job->start,
+						   (off_t)job->start);
+				r = n == (ssize_t)(job->end - job->start) ? 0
+				    : n < 0				  ? -errno
+									  : -EIO;
+			}
+		}
+		request_chunk_done(f, w->req, r);
+		fill_sink_unref(w->sink);
+		free(w);
+	}
+	job_free(job);
 }
 
 static bool job_has_live_waiter(const struct chunk_job *job)
@@ -199,74 +368,168 @@ static bool job_has_live_waiter(const struct chunk_job *job)
 	return false;
 }
 
-static void dispatch_queue(struct fill *f);
+/* ---- fetch -> verify -> write ---- */
+
+static void dispatch(struct fill *f);
+
+/* Pool thread: verify the chunk, then write it into every target sink. Touches only the job's
+ * buffer, its owner's blob (read-only) and the target array fixed before submission. */
+static void process_work(void *userdata)
+{
+	struct chunk_job *job = userdata;
+	const struct catalogue_blob *b = &job->owner->blob;
+	uint64_t len = job->end - job->start, bad = 0;
+	int r;
+
+	if (job->whole_blob ||
+	    (b->n_chunk_digests == 0 && job->start == 0 && job->data_len == b->size))
+		r = verify_whole(b->digest, job->buf, job->data_len);
+	else
+		r = verify_range(b, job->start, job->buf, job->data_len, &bad);
+	job->result = r < 0 ? (r == -EBADMSG ? -EBADMSG : r) : 0;
+	if (job->result < 0)
+		return;
+	/* The tail past the blob's end is padding up to the next page: writes to the cache file
+	 * are O_DIRECT and must be page-sized. */
+	memset((char *)job->buf + job->data_len, 0, len - job->data_len);
+	for (size_t i = 0; i < job->n_targets; i++) {
+		ssize_t n;
+		do
+			n = pwrite(job->targets[i]->fd, job->buf, len, (off_t)job->start);
+		while (n < 0 && errno == EINTR);
+		job->target_results[i] = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	}
+}
+
+static void process_done(void *userdata)
+{
+	struct chunk_job *job = userdata;
+	struct fill *f = job->fill;
+	struct fill_sink *s = job->owner;
+
+	f->stats.inflight--;
+	if (job->result == -EBADMSG || job->result == -ENODATA) {
+		f->stats.verify_failures++;
+		if (!s->verify_warned) { /* once per blob (per open object) */
+			s->verify_warned = true;
+			log_error("blob %.12s: chunk %llu (bytes %llu-%llu) does not match its "
+				  "digest "
+				  "in the catalogue: not cached, the reader gets EIO (origin "
+				  "corrupt or "
+				  "model republished without updating the catalogue)",
+				  s->blob.digest, (unsigned long long)job->index,
+				  (unsigned long long)job->start,
+				  (unsigned long long)(job->start + job->data_len));
+		}
+		job->result = -EIO;
+	} else if (job->result >= 0) {
+		f->stats.chunks_fetched++;
+		for (size_t i = 0; i < job->n_targets; i++)
+			if (job->target_results[i] < 0) {
+				f->stats.cache_write_errors++;
+				log_error_errno(
+					job->target_results[i],
+					"blob %.12s: writing chunk %llu to the cache failed",
+					s->blob.digest, (unsigned long long)job->index);
+			}
+	}
+	job_complete(f, job);
+	dispatch(f);
+}
+
+static void add_target(struct chunk_job *job, struct fill_sink *s)
+{
+	if (s->fd < 0)
+		return;
+	for (size_t i = 0; i < job->n_targets; i++)
+		if (job->targets[i] == s)
+			return;
+	job->targets[job->n_targets++] = fill_sink_ref(s);
+}
 
 static void on_fetched(void *userdata, ssize_t result)
 {
 	struct chunk_job *job = userdata;
-	struct fill_sink *s = job->sink;
-	struct fill *f = s->fill;
-	int r = 0;
+	struct fill *f = job->fill;
+	struct fill_sink *s = job->owner;
+	size_t n = 1;
+	int r;
 
-	f->stats.inflight--;
 	if (result < 0) {
+		f->stats.inflight--;
 		f->stats.origin_errors++;
-		r = (int)result;
-		log_warn_errno(r, "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",
+		job->result = (int)result;
+		log_warn_errno(job->result,
+			       "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",
 			       s->blob.digest, (unsigned long long)job->index,
 			       (unsigned long long)job->start,
 			       (unsigned long long)(job->start + job->data_len));
-	} else {
-		uint64_t len = job->end - job->start;
-		ssize_t n;
-
-		f->stats.origin_bytes += job->data_len;
-		s->origin_bytes += job->data_len;
-		f->stats.chunks_fetched++;
-		/* The tail past the blob's end is padding up to the next page: writes to the
-		 * cache file are O_DIRECT and must be page-sized. */
-		memset((char *)job->buf + job->data_len, 0, len - job->data_len);
-		do
-			n = pwrite(s->fd, job->buf, len, (off_t)job->start);
-		while (n < 0 && errno == EINTR);
-		if (n != (ssize_t)len) {
-			r = n < 0 ? -errno : -EIO;
-			f->stats.cache_write_errors++;
-			log_error_errno(r, "blob %.12s: writing chunk %llu to the cache failed",
-					s->blob.digest, (unsigned long long)job->index);
-		}
+		job_complete(f, job);
+		dispatch(f);
+		return;
 	}
-	job_free(f, job, r);
-	dispatch_queue(f);
+	f->stats.origin_bytes += job->data_len;
+	s->origin_bytes += job->data_len;
+
+	for (struct waiter *w = job->waiters; w; w = w->next)
+		n++;
+	job->targets = calloc(n, sizeof(*job->targets));
+	job->target_results = calloc(n, sizeof(*job->target_results));
+	if (!job->targets || !job->target_results) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	add_target(job, s);
+	for (struct waiter *w = job->waiters; w; w = w->next)
+		add_target(job, w->sink);
+	job->state = JOB_PROCESSING;
+	r = workpool_submit(f->pool, process_work, process_done, job);
+	if (r >= 0)
+		return;
+fail:
+	f->stats.inflight--;
+	job->result = r;
+	job_complete(f, job);
+	dispatch(f);
 }
 
-static void dispatch_queue(struct fill *f)
+static void dispatch(struct fill *f)
 {
-	while (f->queue_head && f->stats.inflight < f->opts.max_inflight) {
-		struct chunk_job *job = f->queue_head;
+	/* Read-ahead may use three quarters of the slots; the rest stay free for readers. */
+	uint64_t prefetch_limit = MAX(1, f->opts.max_inflight * 3 / 4);
+
+	while (f->stats.inflight < f->opts.max_inflight) {
+		struct chunk_job *job = queue_pop(&f->demand);
 		int r;
 
-		f->queue_head = job->next_queued;
-		if (!f->queue_head)
-			f->queue_tail = NULL;
+		if (!job) {
+			if (f->stats.inflight >= prefetch_limit)
+				break;
+			job = queue_pop(&f->prefetch);
+			if (!job)
+				break;
+		}
 		/* Everyone waiting gave up (deadline): do not spend the origin on it. */
-		if (!job_has_live_waiter(job)) {
-			job_free(f, job, -ETIMEDOUT);
+		if (!job->prefetch && !job->whole_blob && !job_has_live_waiter(job)) {
+			job->result = -ETIMEDOUT;
+			job_complete(f, job);
 			continue;
 		}
 		if (posix_memalign(&job->buf, PAGE, job->end - job->start) != 0) {
 			job->buf = NULL;
-			job_free(f, job, -ENOMEM);
+			job->result = -ENOMEM;
+			job_complete(f, job);
 			continue;
 		}
-		job->dispatched = true;
+		job->state = JOB_FETCHING;
 		job->dispatch_ms = loop_now_ms();
 		f->stats.inflight++;
-		r = origin_fetch(f->origin, job->sink->blob.digest, job->start, job->data_len,
-				 job->buf, on_fetched, job);
+		r = origin_fetch_sized(f->origin, job->owner->blob.digest, job->owner->blob.size,
+				       job->start, job->data_len, job->buf, on_fetched, job);
 		if (r < 0) {
 			f->stats.inflight--;
-			job_free(f, job, r);
+			job->result = r;
+			job_complete(f, job);
 		}
 	}
 }
@@ -279,58 +542,110 @@ static bool chunk_present(int fd, uint64_t start, uint64_t end)
 	return hole >= 0 && (uint64_t)hole >= end;
 }
 
-static int attach_chunk(struct fill_sink *s, struct fill_request *req, uint64_t index)
+static struct chunk_job *job_new(struct fill_sink *s, uint64_t index, bool prefetch)
 {
 	struct fill *f = s->fill;
 	struct chunk_job *job;
-	struct waiter *w;
 	uint64_t start, end, data_len;
 
-	if (!fill_chunk_extent(s->blob.size, f->opts.chunk_size, index, &start, &end, &data_len))
-		return -EINVAL;
-	for (job = s->jobs; job; job = job->next_in_sink)
-		if (job->index == index)
-			break;
-	if (job && job->dispatched &&
+	if (!fill_chunk_extent(s->blob.size, s->unit, index, &start, &end, &data_len))
+		return NULL;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return NULL;
+	job->fill = f;
+	job->owner = fill_sink_ref(s);
+	job->index = index;
+	job->start = start;
+	job->end = end;
+	job->data_len = data_len;
+	job->prefetch = prefetch;
+	job->hashed = true;
+	size_t b = job_bucket(s->blob.digest, index);
+	job->hash_next = f->jobs[b];
+	f->jobs[b] = job;
+	queue_push(prefetch ? &f->prefetch : &f->demand, job);
+	return job;
+}
+
+static int attach_chunk(struct fill_sink *s, struct fill_request *req, uint64_t index)
+{
+	struct fill *f = s->fill;
+	struct chunk_job *job = job_find(f, s->blob.digest, index);
+	uint64_t start, end, data_len;
+	struct waiter *w;
+
+	if (job && job->state != JOB_QUEUED &&
 	    loop_now_ms() - job->dispatch_ms >= f->opts.request_timeout_ms) {
 		/* The origin has sat on this chunk for a whole deadline already: the kernel retries
 		 * a failed READ, and making each retry wait another deadline would multiply the
-		 * reader's wait. Fail at once; a later READ after the fetch ends starts afresh. */
+		 * reader's wait. Fail at once; a READ after the fetch ends starts afresh. */
 		f->stats.requests_timed_out++;
 		return -ETIMEDOUT;
 	}
-	if (job) {
-		f->stats.chunks_deduped++;
-	} else {
+	if (!job) {
+		if (!fill_chunk_extent(s->blob.size, s->unit, index, &start, &end, &data_len))
+			return -EINVAL;
 		if (chunk_present(s->fd, start, end)) {
 			f->stats.chunks_present++;
 			return 0;
 		}
-		job = calloc(1, sizeof(*job));
+		job = job_new(s, index, false);
 		if (!job)
 			return -ENOMEM;
-		job->sink = fill_sink_ref(s);
-		job->index = index;
-		job->start = start;
-		job->end = end;
-		job->data_len = data_len;
-		job->next_in_sink = s->jobs;
-		s->jobs = job;
-		if (f->queue_tail)
-			f->queue_tail->next_queued = job;
-		else
-			f->queue_head = job;
-		f->queue_tail = job;
+	} else {
+		f->stats.chunks_deduped++;
+		if (job->prefetch && job->state == JOB_QUEUED) {
+			/* A reader needs it now: it is demand from here on. Moving it between
+			 * queues costs a scan of the (short) prefetch queue. */
+			struct chunk_job **pp;
+			for (pp = &f->prefetch.head; *pp; pp = &(*pp)->queue_next)
+				if (*pp == job) {
+					*pp = job->queue_next;
+					if (f->prefetch.tail == job) {
+						f->prefetch.tail = NULL;
+						for (struct chunk_job *j = f->prefetch.head; j;
+						     j = j->queue_next)
+							f->prefetch.tail = j;
+					}
+					queue_push(&f->demand, job);
+					break;
+				}
+		}
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM; /* a new job without waiters is dropped at dispatch */
 	w->req = req;
+	w->sink = fill_sink_ref(s);
 	w->next = job->waiters;
 	job->waiters = w;
 	req->refs++;
 	req->pending++;
 	return 0;
+}
+
+static void start_readahead(struct fill_sink *s, uint64_t first)
+{
+	struct fill *f = s->fill;
+	uint64_t ra_chunks = f->opts.readahead_bytes / s->unit, from, to;
+
+	if (fill_readahead_plan(first, s->last_first, s->ra_next, ra_chunks, s->n_chunks, &from,
+				&to)) {
+		for (uint64_t i = from; i <= to; i++) {
+			uint64_t start, end, data_len;
+			if (job_find(f, s->blob.digest, i) ||
+			    !fill_chunk_extent(s->blob.size, s->unit, i, &start, &end, &data_len) ||
+			    chunk_present(s->fd, start, end))
+				continue;
+			if (!job_new(s, i, true))
+				break;
+			f->stats.chunks_prefetched++;
+		}
+		s->ra_next = MAX(s->ra_next, to + 1);
+	}
+	s->last_first = first;
+	s->ra_next = MAX(s->ra_next, first + 1);
 }
 
 static void wake_ready(struct fill *f)
@@ -348,9 +663,11 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 	uint64_t first, last;
 	int r;
 
-	r = fill_plan(s->blob.size, f->opts.chunk_size, off, len, &first, &last);
+	r = fill_plan(s->blob.size, s->unit, off, len, &first, &last);
 	if (r < 0)
 		return r;
+	if (s->preload)
+		write_preload(s);
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return -ENOMEM;
@@ -376,6 +693,7 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 			break;
 		}
 	}
+	start_readahead(s, first);
 	if (--req->pending == 0) {
 		/* Nothing to fetch (all present): complete from the loop, not from inside this
 		 * call, so the caller's state is settled when done() runs. */
@@ -384,7 +702,37 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 		f->ready = req;
 		wake_ready(f);
 	}
-	dispatch_queue(f);
+	dispatch(f);
+	return 0;
+}
+
+int fill_fetch_verified_blob(struct fill *f, const struct catalogue_blob *blob,
+			     fill_blob_done_fn done, void *userdata)
+{
+	struct fill_sink *s = NULL;
+	struct chunk_job *job;
+	int r;
+
+	if (blob->size > MAX_WHOLE_BLOB)
+		return -EFBIG;
+	r = sink_alloc(f, blob, -1, &s); /* fd -1: nothing is written */
+	if (r < 0)
+		return r;
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		fill_sink_unref(s);
+		return -ENOMEM;
+	}
+	job->fill = f;
+	job->owner = s; /* takes our reference */
+	job->start = 0;
+	job->end = ALIGN_UP(blob->size, PAGE);
+	job->data_len = blob->size;
+	job->whole_blob = true;
+	job->blob_done = done;
+	job->blob_userdata = userdata;
+	queue_push(&f->demand, job);
+	dispatch(f);
 	return 0;
 }
 
@@ -421,7 +769,7 @@ static void on_timer(struct loop *loop, void *userdata)
 			? now - (f->requests_head->deadline_ms - f->opts.request_timeout_ms)
 			: 0;
 	/* Jobs whose waiters all gave up are dropped from the queue at dispatch. */
-	dispatch_queue(f);
+	dispatch(f);
 }
 
 int fill_new(struct loop *loop, struct origin *origin, const struct fill_options *opts,
@@ -431,7 +779,7 @@ int fill_new(struct loop *loop, struct origin *origin, const struct fill_options
 	int r;
 
 	if (opts->chunk_size < PAGE || (opts->chunk_size & (opts->chunk_size - 1)) ||
-	    opts->max_inflight == 0)
+	    opts->max_inflight == 0 || opts->threads == 0)
 		return -EINVAL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -446,7 +794,9 @@ int fill_new(struct loop *loop, struct origin *origin, const struct fill_options
 		free(f);
 		return r;
 	}
-	r = loop_add_fd(loop, f->eventfd, EPOLLIN, on_ready, f);
+	r = workpool_new(loop, "fill", opts->threads, &f->pool);
+	if (r >= 0)
+		r = loop_add_fd(loop, f->eventfd, EPOLLIN, on_ready, f);
 	if (r >= 0)
 		r = f->timer = loop_add_periodic(loop, TIMEOUT_SCAN_MS, on_timer, f);
 	if (r < 0) {
@@ -467,12 +817,12 @@ void fill_free(struct fill *f)
 		req->result = -ESHUTDOWN;
 		request_finish(f, req);
 	}
+	workpool_free(f->pool);
 	loop_remove_fd(f->loop, f->eventfd);
 	if (f->timer >= 0)
 		loop_remove_fd(f->loop, f->timer);
 	close(f->eventfd);
-	/* Jobs still queued or in flight keep their sinks; the origin is freed by the owner after
-	 * us and the process exits. */
+	/* Jobs still queued or in flight keep their sinks; the process exits next. */
 	free(f);
 }
 

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The fill core: turns "make bytes [off, off+len) of this blob present in this cache file" into
- * whole-chunk origin fetches, one in flight per chunk however many requests wait on it, each
- * request bounded by a deadline. Knows nothing of /dev/cachefiles: a front end hands it a sink
- * (a file descriptor to write chunks into) and gets a callback when the range is filled.
+ * whole-chunk origin fetches. Knows nothing of /dev/cachefiles: a front end hands it a sink (a
+ * file descriptor to write chunks into) and gets a callback when the range is filled.
+ *
+ *  - One fetch in flight per (blob digest, chunk) on the node, however many requests, sinks and
+ *    mounts wait on it; the fetched chunk is written into every sink that waits.
+ *  - Every fetched chunk is verified against the catalogue's per-chunk sha256 before it is
+ *    written; a mismatch fails the waiting requests (EIO to the reader) and is never written.
+ *  - Each request has a deadline; a reader never waits for a hung origin beyond it.
+ *  - Sequential access triggers read-ahead, so the origin stays busy ahead of the reader.
+ *  - Fetch buffers in use are bounded: max_inflight x chunk size.
+ *  - Verification and cache writes run in a thread pool, never in the loop thread.
  */
 #pragma once
 
@@ -18,23 +26,27 @@ struct fill;
 struct fill_sink;
 
 struct fill_options {
-	uint64_t chunk_size;	     /* power of two >= 4096 */
+	uint64_t chunk_size;	     /* fetch unit: power of two >= 4096 */
 	uint64_t request_timeout_ms; /* a request not filled by then fails with -ETIMEDOUT */
-	unsigned max_inflight;	     /* chunks fetched at once (bounds memory: x chunk_size) */
+	unsigned max_inflight;	     /* chunks held at once (fetching or being written) */
+	uint64_t readahead_bytes;    /* window fetched ahead of a sequential reader; 0: off */
+	unsigned threads;	     /* verification and cache-write threads */
 };
 
 struct fill_stats {
 	uint64_t requests;	  /* fill_read calls */
 	uint64_t requests_failed; /* completed with an error (timeouts included) */
 	uint64_t requests_timed_out;
-	uint64_t bytes_requested; /* sum of the lengths asked for */
-	uint64_t chunks_fetched;  /* origin fetches that succeeded */
-	uint64_t chunks_deduped;  /* requests that joined a fetch already in flight */
-	uint64_t chunks_present;  /* chunks found already in the cache file */
-	uint64_t origin_bytes;	  /* bytes read from the origin */
+	uint64_t bytes_requested;   /* sum of the lengths asked for */
+	uint64_t chunks_fetched;    /* origin fetches that succeeded and verified */
+	uint64_t chunks_deduped;    /* requests that joined a fetch already in flight */
+	uint64_t chunks_present;    /* chunks found already in the cache file */
+	uint64_t chunks_prefetched; /* read-ahead fetches started */
+	uint64_t origin_bytes;	    /* bytes read from the origin */
 	uint64_t origin_errors;
+	uint64_t verify_failures; /* chunks whose digest did not match: never written */
 	uint64_t cache_write_errors;
-	uint64_t inflight; /* chunks being fetched now */
+	uint64_t inflight; /* chunks fetching or being written now */
 	uint64_t oldest_request_age_ms;
 };
 
@@ -53,13 +65,23 @@ bool fill_chunk_extent(uint64_t blob_size, uint64_t chunk_size, uint64_t index, 
 int fill_plan(uint64_t blob_size, uint64_t chunk_size, uint64_t off, uint64_t len, uint64_t *first,
 	      uint64_t *last);
 
+/* Pure: the fetch unit for a blob: the configured chunk size, raised to the blob's digest chunk
+ * size if that is larger (a chunk must be verifiable on its own). */
+uint64_t fill_unit(uint64_t chunk_size, const struct catalogue_blob *blob);
+
+/* Pure: read-ahead decision. Given the first chunk of a new request, the sink's previous request
+ * start and the next chunk not yet requested or prefetched, say whether the access is sequential
+ * and which chunks [*from, *to] to prefetch (ra_chunks ahead of `first`). */
+bool fill_readahead_plan(uint64_t first, uint64_t last_first, uint64_t ra_next, uint64_t ra_chunks,
+			 uint64_t n_chunks, uint64_t *from, uint64_t *to);
+
 int fill_new(struct loop *loop, struct origin *origin, const struct fill_options *opts,
 	     struct fill **out);
 void fill_free(struct fill *f);
 const struct fill_stats *fill_get_stats(struct fill *f);
 
 /* A sink: one cache file of one blob. Takes ownership of fd (closed when the last reference
- * goes: in-flight fetches hold references). The blob is copied. Returns 0 or -errno. */
+ * goes: in-flight fetches hold references). The blob is deep-copied. Returns 0 or -errno. */
 int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,
 		  struct fill_sink **out);
 struct fill_sink *fill_sink_ref(struct fill_sink *s);
@@ -68,6 +90,21 @@ int fill_sink_fd(const struct fill_sink *s);
 const struct catalogue_blob *fill_sink_blob(const struct fill_sink *s);
 uint64_t fill_sink_origin_bytes(const struct fill_sink *s);
 
+/* Give the sink verified contents for its start (e.g. the metadata blob checked before the
+ * OPEN answer), `len` bytes padded to 4096, which it writes into the cache file when the first
+ * READ comes: the kernel cannot take writes before it has finished opening the object. Takes
+ * ownership of buf (malloc'd). */
+void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len);
+
 /* Fill [off, off+len) of the sink's blob. `done` is called exactly once, never from inside this
  * call. Returns 0, or -errno (then `done` is not called). */
 int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata);
+
+/* Fetch a whole (small) blob into memory and verify it against its digest (its name), e.g. the
+ * EROFS metadata blob before the kernel is allowed to parse it. done(userdata, result, buf, len):
+ * on success buf holds the blob padded with zeros to a multiple of 4096 (len is that padded
+ * length) and belongs to the callee, who must free() it. Blobs above 64 MiB are refused
+ * (-EFBIG). Returns 0 or -errno (then done is not called). */
+typedef void (*fill_blob_done_fn)(void *userdata, int result, void *buf, uint64_t len);
+int fill_fetch_verified_blob(struct fill *f, const struct catalogue_blob *blob,
+			     fill_blob_done_fn done, void *userdata);

@@ -65,16 +65,27 @@ static int write_status(struct daemon *d)
 		"reads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
 		"fill_requests=%llu\nfill_requests_failed=%llu\nfill_requests_timed_out=%llu\n"
 		"bytes_requested=%llu\nchunks_fetched=%llu\nchunks_deduped=%llu\n"
-		"chunks_present=%llu\norigin_bytes=%llu\norigin_errors=%llu\n"
+		"chunks_present=%llu\nchunks_prefetched=%llu\norigin_bytes=%llu\n"
+		"origin_errors=%llu\nverify_failures=%llu\n"
 		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n",
 		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes, os->reads,
 		os->reads_failed, os->bad_messages, (unsigned long long)fs->requests,
 		(unsigned long long)fs->requests_failed, (unsigned long long)fs->requests_timed_out,
 		(unsigned long long)fs->bytes_requested, (unsigned long long)fs->chunks_fetched,
 		(unsigned long long)fs->chunks_deduped, (unsigned long long)fs->chunks_present,
-		(unsigned long long)fs->origin_bytes, (unsigned long long)fs->origin_errors,
+		(unsigned long long)fs->chunks_prefetched, (unsigned long long)fs->origin_bytes,
+		(unsigned long long)fs->origin_errors, (unsigned long long)fs->verify_failures,
 		(unsigned long long)fs->cache_write_errors, (unsigned long long)fs->inflight,
 		(unsigned long long)fs->oldest_request_age_ms);
+	if (d->cfg.origin_url) {
+		const struct origin_http_stats *hs = origin_http_get_stats(d->origin);
+		fprintf(f,
+			"http_requests=%llu\nhttp_attempts=%llu\nhttp_retries=%llu\n"
+			"http_bytes=%llu\nhttp_failed=%llu\n",
+			(unsigned long long)hs->requests, (unsigned long long)hs->attempts,
+			(unsigned long long)hs->retries, (unsigned long long)hs->bytes,
+			(unsigned long long)hs->failed);
+	}
 	ondemand_print_objects(d->od, f);
 	if (fclose(f) != 0 || rename(tmp, d->status_path) < 0) {
 		int r = -errno;
@@ -154,7 +165,9 @@ static int run(struct daemon *d, const char *device)
 	struct fill_options fopts = {
 		.chunk_size = d->cfg.chunk_size,
 		.request_timeout_ms = d->cfg.request_timeout_ms,
-		.max_inflight = d->cfg.workers * 2,
+		.max_inflight = d->cfg.inflight,
+		.readahead_bytes = d->cfg.readahead,
+		.threads = d->cfg.verify_threads,
 	};
 	struct stat st;
 	int r;

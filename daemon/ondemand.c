@@ -113,12 +113,89 @@ static void copen_reply(struct ondemand *od, uint32_t msg_id, long long size)
 		log_error_errno(r, "copen %u,%lld rejected by the kernel", msg_id, size);
 }
 
+/* Make the object for an answered OPEN and copen it. Takes fd. If `preload` is given (the
+ * verified metadata blob, padded to a page multiple; ownership passes), the first READ is served
+ * from it. */
+static void open_object(struct ondemand *od, uint32_t msg_id, uint32_t object_id, int fd,
+			const struct catalogue_blob *blob, const char *model_name, void *preload,
+			uint64_t preload_len)
+{
+	struct object *obj;
+	int r;
+
+	obj = calloc(1, sizeof(*obj));
+	if (!obj) {
+		close(fd);
+		free(preload);
+		return copen_reply(od, msg_id, -ENOMEM);
+	}
+	obj->id = object_id;
+	obj->od = od;
+	r = fill_sink_new(od->fill, blob, fd, &obj->sink); /* the sink owns fd from here */
+	if (r < 0) {
+		close(fd);
+		free(obj);
+		free(preload);
+		return copen_reply(od, msg_id, r);
+	}
+	r = object_insert(od, obj);
+	if (r < 0) {
+		object_free(obj);
+		free(preload);
+		return copen_reply(od, msg_id, r);
+	}
+	log_info("OPEN object %u: model %s blob %.12s (%s, %llu bytes)", obj->id, model_name,
+		 blob->digest, blob->role == BLOB_ROLE_META ? "meta" : "data",
+		 (unsigned long long)blob->size);
+	if (preload)
+		fill_sink_set_preload(obj->sink, preload, preload_len);
+	copen_reply(od, msg_id, (long long)blob->size);
+}
+
+struct open_ctx {
+	struct ondemand *od;
+	uint32_t msg_id, object_id;
+	int fd;
+	struct catalogue_blob blob;
+	char model[MODEL_NAME_MAX + 1];
+};
+
+static void open_meta_verified(void *userdata, int result, void *buf, uint64_t len)
+{
+	struct open_ctx *ctx = userdata;
+	struct ondemand *od = ctx->od;
+
+	if (result < 0) {
+		od->stats.opens_refused++;
+		log_error_errno(result,
+				"OPEN %u: metadata blob %.12s of model %s could not be fetched and "
+				"verified against its digest; the mount fails",
+				ctx->msg_id, ctx->blob.digest, ctx->model);
+		close(ctx->fd);
+		copen_reply(od, ctx->msg_id, -EIO);
+	} else {
+		open_object(od, ctx->msg_id, ctx->object_id, ctx->fd, &ctx->blob, ctx->model,
+			    TAKE_PTR(buf), len);
+	}
+	free(buf);
+	catalogue_blob_release(&ctx->blob);
+	free(ctx);
+}
+
+/* Is the whole blob already in the cache file behind fd (written, hence verified, before)? */
+static bool blob_cached(int fd, uint64_t size)
+{
+	off_t hole = lseek(fd, 0, SEEK_HOLE);
+
+	return hole >= 0 && (uint64_t)hole >= ALIGN_UP(size, 4096);
+}
+
 static void handle_open(struct ondemand *od, const struct msg *m)
 {
 	_cleanup_close_ int fd = m->open.fd;
 	const struct catalogue_model *model = NULL;
 	const struct catalogue_blob *blob;
-	struct object *obj;
+	struct open_ctx *ctx;
 	const char *volume;
 	size_t volume_len;
 	int r;
@@ -151,26 +228,32 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 		return copen_reply(od, m->msg_id, -ENOENT);
 	}
 
-	obj = calloc(1, sizeof(*obj));
-	if (!obj)
+	/* The kernel parses the metadata blob as soon as the OPEN is answered: prove it matches
+	 * its digest first, unless the cache already holds it (written only after verification). */
+	if (blob->role != BLOB_ROLE_META || blob_cached(fd, blob->size))
+		return open_object(od, m->msg_id, m->object_id, TAKE_FD(fd), blob,
+				   model ? model->name : "?", NULL, 0);
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
 		return copen_reply(od, m->msg_id, -ENOMEM);
-	obj->id = m->object_id;
-	obj->od = od;
-	r = fill_sink_new(od->fill, blob, fd, &obj->sink);
+	r = catalogue_blob_copy(&ctx->blob, blob);
 	if (r < 0) {
-		free(obj);
+		free(ctx);
 		return copen_reply(od, m->msg_id, r);
 	}
-	TAKE_FD(fd); /* the sink owns it now */
-	r = object_insert(od, obj);
+	ctx->od = od;
+	ctx->msg_id = m->msg_id;
+	ctx->object_id = m->object_id;
+	snprintf(ctx->model, sizeof(ctx->model), "%s", model ? model->name : "?");
+	ctx->fd = fd;
+	r = fill_fetch_verified_blob(od->fill, &ctx->blob, open_meta_verified, ctx);
 	if (r < 0) {
-		object_free(obj);
-		return copen_reply(od, m->msg_id, r);
+		catalogue_blob_release(&ctx->blob);
+		free(ctx);
+		log_error_errno(r, "OPEN %u: cannot fetch the metadata blob", m->msg_id);
+		return copen_reply(od, m->msg_id, r == -EFBIG ? -EFBIG : -EIO);
 	}
-	log_info("OPEN object %u: model %s blob %.12s (%s, %llu bytes)", obj->id,
-		 model ? model->name : "?", blob->digest,
-		 blob->role == BLOB_ROLE_META ? "meta" : "data", (unsigned long long)blob->size);
-	copen_reply(od, m->msg_id, (long long)blob->size);
+	TAKE_FD(fd); /* ctx owns it */
 }
 
 static void read_done(void *userdata, int result)

@@ -47,6 +47,9 @@ static void full_file_parses(void **state)
 			   "catalogue = /etc/blobcached/models.d\n"
 			   "workers = 16\n"
 			   "chunk_size = 4M\n"
+			   "readahead = 0\n"
+			   "inflight = 4\n"
+			   "verify_threads = 3\n"
 			   "request_timeout = 1500ms\n"
 			   "log_level = debug\n";
 	struct config c;
@@ -63,6 +66,9 @@ static void full_file_parses(void **state)
 	assert_string_equal(c.catalogue_dir, "/etc/blobcached/models.d");
 	assert_int_equal(c.workers, 16);
 	assert_int_equal(c.chunk_size, 4 << 20);
+	assert_int_equal(c.readahead, 0);
+	assert_int_equal(c.inflight, 4);
+	assert_int_equal(c.verify_threads, 3);
 	assert_int_equal(c.request_timeout_ms, 1500);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
@@ -89,6 +95,10 @@ static void errors_name_file_line_and_fix(void **state)
 		     "t.conf:2: [daemon] chunk_size = '3M': expected a power of two");
 	expect_error("[daemon]\nchunk_size = 1K\n", "power of two from 4K");
 	expect_error("[daemon]\nworkers = 0\n", "t.conf:2: [daemon] workers = '0'");
+	expect_error("[daemon]\nreadahead = 2G\n",
+		     "t.conf:2: [daemon] readahead = '2G': expected a size");
+	expect_error("[daemon]\ninflight = 0\n", "inflight = '0'");
+	expect_error("[daemon]\nverify_threads = 65\n", "verify_threads = '65'");
 	expect_error("[daemon]\nworkers = 10%\n", "workers");
 	expect_error("[daemon]\nrequest_timeout = 5 parsecs\n", "expected a duration");
 	expect_error("[daemon]\nrequest_timeout = 50ms\n", "from 100ms");

@@ -71,6 +71,50 @@ static void page_multiple_blob_needs_no_padding(void **state)
 	assert_int_equal(data, 8192);
 }
 
+static void fetch_unit_is_raised_to_the_digest_chunk(void **state)
+{
+	struct catalogue_blob b = { .size = 10 * MiB, .digest_chunk_size = 4 * MiB };
+
+	assert_int_equal(fill_unit(MiB, &b), 4 * MiB);
+	b.digest_chunk_size = 64 << 10;
+	assert_int_equal(fill_unit(MiB, &b), MiB);
+	b.digest_chunk_size = 0; /* no digests (small meta blob) */
+	assert_int_equal(fill_unit(MiB, &b), MiB);
+}
+
+static void readahead_starts_at_the_beginning_and_follows_a_sequential_reader(void **state)
+{
+	uint64_t from, to;
+
+	/* First READ at chunk 0: sequential, prefetch chunks 1..8. */
+	assert_true(fill_readahead_plan(0, UINT64_MAX, 0, 8, 100, &from, &to));
+	assert_int_equal(from, 1);
+	assert_int_equal(to, 8);
+	/* The reader reaches chunk 9 (1..8 were prefetched, so no READs came for them). */
+	assert_true(fill_readahead_plan(9, 0, 9, 8, 100, &from, &to));
+	assert_int_equal(from, 10);
+	assert_int_equal(to, 17);
+	/* A READ inside the window (a prefetched chunk still in flight) extends it. */
+	assert_true(fill_readahead_plan(11, 9, 18, 8, 100, &from, &to));
+	assert_int_equal(from, 18);
+	assert_int_equal(to, 19);
+}
+
+static void readahead_stops_at_the_blob_end_and_ignores_random_access(void **state)
+{
+	uint64_t from, to;
+
+	assert_true(fill_readahead_plan(95, 94, 95, 8, 100, &from, &to));
+	assert_int_equal(from, 96);
+	assert_int_equal(to, 99);
+	assert_false(fill_readahead_plan(99, 98, 100, 8, 100, &from, &to));
+	/* A jump backwards or far ahead is not sequential. */
+	assert_false(fill_readahead_plan(3, 50, 60, 8, 100, &from, &to));
+	assert_false(fill_readahead_plan(70, 50, 60, 8, 100, &from, &to));
+	/* Off. */
+	assert_false(fill_readahead_plan(0, UINT64_MAX, 0, 0, 100, &from, &to));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -79,6 +123,9 @@ int main(void)
 		cmocka_unit_test(read_of_the_padded_tail_is_allowed_beyond_it_is_not),
 		cmocka_unit_test(last_chunk_is_clipped_and_padded_to_a_page),
 		cmocka_unit_test(page_multiple_blob_needs_no_padding),
+		cmocka_unit_test(fetch_unit_is_raised_to_the_digest_chunk),
+		cmocka_unit_test(readahead_starts_at_the_beginning_and_follows_a_sequential_reader),
+		cmocka_unit_test(readahead_stops_at_the_blob_end_and_ignores_random_access),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

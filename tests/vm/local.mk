@@ -12,6 +12,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/origin-errors-eio.sh \
 	tests/vm/scenarios/http-origin.sh \
 	tests/vm/scenarios/no-ondemand-kernel.sh \
+	tests/vm/scenarios/corrupt-chunk.sh \
+	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/demo.sh
 
 TESTS += $(VM_SCENARIOS)
