@@ -53,6 +53,7 @@ struct http_request {
 	void *userdata;
 	CURL *easy;
 	unsigned attempt; /* 1 for the first */
+	uint64_t started_ms;
 	uint64_t retry_at_ms;
 	/* This attempt's response. */
 	size_t got;
@@ -213,6 +214,7 @@ static void request_complete(struct http_request *req, ssize_t result)
 static int start_attempt(struct http_request *req)
 {
 	struct http_origin *ho = req->ho;
+	uint64_t elapsed;
 	CURLMcode mc;
 
 	req->got = 0;
@@ -228,6 +230,12 @@ static int start_attempt(struct http_request *req)
 	ho->stats.attempts++;
 	if (req->attempt > 1)
 		ho->stats.retries++;
+	/* Attempts share the request's deadline: a hung server costs one deadline in all, not
+	 * one per attempt. */
+	elapsed = loop_now_ms() - req->started_ms;
+	curl_easy_setopt(
+		req->easy, CURLOPT_TIMEOUT_MS,
+		(long)(elapsed < ho->request_timeout_ms ? ho->request_timeout_ms - elapsed : 1));
 	mc = curl_multi_add_handle(ho->multi, req->easy);
 	if (mc != CURLM_OK) {
 		log_error("HTTP origin: cannot start a transfer: %s", curl_multi_strerror(mc));
@@ -291,9 +299,14 @@ static void attempt_done(struct http_request *req, CURLcode code)
 		f = (struct http_failure){ r, HTTP_ERR_BAD_RESPONSE, false };
 	}
 
-	if (f.transient && req->attempt <= ho->retries) {
-		uint64_t delay = http_retry_delay_ms(req->attempt, ho->backoff_base_ms,
-						     ho->backoff_cap_ms, jitter_random());
+	uint64_t delay = http_retry_delay_ms(req->attempt, ho->backoff_base_ms, ho->backoff_cap_ms,
+					     jitter_random());
+	/* Retry only while a reader can still use the result: past the request deadline the
+	 * fill core has failed the READ already, and a fetch retrying for minutes would hold an
+	 * in-flight slot that live readers need. */
+	bool in_budget = loop_now_ms() + delay - req->started_ms < ho->request_timeout_ms;
+
+	if (f.transient && req->attempt <= ho->retries && in_budget) {
 		log_debug("HTTP origin: GET %s bytes %llu-%llu: %s (status %ld); retry %u/%u in "
 			  "%llu ms",
 			  req->url, (unsigned long long)req->off,
@@ -569,6 +582,7 @@ static int http_fetch_sized(struct origin *o, const char *digest, uint64_t blob_
 	req->buf = buf;
 	req->done = done;
 	req->userdata = userdata;
+	req->started_ms = loop_now_ms();
 	/* The digest is validated lower-case hex: nothing to escape. */
 	if (asprintf(&req->url, "%s/blobs/sha256/%s", ho->url, req->digest) < 0) {
 		req->url = NULL;
