@@ -240,8 +240,8 @@ report() {
 		row "1. direct read of the data blob (fio)" file direct-file
 		row "1. direct read of the data blob (curl, nginx)" http direct-http
 		row "2. cold read through blobcached, 1 reader" file cold-file
-		row "2b. (diagnostic) sha256 of the data blob, page cache, openssl" - sha256
 		row "2. cold read through blobcached, 1 reader" http cold-http
+		row "2b. (diagnostic) sha256 of the data blob, page cache, openssl" - sha256
 		row "3. warm read through blobcached" cache warm
 		row "3. plain file on the cache volume" cache plain
 		row "3b. (diagnostic) warm, EROFS read_ahead_kb 16384 instead of ${RA_EROFS:-?}" cache warm-ra16m
