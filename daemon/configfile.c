@@ -61,6 +61,8 @@ static const struct config_key keys[] = {
 	K("origin", "retries", KEY_UINT, retries, 0, 10, "HTTP retries of a transient failure"),
 	K("daemon", "catalogue", KEY_STRING, catalogue_dir, 0, 0, "directory of *.model files"),
 	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
+	K("daemon", "state_dir", KEY_STRING, state_dir, 0, 0,
+	  "verified metadata blobs, so cached models mount without the origin"),
 	K("daemon", "workers", KEY_UINT, workers, 1, 256, "origin worker threads"),
 	K("daemon", "chunk_size", KEY_SIZE, chunk_size, 4096, 64ULL << 20, "fetch unit"),
 	K("daemon", "readahead", KEY_BYTES, readahead, 0, 1ULL << 30,
@@ -112,7 +114,8 @@ int config_init_defaults(struct config *c)
 	if (set_string(&c->cache_dir, LOCALSTATEDIR "/cache/blobcached") < 0 ||
 	    set_string(&c->cache_tag, "blobcached") < 0 ||
 	    set_string(&c->catalogue_dir, LOCALSTATEDIR "/lib/blobcached/catalogue") < 0 ||
-	    set_string(&c->run_dir, "/run/blobcached") < 0) {
+	    set_string(&c->run_dir, "/run/blobcached") < 0 ||
+	    set_string(&c->state_dir, LOCALSTATEDIR "/lib/blobcached") < 0) {
 		config_free(c);
 		return -ENOMEM;
 	}
@@ -370,7 +373,7 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 			return r;
 	}
 	if (c->cache_dir[0] != '/' || (c->origin_path && c->origin_path[0] != '/') ||
-	    c->catalogue_dir[0] != '/' || c->run_dir[0] != '/')
+	    c->catalogue_dir[0] != '/' || c->state_dir[0] != '/' || c->run_dir[0] != '/')
 		return snprintf(err, err_len,
 				"[cache] dir, [origin] path, [daemon] catalogue and "
 				"run_dir must be absolute paths"),

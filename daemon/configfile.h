@@ -31,6 +31,7 @@ struct config {
 	/* [daemon] */
 	char *catalogue_dir;	 /* *.model files */
 	char *run_dir;		 /* status file */
+	char *state_dir;	 /* verified metadata blobs (meta/) */
 	unsigned workers;	 /* origin worker threads */
 	uint64_t chunk_size;	 /* fetch unit, bytes, power of two */
 	uint64_t readahead;	 /* bytes fetched ahead of a sequential reader; 0: off */

@@ -2,6 +2,7 @@
 #include "fill.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -57,8 +58,11 @@ struct chunk_job {
 	size_t n_targets;
 	struct fill_sink **targets;
 	int *target_results;
-	fill_blob_done_fn blob_done;
+	fill_blob_done_fn blob_done; /* NULL once answered (or given up at the deadline) */
 	void *blob_userdata;
+	uint64_t blob_deadline_ms;
+	bool from_local;	     /* whole blob: found verified in opts.meta_dir */
+	struct chunk_job *blob_next; /* fill->blob_jobs */
 	struct chunk_job *hash_next;
 	struct chunk_job *queue_next;
 };
@@ -92,6 +96,7 @@ struct fill {
 	struct job_queue demand, prefetch;		    /* waiting for an in-flight slot */
 	struct fill_request *ready;			    /* finished before any fetch */
 	struct chunk_job *jobs[JOB_BUCKETS];		    /* queued or in flight, by key */
+	struct chunk_job *blob_jobs; /* whole-blob fetches not yet answered */
 	int eventfd;
 	int timer;
 };
@@ -325,12 +330,28 @@ static void job_free(struct chunk_job *job)
 }
 
 /* Finish every waiter with the job's outcome for its sink; the job leaves the table. */
+/* Answer a whole-blob fetch once: with its result, or -ETIMEDOUT at its deadline. */
+static void blob_job_answer(struct fill *f, struct chunk_job *job, int result)
+{
+	struct chunk_job **pp;
+	void *buf;
+
+	if (!job->blob_done)
+		return;
+	for (pp = &f->blob_jobs; *pp; pp = &(*pp)->blob_next)
+		if (*pp == job) {
+			*pp = job->blob_next;
+			break;
+		}
+	buf = result >= 0 ? TAKE_PTR(job->buf) : NULL;
+	job->blob_done(job->blob_userdata, result, buf, job->end - job->start);
+	job->blob_done = NULL;
+}
+
 static void job_complete(struct fill *f, struct chunk_job *job)
 {
-	if (job->whole_blob) {
-		void *buf = job->result >= 0 ? TAKE_PTR(job->buf) : NULL;
-		job->blob_done(job->blob_userdata, job->result, buf, job->end - job->start);
-	}
+	if (job->whole_blob)
+		blob_job_answer(f, job, job->result);
 	job_unhash(f, job);
 	while (job->waiters) {
 		struct waiter *w = job->waiters;
@@ -371,6 +392,7 @@ static bool job_has_live_waiter(const struct chunk_job *job)
 /* ---- fetch -> verify -> write ---- */
 
 static void dispatch(struct fill *f);
+static void save_local_blob(struct chunk_job *job);
 
 /* Pool thread: verify the chunk, then write it into every target sink. Touches only the job's
  * buffer, its owner's blob (read-only) and the target array fixed before submission. */
@@ -389,6 +411,8 @@ static void process_work(void *userdata)
 	job->result = r < 0 ? (r == -EBADMSG ? -EBADMSG : r) : 0;
 	if (job->result < 0)
 		return;
+	if (job->whole_blob)
+		save_local_blob(job);
 	/* The tail past the blob's end is padding up to the next page: writes to the cache file
 	 * are O_DIRECT and must be page-sized. */
 	memset((char *)job->buf + job->data_len, 0, len - job->data_len);
@@ -510,7 +534,8 @@ static void dispatch(struct fill *f)
 				break;
 		}
 		/* Everyone waiting gave up (deadline): do not spend the origin on it. */
-		if (!job->prefetch && !job->whole_blob && !job_has_live_waiter(job)) {
+		if (job->whole_blob ? !job->blob_done
+				    : !job->prefetch && !job_has_live_waiter(job)) {
 			job->result = -ETIMEDOUT;
 			job_complete(f, job);
 			continue;
@@ -706,6 +731,72 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 	return 0;
 }
 
+/* Pool thread: look for a verified copy of a whole blob in opts.meta_dir. */
+static void local_blob_work(void *userdata)
+{
+	struct chunk_job *job = userdata;
+	const struct catalogue_blob *b = &job->owner->blob;
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -EBADF;
+	ssize_t n;
+
+	job->from_local = false;
+	snprintf(path, sizeof(path), "%s/%s", job->fill->opts.meta_dir, b->digest);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	n = pread(fd, job->buf, job->data_len, 0);
+	if (n != (ssize_t)job->data_len || verify_whole(b->digest, job->buf, job->data_len) < 0) {
+		/* A damaged local copy: drop it, the origin has the real one. */
+		log_warn("local copy %s is damaged: removed, fetching from the origin", path);
+		unlink(path);
+		return;
+	}
+	memset((char *)job->buf + job->data_len, 0, job->end - job->start - job->data_len);
+	job->from_local = true;
+}
+
+static void local_blob_done(void *userdata)
+{
+	struct chunk_job *job = userdata;
+	struct fill *f = job->fill;
+
+	if (job->from_local) {
+		job->result = 0;
+		job_complete(f, job);
+		return;
+	}
+	free(job->buf);
+	job->buf = NULL;
+	queue_push(&f->demand, job);
+	dispatch(f);
+}
+
+/* Pool thread, after a whole blob verified: keep a copy for the next mount (atomically). */
+static void save_local_blob(struct chunk_job *job)
+{
+	const char *dir = job->fill->opts.meta_dir;
+	const struct catalogue_blob *b = &job->owner->blob;
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, b->digest);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, b->digest);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, job->buf, job->data_len) != (ssize_t)job->data_len || fsync(fd) < 0) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
 int fill_fetch_verified_blob(struct fill *f, const struct catalogue_blob *blob,
 			     fill_blob_done_fn done, void *userdata)
 {
@@ -731,6 +822,19 @@ int fill_fetch_verified_blob(struct fill *f, const struct catalogue_blob *blob,
 	job->whole_blob = true;
 	job->blob_done = done;
 	job->blob_userdata = userdata;
+	/* A mount waits for this answer: it gets the same deadline as any READ. */
+	job->blob_deadline_ms = loop_now_ms() + f->opts.request_timeout_ms;
+	job->blob_next = f->blob_jobs;
+	f->blob_jobs = job;
+	if (f->opts.meta_dir) {
+		/* A verified copy may be on the cache volume already: then a cached model mounts
+		 * without the origin. Read and re-check it in the pool. */
+		if (posix_memalign(&job->buf, PAGE, job->end - job->start) == 0 &&
+		    workpool_submit(f->pool, local_blob_work, local_blob_done, job) >= 0)
+			return 0;
+		free(job->buf);
+		job->buf = NULL;
+	}
 	queue_push(&f->demand, job);
 	dispatch(f);
 	return 0;
@@ -763,6 +867,13 @@ static void on_timer(struct loop *loop, void *userdata)
 		f->stats.requests_timed_out++;
 		req->result = -ETIMEDOUT;
 		request_finish(f, req);
+	}
+	for (struct chunk_job *job = f->blob_jobs, *next; job; job = next) {
+		next = job->blob_next;
+		if (job->blob_deadline_ms <= now) {
+			f->stats.requests_timed_out++;
+			blob_job_answer(f, job, -ETIMEDOUT);
+		}
 	}
 	f->stats.oldest_request_age_ms =
 		f->requests_head

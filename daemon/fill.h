@@ -31,6 +31,7 @@ struct fill_options {
 	unsigned max_inflight;	     /* chunks held at once (fetching or being written) */
 	uint64_t readahead_bytes;    /* window fetched ahead of a sequential reader; 0: off */
 	unsigned threads;	     /* verification and cache-write threads */
+	const char *meta_dir;	     /* verified whole blobs kept here (NULL: none) */
 };
 
 struct fill_stats {
@@ -101,9 +102,11 @@ void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len);
 int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata);
 
 /* Fetch a whole (small) blob into memory and verify it against its digest (its name), e.g. the
- * EROFS metadata blob before the kernel is allowed to parse it. done(userdata, result, buf, len):
- * on success buf holds the blob padded with zeros to a multiple of 4096 (len is that padded
- * length) and belongs to the callee, who must free() it. Blobs above 64 MiB are refused
+ * EROFS metadata blob before the kernel is allowed to parse it. A verified copy is kept in
+ * opts.meta_dir and used (checked again) next time, so a cached model mounts without the origin.
+ * done(userdata, result, buf, len): on success buf holds the blob padded with zeros to a multiple
+ * of 4096 (len is that padded length) and belongs to the callee, who must free() it. Blobs above 64
+ * MiB are refused
  * (-EFBIG). Returns 0 or -errno (then done is not called). */
 typedef void (*fill_blob_done_fn)(void *userdata, int result, void *buf, uint64_t len);
 int fill_fetch_verified_blob(struct fill *f, const struct catalogue_blob *blob,

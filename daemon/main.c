@@ -26,6 +26,7 @@ struct daemon {
 	struct ondemand *od;
 	int sigfd;
 	char *status_path;
+	char *meta_dir;
 };
 
 static void usage(FILE *f)
@@ -46,6 +47,24 @@ static void usage(FILE *f)
 		   "\n"
 		   "Status is written to <run_dir>/status every second. See blobcached(8) and\n"
 		   "blobcached.conf(5).\n");
+}
+
+/* mkdir -p with mode 0755. Returns 0 or -errno. */
+static int mkdir_parents(const char *path)
+{
+	_cleanup_free_ char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		if (!slash)
+			return 0;
+		*slash = '/';
+	}
 }
 
 static int write_status(struct daemon *d)
@@ -213,6 +232,17 @@ static int run(struct daemon *d, const char *device)
 		if (r < 0)
 			return log_error_errno(r, "cannot start the file origin");
 	}
+	/* Verified metadata blobs are kept so that cached models mount while the origin is away;
+	 * without the directory everything still works, mounts just need the origin. */
+	if (asprintf(&d->meta_dir, "%s/meta", d->cfg.state_dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(d->cfg.state_dir, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(d->meta_dir, 0755) < 0 && errno != EEXIST))
+		log_warn_errno(errno,
+			       "cannot create %s: cached models will need the origin to mount",
+			       d->meta_dir);
+	else
+		fopts.meta_dir = d->meta_dir;
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
@@ -220,8 +250,9 @@ static int run(struct daemon *d, const char *device)
 	if (r < 0)
 		return r; /* logged with cause and fix */
 
-	if (mkdir(d->cfg.run_dir, 0755) < 0 && errno != EEXIST)
-		log_warn_errno(errno, "cannot create %s: no status file", d->cfg.run_dir);
+	r = mkdir_parents(d->cfg.run_dir);
+	if (r < 0)
+		log_warn_errno(r, "cannot create %s: no status file", d->cfg.run_dir);
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
@@ -250,6 +281,7 @@ static void teardown(struct daemon *d)
 	}
 	loop_free(d->loop);
 	free(d->status_path);
+	free(d->meta_dir);
 	config_free(&d->cfg);
 }
 

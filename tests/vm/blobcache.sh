@@ -117,3 +117,55 @@ drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 }
+
+# ---- nginx serving /srv/origin on 127.0.0.1:8080 (scenarios declare --with-binary /usr/sbin/nginx)
+# Access log lines: "<connection> <request> <status> <range header> <body bytes sent>".
+BC_NGX=/tmp/nginx
+BC_NGX_PID=
+bc_nginx_start() {
+	mkdir -p $BC_NGX/tmp
+	cat >/tmp/nginx.conf <<'NGINX'
+user root;
+worker_processes 1;
+daemon off;
+pid /tmp/nginx/nginx.pid;
+error_log /tmp/nginx/error.log info;
+events { worker_connections 256; }
+http {
+	types { application/octet-stream bin; }
+	default_type application/octet-stream;
+	log_format blobs '$connection $request $status $http_range $body_bytes_sent';
+	access_log /tmp/nginx/access.log blobs;
+	client_body_temp_path /tmp/nginx/tmp/body;
+	proxy_temp_path /tmp/nginx/tmp/proxy;
+	fastcgi_temp_path /tmp/nginx/tmp/fastcgi;
+	uwsgi_temp_path /tmp/nginx/tmp/uwsgi;
+	scgi_temp_path /tmp/nginx/tmp/scgi;
+	sendfile on;
+	keepalive_timeout 75s;
+	server {
+		listen 127.0.0.1:8080;
+		root /srv/origin;
+	}
+}
+NGINX
+	mkdir -p /srv/origin
+	echo ok >/srv/origin/.alive
+	nginx -c /tmp/nginx.conf -p $BC_NGX -e $BC_NGX/error.log &
+	BC_NGX_PID=$!
+	wait_for "wget -q -O /dev/null http://127.0.0.1:8080/.alive" 20
+}
+
+bc_nginx_stop() {
+	[ -n "$BC_NGX_PID" ] || return 0
+	kill "$BC_NGX_PID"
+	wait "$BC_NGX_PID" 2>/dev/null
+	BC_NGX_PID=
+}
+
+bc_nginx_logs() {
+	echo "----- nginx error log -----"
+	cat $BC_NGX/error.log 2>/dev/null
+	echo "----- nginx access log (last 20) -----"
+	tail -n 20 $BC_NGX/access.log 2>/dev/null
+}

@@ -8,54 +8,18 @@
 # shellcheck source=tests/vm/blobcache.sh
 . /usr/share/blobcache-tests/blobcache.sh
 
-NGX=/tmp/nginx
-NGX_PID=
+NGX=$BC_NGX
 show_logs() {
 	bc_show_log
-	echo "----- nginx error log -----"
-	cat $NGX/error.log 2>/dev/null
-	echo "----- nginx access log (last 20) -----"
-	tail -n 20 $NGX/access.log 2>/dev/null
+	bc_nginx_logs
 }
 trap show_logs EXIT
 
-# nginx with a minimal configuration of our own: nothing from /etc/nginx is in the guest.
-mkdir -p $NGX/tmp
-cat >/tmp/nginx.conf <<'EOF'
-user root;
-worker_processes 1;
-daemon off;
-pid /tmp/nginx/nginx.pid;
-error_log /tmp/nginx/error.log info;
-events { worker_connections 256; }
-http {
-	types { application/octet-stream bin; }
-	default_type application/octet-stream;
-	log_format blobs '$connection $request $status $http_range $body_bytes_sent';
-	access_log /tmp/nginx/access.log blobs;
-	client_body_temp_path /tmp/nginx/tmp/body;
-	proxy_temp_path /tmp/nginx/tmp/proxy;
-	fastcgi_temp_path /tmp/nginx/tmp/fastcgi;
-	uwsgi_temp_path /tmp/nginx/tmp/uwsgi;
-	scgi_temp_path /tmp/nginx/tmp/scgi;
-	sendfile on;
-	keepalive_timeout 75s;
-	server {
-		listen 127.0.0.1:8080;
-		root /srv/origin;
-	}
-}
-EOF
-
 nginx_start() {
-	nginx -c /tmp/nginx.conf -p $NGX -e $NGX/error.log &
-	NGX_PID=$!
-	wait_for "wget -q -O /dev/null http://127.0.0.1:8080/models/m.model" 20
+	bc_nginx_start || fail "nginx did not start"
 }
 nginx_stop() {
-	kill "$NGX_PID"
-	wait "$NGX_PID" 2>/dev/null
-	NGX_PID=
+	bc_nginx_stop
 	# Nothing listens any more: connections are refused.
 	! wget -q -O /dev/null http://127.0.0.1:8080/models/m.model 2>/dev/null ||
 		fail "nginx still answers after it was stopped"

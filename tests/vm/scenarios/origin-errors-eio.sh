@@ -43,13 +43,13 @@ expect_eio "hung origin"
 [ "$LAST_TOOK" -ge 2 ] && [ "$LAST_TOOK" -le 6 ] || fail "hung origin: EIO after $LAST_TOOK s, deadline 3 s"
 timed_out=$(bc_stat fill_requests_timed_out)
 [ "$timed_out" -ge 1 ] || fail "no timed-out request counted"
-# Release the worker stuck in open() so that it does not outlive the test.
-: >"$blob" &
-sleep 0.5
-rm -f "$blob"
+# Release the workers stuck in open() of the FIFO (and any that open it meanwhile) until the
+# good blob replaces it.
+(while [ -p "$blob" ]; do : >"$blob"; done) &
+sleep 1
 
 # Back to normal: the same model reads correctly (nothing wrong was cached).
-mv "$blob.away" "$blob"
+mv "$blob.away" "$blob" # atomically replaces the FIFO
 mount -t erofs -o fsid=m none /mnt/m || fail "mount after repair"
 tree_sums /srv/src/m >/tmp/src
 tree_sums /mnt/m >/tmp/mnt

@@ -1,5 +1,6 @@
 # A second read of a model, after dropping the page cache, is served by the kernel from the
-# cache files: no READ reaches the daemon and nothing more is fetched from the origin.
+# cache files: no READ reaches the daemon and nothing more is fetched from the origin. After a
+# daemon restart with the origin gone, the cached model still mounts and reads.
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
 trap bc_show_log EXIT
@@ -35,4 +36,17 @@ origin3=$(bc_stat origin_bytes)
 assert_eq "$origin1" "$origin3" "origin bytes after remount"
 umount /mnt/m
 bc_stop
-pass "second read served from the cache"
+
+# The origin goes away (its share is lost) and the daemon restarts: the cached model still
+# mounts (its metadata blob was kept verified in the state directory) and reads in full.
+mv /srv/origin /srv/origin.away
+mkdir /srv/origin
+bc_start || fail "daemon start without the origin's blobs"
+mount -t erofs -o fsid=m none /mnt/m || fail "mount of a cached model with the origin away"
+tree_sums /mnt/m >/tmp/fourth
+cmp /tmp/src /tmp/fourth || fail "read with the origin away differs"
+assert_eq 0 "$(bc_stat origin_bytes)" "origin bytes with the origin away"
+assert_eq 0 "$(bc_stat origin_errors)" "origin errors with the origin away"
+umount /mnt/m
+bc_stop
+pass "second read served from the cache; a cached model mounts and reads without the origin"
