@@ -11,6 +11,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/unknown-fsid.sh \
 	tests/vm/scenarios/origin-errors-eio.sh \
 	tests/vm/scenarios/http-origin.sh \
+	tests/vm/scenarios/http-concurrent.sh \
+	tests/vm/scenarios/http-faults.sh \
 	tests/vm/scenarios/no-ondemand-kernel.sh \
 	tests/vm/scenarios/corrupt-chunk.sh \
 	tests/vm/scenarios/concurrent-readers.sh \
