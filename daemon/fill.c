@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "io.h"
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
@@ -745,7 +746,7 @@ static void local_blob_work(void *userdata)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return;
-	n = pread(fd, job->buf, job->data_len, 0);
+	n = pread_full(fd, job->buf, job->data_len, 0);
 	if (n != (ssize_t)job->data_len || verify_whole(b->digest, job->buf, job->data_len) < 0) {
 		/* A damaged local copy: drop it, the origin has the real one. */
 		log_warn("local copy %s is damaged: removed, fetching from the origin", path);

@@ -3,6 +3,7 @@ noinst_LIBRARIES += daemon/lib/libblobcache.a
 daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/macros.h \
 	daemon/lib/log.c daemon/lib/log.h \
+	daemon/lib/io.c daemon/lib/io.h \
 	daemon/lib/names.c daemon/lib/names.h \
 	daemon/lib/parse.c daemon/lib/parse.h \
 	daemon/lib/catalogue.c daemon/lib/catalogue.h \

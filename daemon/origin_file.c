@@ -11,6 +11,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
+#include "io.h"
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
@@ -53,7 +54,7 @@ static void read_blob(void *userdata)
 	struct file_job *job = userdata;
 	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
 	char path[32 + DIGEST_HEX_LEN];
-	size_t done = 0;
+	ssize_t n;
 
 	rootfd = open(job->fo->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
@@ -66,22 +67,9 @@ static void read_blob(void *userdata)
 		job->result = fd;
 		return;
 	}
-	while (done < job->len) {
-		ssize_t n = pread(fd, (char *)job->buf + done, job->len - done,
-				  (off_t)(job->off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			job->result = -errno;
-			return;
-		}
-		if (n == 0) { /* the blob is shorter than the catalogue says */
-			job->result = -EIO;
-			return;
-		}
-		done += (size_t)n;
-	}
-	job->result = (ssize_t)done;
+	n = pread_full(fd, job->buf, job->len, (off_t)job->off);
+	/* A short read: the blob is shorter than the catalogue says. */
+	job->result = n < 0 ? n : (size_t)n < job->len ? -EIO : n;
 }
 
 static void read_done(void *userdata)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "erofs.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,20 +210,11 @@ int erofs_sb_set_device(void *image, size_t len, unsigned int slot, const char *
 
 static int read_head(int fd, uint8_t *buf, size_t *len)
 {
-	size_t got = 0;
+	ssize_t n = pread_full(fd, buf, HEAD_MAX, 0);
 
-	while (got < HEAD_MAX) {
-		ssize_t n = pread(fd, buf + got, HEAD_MAX - got, (off_t)got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*len = got;
+	if (n < 0)
+		return (int)n;
+	*len = (size_t)n;
 	return 0;
 }
 
@@ -230,7 +222,7 @@ int erofs_file_read_sb(const char *path, struct erofs_sb_info *out, char *err, s
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -250,7 +242,7 @@ int erofs_file_set_device(const char *path, unsigned int slot, const char *tag, 
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len, done = 0;
+	size_t len = 0, done = 0;
 	int r;
 
 	fd = open(path, O_RDWR | O_CLOEXEC);

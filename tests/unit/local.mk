@@ -28,3 +28,4 @@ tests_unit_test_http_SOURCES = tests/unit/test-http.c daemon/http.c daemon/http.
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LIBS)
 endif
+EXTRA_DIST += tests/unit/test-helpers.h

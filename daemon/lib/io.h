@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Small I/O helpers. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* pread() until len bytes, end of file or an error; retries EINTR. Returns the number of bytes
+ * read (less than len only at end of file), or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
