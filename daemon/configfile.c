@@ -73,6 +73,8 @@ static const struct config_key keys[] = {
 	  "threads verifying chunk digests and writing the cache"),
 	K("daemon", "request_timeout", KEY_DURATION, request_timeout_ms, 100, 3600000,
 	  "deadline of one READ"),
+	K("daemon", "restart_grace", KEY_DURATION, restart_grace_ms, 0, 3600000,
+	  "device holder keeps the cache this long for a restarted daemon (0: no holder)"),
 	K("daemon", "log_level", KEY_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
 };
 
@@ -107,6 +109,7 @@ int config_init_defaults(struct config *c)
 	c->inflight = 16;
 	c->verify_threads = 2;
 	c->request_timeout_ms = 30000;
+	c->restart_grace_ms = 30000;
 	c->log_level = LOG_INFO;
 	c->tls_verify = true;
 	c->max_connections = 8;
@@ -190,10 +193,9 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 	case KEY_DURATION:
 		r = parse_duration_ms(value, &v);
 		if (r < 0 || v < k->min || v > k->max)
-			return fail(
-				st,
-				"[%s] %s = '%s': expected a duration from 100ms to 1h (e.g. 30s)",
-				k->section, k->name, value);
+			return fail(st,
+				    "[%s] %s = '%s': expected a duration from %s to 1h (e.g. 30s)",
+				    k->section, k->name, value, k->min ? "100ms" : "0");
 		*(uint64_t *)field = v;
 		return 1;
 	case KEY_LOG_LEVEL:

@@ -25,7 +25,8 @@ daemon_blobcached_SOURCES = \
 	daemon/models.c daemon/models.h \
 	daemon/origin.h daemon/origin_file.c \
 	daemon/http.c daemon/http.h daemon/origin_http.c \
-	daemon/workpool.c daemon/workpool.h
+	daemon/workpool.c daemon/workpool.h \
+	daemon/holder.c daemon/holder.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) -lpthread
 

@@ -8,6 +8,7 @@
 
 #include "configfile.h"
 #include "fill.h"
+#include "holder.h"
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
@@ -27,6 +28,9 @@ struct daemon {
 	int sigfd;
 	char *status_path;
 	char *meta_dir;
+	int devfd;	 /* bound /dev/cachefiles, until ondemand_start takes it */
+	bool restored;	 /* devfd came from the device holder */
+	int holder_conn; /* kept open while we serve: the holder watches it */
 };
 
 static void usage(FILE *f)
@@ -179,6 +183,41 @@ static int load_config(struct config *cfg, const char *path, bool explicit_path)
 	return 0;
 }
 
+/* The bound device: from a running holder (a restart: `restore` follows), or opened and bound
+ * here, then handed to a new holder so that it outlives this process. */
+static int acquire_device(struct daemon *d, const char *device)
+{
+	int other = 0, fd, r;
+
+	if (d->cfg.restart_grace_ms) {
+		fd = holder_attach(d->cfg.run_dir, &d->holder_conn, &other);
+		if (fd >= 0) {
+			d->devfd = fd;
+			d->restored = true;
+			return 0;
+		}
+		if (fd == -EBUSY)
+			return log_error_errno(fd,
+					       "another blobcached (pid %d) is serving this cache; "
+					       "stop it first",
+					       other);
+		if (fd != -ENOENT)
+			log_warn_errno(fd, "device holder in %s did not answer; binding afresh",
+				       d->cfg.run_dir);
+	}
+	fd = ondemand_bind(device, &d->cfg);
+	if (fd < 0)
+		return fd; /* logged with cause and fix */
+	d->devfd = fd;
+	if (d->cfg.restart_grace_ms) {
+		r = holder_spawn(d->cfg.run_dir, fd, d->cfg.restart_grace_ms, &d->holder_conn);
+		if (r < 0)
+			log_warn_errno(r, "cannot start the device holder: a restart of the daemon "
+					  "will break mounted models");
+	}
+	return 0;
+}
+
 static int run(struct daemon *d, const char *device)
 {
 	struct fill_options fopts = {
@@ -209,6 +248,14 @@ static int run(struct daemon *d, const char *device)
 		return log_error_errno(r,
 				       "cannot load the catalogue from %s (set [daemon] catalogue)",
 				       d->cfg.catalogue_dir);
+	r = mkdir_parents(d->cfg.run_dir);
+	if (r < 0)
+		log_warn_errno(r, "cannot create %s: no status file, no device holder",
+			       d->cfg.run_dir);
+	/* Before any thread starts: the device holder is forked from here. */
+	r = acquire_device(d, device);
+	if (r < 0)
+		return r;
 	if (d->cfg.origin_url) {
 		struct origin_http_options hopts = {
 			.url = d->cfg.origin_url,
@@ -236,23 +283,18 @@ static int run(struct daemon *d, const char *device)
 	 * without the directory everything still works, mounts just need the origin. */
 	if (asprintf(&d->meta_dir, "%s/meta", d->cfg.state_dir) < 0)
 		return -ENOMEM;
-	if ((mkdir(d->cfg.state_dir, 0755) < 0 && errno != EEXIST) ||
-	    (mkdir(d->meta_dir, 0755) < 0 && errno != EEXIST))
-		log_warn_errno(errno,
-			       "cannot create %s: cached models will need the origin to mount",
+	r = mkdir_parents(d->meta_dir);
+	if (r < 0)
+		log_warn_errno(r, "cannot create %s: cached models will need the origin to mount",
 			       d->meta_dir);
 	else
 		fopts.meta_dir = d->meta_dir;
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
-	r = ondemand_start(d->loop, device, &d->cfg, d->fill, d->models, &d->od);
+	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, d->fill, d->models, &d->od);
 	if (r < 0)
-		return r; /* logged with cause and fix */
-
-	r = mkdir_parents(d->cfg.run_dir);
-	if (r < 0)
-		log_warn_errno(r, "cannot create %s: no status file", d->cfg.run_dir);
+		return r;
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
@@ -282,6 +324,9 @@ static void teardown(struct daemon *d)
 	loop_free(d->loop);
 	free(d->status_path);
 	free(d->meta_dir);
+	if (d->devfd >= 0)
+		close(d->devfd);
+	/* holder_conn is left to the exit: its close tells the holder we are gone. */
 	config_free(&d->cfg);
 }
 
@@ -299,7 +344,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *device = "/dev/cachefiles";
 	bool explicit_config = false, dump = false, check = false, debug = false;
-	struct daemon d = { .sigfd = -1 };
+	struct daemon d = { .sigfd = -1, .devfd = -EBADF, .holder_conn = -EBADF };
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "c:dhV", options, NULL)) >= 0) {

@@ -436,11 +436,9 @@ static int open_device(const char *dev)
 	}
 }
 
-int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg, struct fill *fill,
-		   struct models *models, struct ondemand **out)
+int ondemand_bind(const char *dev, const struct config *cfg)
 {
 	_cleanup_close_ int devfd = -EBADF;
-	struct ondemand *od;
 	int r;
 
 	r = check_cache_dir(cfg->cache_dir);
@@ -480,7 +478,30 @@ int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg,
 				       "cachefiles is already bound to a cache on this device fd");
 	if (r < 0)
 		return log_error_errno(r, "cachefiles refused 'bind ondemand' (see dmesg)");
+	log_info("bound %s in on-demand mode: cache %s, tag %s", dev, cfg->cache_dir,
+		 cfg->cache_tag);
+	return TAKE_FD(devfd);
+}
 
+int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fill,
+		   struct models *models, struct ondemand **out)
+{
+	struct ondemand *od;
+	int r;
+
+	if (restored) {
+		/* A previous daemon bound this cache: the kernel re-queues what it had in hand
+		 * and re-sends OPEN for objects whose fds went with it. */
+		r = dev_command(devfd, "restore");
+		if (r == -EOPNOTSUPP)
+			log_warn("this kernel has no failover (`restore` needs Linux 6.8): models "
+				 "mounted before the restart must be remounted");
+		else if (r < 0)
+			log_warn_errno(r, "'restore' refused; models mounted before the restart "
+					  "may need remounting");
+		else
+			log_info("resumed the cache from the device holder ('restore' written)");
+	}
 	od = calloc(1, sizeof(*od));
 	if (!od)
 		return -ENOMEM;
@@ -491,11 +512,8 @@ int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg,
 	r = loop_add_fd(loop, devfd, EPOLLIN, on_device, od);
 	if (r < 0) {
 		free(od);
-		return log_error_errno(r, "cannot watch %s", dev);
+		return log_error_errno(r, "cannot watch the cachefiles device");
 	}
-	TAKE_FD(devfd);
-	log_info("bound %s in on-demand mode: cache %s, tag %s", dev, cfg->cache_dir,
-		 cfg->cache_tag);
 	*out = od;
 	return 0;
 }

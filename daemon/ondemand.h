@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct loop;
@@ -19,9 +20,13 @@ struct ondemand_stats {
 	unsigned long long objects; /* open now */
 };
 
-/* Open /dev/cachefiles (path `dev`), configure and bind it for on-demand mode. Errors are logged
- * with their cause and fix and returned as -errno. */
-int ondemand_start(struct loop *loop, const char *dev, const struct config *cfg, struct fill *fill,
+/* Open /dev/cachefiles (path `dev`), configure and bind it for on-demand mode. Returns the
+ * bound fd, or -errno with the cause and the fix logged. */
+int ondemand_bind(const char *dev, const struct config *cfg);
+
+/* Serve the bound device devfd (ownership passes). `restored`: the fd comes from the device
+ * holder, bound by an earlier daemon: write `restore` so the kernel re-sends pending requests. */
+int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fill,
 		   struct models *models, struct ondemand **out);
 void ondemand_stop(struct ondemand *od);
 const struct ondemand_stats *ondemand_get_stats(const struct ondemand *od);

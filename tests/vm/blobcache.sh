@@ -57,9 +57,31 @@ bc_start() {
 	done
 }
 
+# bc_stop: stop the daemon and its device holder (the cache is withdrawn: a full stop).
 bc_stop() {
-	[ -n "$BC_PID" ] || return 0
-	kill "$BC_PID" 2>/dev/null
+	if [ -n "$BC_PID" ]; then
+		kill "$BC_PID" 2>/dev/null
+		wait "$BC_PID" 2>/dev/null
+		BC_PID=
+	fi
+	bc_stop_holder
+}
+
+bc_stop_holder() {
+	[ -f /run/blobcached/holder.pid ] || return 0
+	hp=$(cat /run/blobcached/holder.pid)
+	kill "$hp" 2>/dev/null
+	i=0
+	while kill -0 "$hp" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	rm -f /run/blobcached/holder.pid
+}
+
+# bc_kill9: kill -9 the serving process only; its device holder keeps the cache bound.
+bc_kill9() {
+	kill -9 "$BC_PID" 2>/dev/null
 	wait "$BC_PID" 2>/dev/null
 	BC_PID=
 }

@@ -16,6 +16,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/no-ondemand-kernel.sh \
 	tests/vm/scenarios/corrupt-chunk.sh \
 	tests/vm/scenarios/concurrent-readers.sh \
+	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/demo.sh
 
 TESTS += $(VM_SCENARIOS)

@@ -31,8 +31,14 @@ assert_eq "$fds_before" "$fds_after" "daemon fd count"
 
 # A second daemon cannot take the device: it says who holds it and how to fix that.
 blobcached -c "$BC_CONF" >/tmp/second 2>&1 && fail "a second daemon started"
-grep -q "in use by another process, probably cachefilesd" /tmp/second ||
+grep -q "another blobcached (pid $BC_PID) is serving this cache; stop it first" /tmp/second ||
 	fail "second daemon: unclear message: $(cat /tmp/second)"
+# Without a device holder to ask, the device itself says busy: the message names the usual
+# culprit (cachefilesd) and the fix.
+sed 's/^\[daemon\]$/[daemon]\nrestart_grace = 0/' "$BC_CONF" >/tmp/nohold.conf
+blobcached -c /tmp/nohold.conf >/tmp/second 2>&1 && fail "a second daemon started"
+grep -q "in use by another process, probably cachefilesd" /tmp/second ||
+	fail "second daemon without holder: unclear message: $(cat /tmp/second)"
 
 # The daemon still serves a known model afterwards.
 mount -t erofs -o fsid=m none /mnt/m || fail "mount of a known model after refusals"
