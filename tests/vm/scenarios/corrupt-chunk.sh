@@ -59,9 +59,23 @@ cmp /tmp/src /tmp/mnt || fail "content after re-publish differs"
 umount /mnt/m
 bc_stop
 
-# A corrupt metadata blob: the mount fails cleanly, the kernel never parses it.
-bc_config
+# A damaged local copy of the metadata blob (state_dir/meta) is detected, dropped and fetched
+# again from the origin: the mount works with the right bytes.
 rm -rf /var/cache/blobcached/blobcached/*
+local=/var/lib/blobcached/meta/$meta
+[ -f "$local" ] || fail "no verified local copy of the metadata blob at $local"
+flip "$local" 1100
+bc_start || fail "daemon restart"
+mount -t erofs -o fsid=m none /mnt/m || fail "mount with a damaged local metadata copy"
+grep -q "local copy $local is damaged: removed" $BC_LOG || fail "damaged local copy not reported"
+tree_sums /mnt/m >/tmp/mnt2
+cmp /tmp/src /tmp/mnt2 || fail "content after refetching the metadata blob differs"
+umount /mnt/m
+bc_stop
+
+# A corrupt metadata blob on the origin (and no local copy): the mount fails cleanly, the kernel
+# never parses it.
+rm -rf /var/cache/blobcached/blobcached/* /var/lib/blobcached/meta/*
 flip /srv/origin/blobs/sha256/$meta 1100
 bc_start || fail "daemon restart"
 if mount -t erofs -o fsid=m none /mnt/m 2>/tmp/err; then
