@@ -75,6 +75,8 @@ static const struct config_key keys[] = {
 	  "deadline of one READ"),
 	K("daemon", "restart_grace", KEY_DURATION, restart_grace_ms, 0, 3600000,
 	  "device holder keeps the cache this long for a restarted daemon (0: no holder)"),
+	K("daemon", "probe_listen", KEY_STRING, probe_listen, 0, 0,
+	  "ADDRESS:PORT of /livez /readyz /metrics (loopback by default), or off"),
 	K("daemon", "log_level", KEY_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
 };
 
@@ -118,7 +120,8 @@ int config_init_defaults(struct config *c)
 	    set_string(&c->cache_tag, "blobcached") < 0 ||
 	    set_string(&c->catalogue_dir, LOCALSTATEDIR "/lib/blobcached/catalogue") < 0 ||
 	    set_string(&c->run_dir, "/run/blobcached") < 0 ||
-	    set_string(&c->state_dir, LOCALSTATEDIR "/lib/blobcached") < 0) {
+	    set_string(&c->state_dir, LOCALSTATEDIR "/lib/blobcached") < 0 ||
+	    set_string(&c->probe_listen, "127.0.0.1:9464") < 0) {
 		config_free(c);
 		return -ENOMEM;
 	}

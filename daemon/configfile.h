@@ -38,8 +38,12 @@ struct config {
 	unsigned inflight;	 /* chunks fetched or being written at once (memory bound) */
 	unsigned verify_threads; /* threads verifying chunks and writing the cache */
 	uint64_t request_timeout_ms;
-	uint64_t restart_grace_ms; /* device holder keeps the cache this long without a daemon */
-	int log_level;		   /* syslog level */
+	uint64_t restart_grace_ms;
+	char *probe_listen;
+	/* ADDRESS:PORT of /livez /readyz /metrics, or "off" */ /* device holder keeps the
+								   cache this long without a
+								   daemon */
+	int log_level;						/* syslog level */
 };
 
 /* Fill with the built-in defaults. Returns 0 or -ENOMEM. */

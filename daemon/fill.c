@@ -448,7 +448,16 @@ static void process_done(void *userdata)
 		}
 		job->result = -EIO;
 	} else if (job->result >= 0) {
+		static const uint64_t bounds[] = FILL_LATENCY_BUCKETS_MS;
+		uint64_t now = loop_now_ms(), ms = now - job->dispatch_ms;
+
 		f->stats.chunks_fetched++;
+		f->stats.origin_last_ok_ms = now;
+		for (size_t i = 0; i < ARRAY_SIZE(bounds); i++)
+			if (ms <= bounds[i])
+				f->stats.fetch_latency[i]++;
+		f->stats.fetch_latency_count++;
+		f->stats.fetch_latency_sum_ms += ms;
 		for (size_t i = 0; i < job->n_targets; i++)
 			if (job->target_results[i] < 0) {
 				f->stats.cache_write_errors++;
@@ -483,6 +492,7 @@ static void on_fetched(void *userdata, ssize_t result)
 	if (result < 0) {
 		f->stats.inflight--;
 		f->stats.origin_errors++;
+		f->stats.origin_last_error_ms = loop_now_ms();
 		job->result = (int)result;
 		log_warn_errno(job->result,
 			       "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",

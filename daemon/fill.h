@@ -49,7 +49,20 @@ struct fill_stats {
 	uint64_t cache_write_errors;
 	uint64_t inflight; /* chunks fetching or being written now */
 	uint64_t oldest_request_age_ms;
+	uint64_t origin_last_ok_ms;    /* loop_now_ms() of the last good fetch, 0: none */
+	uint64_t origin_last_error_ms; /* ... of the last failed fetch, 0: none */
+	/* Fetch latency histogram (origin request to verified chunk), cumulative like
+	 * Prometheus buckets: fetch_latency[i] counts fetches <= FILL_LATENCY_BUCKETS_MS[i]. */
+	uint64_t fetch_latency[8];
+	uint64_t fetch_latency_count;
+	uint64_t fetch_latency_sum_ms;
 };
+
+/* Upper bounds of the latency buckets, in ms (the last is +Inf). */
+#define FILL_LATENCY_BUCKETS_MS                                                                    \
+	{                                                                                          \
+		5, 10, 50, 100, 500, 1000, 5000, UINT64_MAX                                        \
+	}
 
 /* Completion of fill_read, in the loop thread: 0, or -errno (-ETIMEDOUT, -EIO, -ENOENT...). */
 typedef void (*fill_done_fn)(void *userdata, int result);

@@ -26,9 +26,10 @@ daemon_blobcached_SOURCES = \
 	daemon/origin.h daemon/origin_file.c \
 	daemon/http.c daemon/http.h daemon/origin_http.c \
 	daemon/workpool.c daemon/workpool.h \
-	daemon/holder.c daemon/holder.h
-daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
-daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) -lpthread
+	daemon/holder.c daemon/holder.h \
+	daemon/probe.c daemon/probe.h
+daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
 
 include daemon/ctl.mk
 

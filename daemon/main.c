@@ -9,6 +9,7 @@
 #include "configfile.h"
 #include "fill.h"
 #include "holder.h"
+#include "probe.h"
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
@@ -31,6 +32,7 @@ struct daemon {
 	int devfd;	 /* bound /dev/cachefiles, until ondemand_start takes it */
 	bool restored;	 /* devfd came from the device holder */
 	int holder_conn; /* kept open while we serve: the holder watches it */
+	struct probe *probe;
 };
 
 static void usage(FILE *f)
@@ -218,6 +220,17 @@ static int acquire_device(struct daemon *d, const char *device)
 	return 0;
 }
 
+static void probe_gather(void *userdata, struct probe_source *out)
+{
+	struct daemon *d = userdata;
+
+	out->fill = fill_get_stats(d->fill);
+	out->ondemand = ondemand_get_stats(d->od);
+	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
+	out->request_timeout_ms = d->cfg.request_timeout_ms;
+	out->bound = d->od != NULL;
+}
+
 static int run(struct daemon *d, const char *device)
 {
 	struct fill_options fopts = {
@@ -297,6 +310,12 @@ static int run(struct daemon *d, const char *device)
 		return r;
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
+	if (strcmp(d->cfg.probe_listen, "off") != 0) {
+		r = probe_start(d->loop, d->cfg.probe_listen, probe_gather, d, &d->probe);
+		if (r < 0)
+			return r; /* an orchestrator relying on the probe must not see a silent gap
+				   */
+	}
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the status timer");
@@ -312,6 +331,7 @@ static int run(struct daemon *d, const char *device)
 
 static void teardown(struct daemon *d)
 {
+	probe_stop(d->probe);
 	/* Fill first: it fails open requests, whose completions still need the front end. */
 	fill_free(d->fill);
 	ondemand_stop(d->od);

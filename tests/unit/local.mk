@@ -7,8 +7,9 @@ include tests/unit/kcheck.mk
 endif
 
 if ENABLE_TESTS
-check_PROGRAMS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config
-TESTS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config
+check_PROGRAMS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config \
+	tests/unit/test-probe
+TESTS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config tests/unit/test-probe
 tests_unit_test_msg_SOURCES = tests/unit/test-msg.c daemon/msg.c
 tests_unit_test_msg_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_msg_LDADD = $(UNIT_LIBS)
@@ -27,5 +28,8 @@ TESTS += tests/unit/test-http
 tests_unit_test_http_SOURCES = tests/unit/test-http.c daemon/http.c daemon/http.h
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LIBS)
+tests_unit_test_probe_SOURCES = tests/unit/test-probe.c daemon/probe.c daemon/loop.c
+tests_unit_test_probe_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS)
+tests_unit_test_probe_LDADD = $(UNIT_LIBS) $(MHD_LIBS)
 endif
 EXTRA_DIST += tests/unit/test-helpers.h

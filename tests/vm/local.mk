@@ -17,6 +17,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/corrupt-chunk.sh \
 	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/restart-kill9.sh \
+	tests/vm/scenarios/probe.sh \
 	tests/vm/scenarios/demo.sh
 
 TESTS += $(VM_SCENARIOS)

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "loop.h"
+#include "macros.h"
+
+#define MAX_CONNECTIONS	     64
+#define CONNECTION_TIMEOUT_S 5
+#define CONNECTION_MEMORY    8192 /* bounds request headers: larger ones get 431 */
+
+struct probe {
+	struct loop *loop;
+	struct MHD_Daemon *mhd;
+	int epoll_fd;
+	int timer;
+	probe_gather_fn gather;
+	void *userdata;
+};
+
+bool probe_ready(const struct probe_source *s, uint64_t now_ms, char *why, size_t why_len)
+{
+	size_t used = 0;
+	bool ready = true;
+
+#define REASON(...)                                                                                \
+	do {                                                                                       \
+		ready = false;                                                                     \
+		if (used < why_len)                                                                \
+			used += (size_t)snprintf(why + used, why_len - used, __VA_ARGS__);         \
+	} while (0)
+
+	if (why_len)
+		why[0] = '\0';
+	if (!s->bound)
+		REASON("cachefiles device not bound\n");
+	if (s->fill->oldest_request_age_ms >= s->request_timeout_ms)
+		REASON("a request is %llu ms old, past its %llu ms deadline\n",
+		       (unsigned long long)s->fill->oldest_request_age_ms,
+		       (unsigned long long)s->request_timeout_ms);
+	if (s->fill->origin_last_error_ms > s->fill->origin_last_ok_ms)
+		REASON("origin failing: its last fetch failed %llu ms ago\n",
+		       (unsigned long long)(now_ms - s->fill->origin_last_error_ms));
+#undef REASON
+	return ready;
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP blobcached_%s %s\n# TYPE blobcached_%s counter\nblobcached_%s %llu\n",
+		name, help, name, name, (unsigned long long)v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, double v)
+{
+	fprintf(f, "# HELP blobcached_%s %s\n# TYPE blobcached_%s gauge\nblobcached_%s %g\n", name,
+		help, name, name, v);
+}
+
+void probe_format_metrics(const struct probe_source *s, FILE *f)
+{
+	static const uint64_t bounds[] = FILL_LATENCY_BUCKETS_MS;
+	const struct fill_stats *fs = s->fill;
+	const struct ondemand_stats *os = s->ondemand;
+
+	counter(f, "opens_total", "OPEN requests from the kernel", os->opens);
+	counter(f, "opens_refused_total", "OPENs answered with an error (unknown or bad names)",
+		os->opens_refused);
+	counter(f, "reads_total", "READ requests from the kernel (ranges not yet cached)",
+		os->reads);
+	counter(f, "read_failures_total", "READs completed without data (the reader got EIO)",
+		os->reads_failed);
+	counter(f, "bad_messages_total", "malformed messages from the device", os->bad_messages);
+	counter(f, "bytes_requested_total", "bytes the kernel asked for", fs->bytes_requested);
+	counter(f, "origin_bytes_total", "bytes fetched from the origin", fs->origin_bytes);
+	counter(f, "chunks_fetched_total", "chunks fetched and verified", fs->chunks_fetched);
+	counter(f, "chunks_deduplicated_total", "requests that joined a fetch in flight",
+		fs->chunks_deduped);
+	counter(f, "chunks_present_total", "chunks found already cached", fs->chunks_present);
+	counter(f, "chunks_prefetched_total", "read-ahead fetches started", fs->chunks_prefetched);
+	fprintf(f, "# HELP blobcached_errors_total Errors by kind\n"
+		   "# TYPE blobcached_errors_total counter\n");
+	fprintf(f, "blobcached_errors_total{kind=\"origin\"} %llu\n",
+		(unsigned long long)fs->origin_errors);
+	fprintf(f, "blobcached_errors_total{kind=\"verify\"} %llu\n",
+		(unsigned long long)fs->verify_failures);
+	fprintf(f, "blobcached_errors_total{kind=\"cache_write\"} %llu\n",
+		(unsigned long long)fs->cache_write_errors);
+	fprintf(f, "blobcached_errors_total{kind=\"timeout\"} %llu\n",
+		(unsigned long long)fs->requests_timed_out);
+	fprintf(f,
+		"# HELP blobcached_fetch_seconds Origin fetch latency, request to verified chunk\n"
+		"# TYPE blobcached_fetch_seconds histogram\n");
+	for (size_t i = 0; i < ARRAY_SIZE(bounds); i++) {
+		if (bounds[i] == UINT64_MAX)
+			fprintf(f, "blobcached_fetch_seconds_bucket{le=\"+Inf\"} %llu\n",
+				(unsigned long long)fs->fetch_latency[i]);
+		else
+			fprintf(f, "blobcached_fetch_seconds_bucket{le=\"%g\"} %llu\n",
+				(double)bounds[i] / 1000.0,
+				(unsigned long long)fs->fetch_latency[i]);
+	}
+	fprintf(f, "blobcached_fetch_seconds_sum %g\nblobcached_fetch_seconds_count %llu\n",
+		(double)fs->fetch_latency_sum_ms / 1000.0,
+		(unsigned long long)fs->fetch_latency_count);
+	gauge(f, "objects", "cache objects open (blobs of mounted models)", (double)os->objects);
+	gauge(f, "inflight_chunks", "chunks being fetched or written", (double)fs->inflight);
+	gauge(f, "oldest_request_age_seconds", "age of the oldest unfinished request",
+	      (double)fs->oldest_request_age_ms / 1000.0);
+	if (s->http) {
+		counter(f, "http_attempts_total", "HTTP requests sent to the origin",
+			s->http->attempts);
+		counter(f, "http_retries_total", "HTTP requests that were retries",
+			s->http->retries);
+		counter(f, "http_failures_total", "HTTP fetches failed after retries",
+			s->http->failed);
+	}
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+			     char *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, "Allow", "GET, HEAD");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
+{
+	struct probe *p = cls;
+	struct probe_source src = { 0 };
+	char text[1024];
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n", 9);
+	if (streq(url, "/livez"))
+		return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+	p->gather(p->userdata, &src);
+	if (streq(url, "/readyz")) {
+		if (probe_ready(&src, loop_now_ms(), text, sizeof(text)))
+			return reply(c, MHD_HTTP_OK, "text/plain", "ready\n", 6);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", text, strlen(text));
+	}
+	if (streq(url, "/metrics")) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		enum MHD_Result ret;
+
+		if (!f)
+			return MHD_NO;
+		probe_format_metrics(&src, f);
+		fclose(f);
+		ret = reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len);
+		free(buf);
+		return ret;
+	}
+	return reply(c, MHD_HTTP_NOT_FOUND, "text/plain",
+		     "not found: try /livez /readyz /metrics\n", 39);
+}
+
+static void on_epoll(struct loop *loop, int fd, uint32_t events, void *userdata)
+{
+	struct probe *p = userdata;
+
+	MHD_run(p->mhd);
+}
+
+static void on_tick(struct loop *loop, void *userdata)
+{
+	struct probe *p = userdata;
+
+	MHD_run(p->mhd); /* connection timeouts */
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_debug("probe endpoint: %s", msg);
+}
+
+int probe_start(struct loop *loop, const char *listen, probe_gather_fn gather, void *userdata,
+		struct probe **out)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const union MHD_DaemonInfo *info;
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	unsigned long port;
+	struct probe *p;
+	char *end;
+	int r;
+
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return log_error_errno(EINVAL, "probe_listen '%s': expected ADDRESS:PORT", listen);
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return log_error_errno(EINVAL,
+				       "probe_listen '%s': expected an IPv4 ADDRESS:PORT, e.g. "
+				       "127.0.0.1:9464",
+				       listen);
+	sa.sin_port = htons((uint16_t)port);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->loop = loop;
+	p->gather = gather;
+	p->userdata = userdata;
+	p->timer = -1;
+	p->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
+				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (!p->mhd) {
+		free(p);
+		return log_error_errno(EADDRINUSE, "probe endpoint: cannot listen on %s (in use?)",
+				       listen);
+	}
+	info = MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	p->epoll_fd = info ? info->epoll_fd : -1;
+	r = p->epoll_fd >= 0 ? loop_add_fd(loop, p->epoll_fd, EPOLLIN, on_epoll, p) : -EIO;
+	if (r >= 0)
+		r = p->timer = loop_add_periodic(loop, 1000, on_tick, p);
+	if (r < 0) {
+		probe_stop(p);
+		return log_error_errno(r, "probe endpoint: cannot join the event loop");
+	}
+	log_info("probe endpoint on http://%s (/livez /readyz /metrics)", listen);
+	*out = p;
+	return 0;
+}
+
+void probe_stop(struct probe *p)
+{
+	if (!p)
+		return;
+	if (p->epoll_fd >= 0)
+		loop_remove_fd(p->loop, p->epoll_fd);
+	if (p->timer >= 0)
+		loop_remove_fd(p->loop, p->timer);
+	MHD_stop_daemon(p->mhd);
+	free(p);
+}
