@@ -45,8 +45,8 @@ try_wait() {
 	done
 }
 
-# record NAME MIBS WALL [ORIGIN_BYTES]
-record() { echo "$2 $3 ${4:--}" >>"$RES/$1"; }
+# record NAME MIBS WALL [ORIGIN_BYTES]: one line per repetition, the repetition last.
+record() { echo "$2 $3 ${4:--} $rep" >>"$RES/$1"; }
 
 # run_fio NAME JOB FILE: fio with the job file on FILE; records fio's bandwidth (all jobs) and
 # runtime (the slowest job), raw JSON to $RAW. Prints nothing; returns fio's status.
@@ -68,6 +68,25 @@ run_fio() {
 		END { printf "%s %.2f %.3f\n", b, bw / 1048576, rt / 1000 }' /tmp/fio.json)
 	FIO_BYTES=$1 FIO_MIBS=$2 FIO_WALL=$3
 	note "$_name: $FIO_MIBS MiB/s, $FIO_WALL s, $FIO_BYTES bytes"
+}
+
+# cpu_snap: "busy total" jiffies of all guest CPUs, then the daemon's utime+stime (0 if none).
+cpu_snap() {
+	awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d ", t - $5 - $6, t }' /proc/stat
+	if [ -n "$BC_PID" ] && [ -r /proc/$BC_PID/stat ]; then
+		sed 's/.*) //' /proc/$BC_PID/stat | awk '{ print $12 + $13 }'
+	else
+		echo 0
+	fi
+}
+# cpu_since SNAP NAME: record guest CPU busy % and daemon CPU seconds since SNAP.
+cpu_since() {
+	set -- $1 $(cpu_snap) "$2"
+	_busy=$(awk -v b0="$1" -v t0="$2" -v b1="$4" -v t1="$5" 'BEGIN { printf "%.0f", (t1 > t0) ? 100 * (b1 - b0) / (t1 - t0) : 0 }')
+	_dcpu=$(awk -v d0="$3" -v d1="$6" 'BEGIN { printf "%.2f", (d1 - d0) / 100 }')
+	echo "$_busy $_dcpu $rep" >>"$RES/cpu-$7"
+	raw "### $7: guest CPUs ${_busy}% busy, daemon ${_dcpu} CPU-s"
+	note "$7: guest CPUs ${_busy}% busy, daemon ${_dcpu} CPU-s"
 }
 
 # nginx_bytes: sum of $body_bytes_sent in the access log so far.
@@ -193,6 +212,14 @@ med() {
 	[ -s "$RES/$1" ] || { echo n/a; return; }
 	awk -v f="$2" '{ print $f }' "$RES/$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+# pratio A FIELD B FIELD: the median over repetitions of A/B, each A divided by the B of the same
+# repetition (measured minutes apart, under the same host load); n/a if no repetition has both.
+pratio() {
+	[ -s "$RES/$1" ] && [ -s "$RES/$3" ] || { echo n/a; return; }
+	awk -v fa="$2" -v fb="$4" 'NR == FNR { a[$NF] = $fa; next }
+		($NF in a) && $fb > 0 { printf "%.4f\n", a[$NF] / $fb }' "$RES/$1" "$RES/$3" |
+		sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f\n", v[int((NR + 1) / 2)]; else print "n/a" }'
+}
 # ratio A B [DIGITS]: A / B, or n/a.
 ratio() {
 	case "$1$2" in *n/a* | *-*) echo n/a; return ;; esac
@@ -215,17 +242,17 @@ row() {
 report() {
 	_done=$1
 	MIB=$((FILE_SIZE / 1048576))
-	r_warm=$(ratio "$(med warm 1)" "$(med plain 1)")
-	r_warm_ra=$(ratio "$(med warm-ra16m 1)" "$(med plain 1)")
-	r_cold_file=$(ratio "$(med cold-file 1)" "$(med direct-file 1)")
-	r_cold_http=$(ratio "$(med cold-http 1)" "$(med direct-http 1)")
+	r_warm=$(pratio warm 1 plain 1)
+	r_warm_ra=$(pratio warm-ra16m 1 plain 1)
+	r_cold_file=$(pratio cold-file 1 direct-file 1)
+	r_cold_http=$(pratio cold-http 1 direct-http 1)
 	r_ob_file=$(ratio "$(med cold8-file 3)" "$MODEL_SIZE" 3)
 	r_ob_http=$(ratio "$(med cold8-http 3)" "$MODEL_SIZE" 3)
-	r_w_file=$(ratio "$(med cold8-file 2)" "$(med cold-file 2)")
-	r_w_http=$(ratio "$(med cold8-http 2)" "$(med cold-http 2)")
-	r_w_plain=$(ratio "$(med plain8 2)" "$(med plain 2)")
+	r_w_file=$(pratio cold8-file 2 cold-file 2)
+	r_w_http=$(pratio cold8-http 2 cold-http 2)
+	r_w_plain=$(pratio plain8 2 plain 2)
 	r_ob_rc=$(ratio "$(med rclone-cold8 3)" "$MODEL_SIZE" 3)
-	r_w_rc=$(ratio "$(med rclone-cold8 2)" "$(med rclone-cold 2)")
+	r_w_rc=$(pratio rclone-cold8 2 rclone-cold 2)
 
 	{
 		echo "BENCH-TABLE-BEGIN"
@@ -252,6 +279,8 @@ report() {
 		row "5. rclone --vfs-cache-mode full, warm" http rclone-warm
 		row "5. rclone --vfs-cache-mode full, cold, 8 readers" http rclone-cold8
 		echo
+		echo "Ratios: the median over repetitions of the ratio within each repetition (not a ratio of the medians above)."
+		echo
 		echo "| ratio | value | target | |"
 		echo "|---|---|---|---|"
 		echo "| warm / plain file | $r_warm | >= 0.95 | $(verdict "$r_warm" '>=' 0.95) |"
@@ -267,6 +296,10 @@ report() {
 		echo "| rclone 8 readers wall / 1 reader wall (baseline) | $r_w_rc | | |"
 		if [ $HTTP = 0 ]; then echo; echo "HTTP rows not measured: ${HTTP_WHY:-skipped}."; fi
 		if [ $RCLONE = 0 ]; then echo; echo "rclone rows not measured: $RC_WHY."; fi
+		echo
+		echo "CPU during the cold 1-reader runs (median): file origin: guest CPUs $(med cpu-cold-file 1) % busy,"
+		echo "blobcached $(med cpu-cold-file 2) CPU-s; HTTP origin: $(med cpu-cold-http 1) % busy, $(med cpu-cold-http 2) CPU-s."
+		echo "sha256 of the model alone costs $(med sha256 2) CPU-s here (row 2b)."
 		echo "BENCH-TABLE-END"
 	} >/tmp/table.md
 	cat /tmp/table.md
@@ -309,7 +342,8 @@ while [ $rep -le "$REPS" ]; do
 	fi
 
 	# 2. Cold reads through blobcached, one reader.
-	if bc_fresh file && run_fio cold-file seq-read.fio $MNT/model.safetensors; then
+	if bc_fresh file && snap=$(cpu_snap) && run_fio cold-file seq-read.fio $MNT/model.safetensors; then
+		cpu_since "$snap" cold-file
 		record cold-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
 		raw "### cold-file daemon status:"; cat "$BC_STATUS" >>$RAW
 
@@ -337,7 +371,9 @@ while [ $rep -le "$REPS" ]; do
 	# nginx's count starts before the mount, as the daemon's origin_bytes does: meta + data.
 	n0=$(nginx_bytes)
 	if [ $HTTP = 1 ] && bc_fresh http; then
+		snap=$(cpu_snap)
 		if run_fio cold-http seq-read.fio $MNT/model.safetensors; then
+			cpu_since "$snap" cold-http
 			record cold-http "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
 			raw "### cold-http daemon status:"; cat "$BC_STATUS" >>$RAW
 		fi
