@@ -332,10 +332,19 @@ static int run(struct daemon *d, const char *device)
 static void teardown(struct daemon *d)
 {
 	probe_stop(d->probe);
-	/* Fill first: it fails open requests, whose completions still need the front end. */
-	fill_free(d->fill);
-	ondemand_stop(d->od);
-	origin_free(d->origin);
+	if (d->od && d->holder_conn >= 0) {
+		/* The device holder keeps the cache: requests in hand stay unanswered, and the next
+		 * daemon's `restore` has the kernel send them again. Failing them here would give
+		 * readers EIO on every restart. The process exit closes the object fds. */
+		log_info("stopping; requests in flight are left to the next daemon (the device "
+			 "holder keeps the cache for restart_grace)");
+	} else {
+		/* Fill first: it fails open requests, whose completions still need the front end.
+		 */
+		fill_free(d->fill);
+		ondemand_stop(d->od);
+		origin_free(d->origin);
+	}
 	models_free(d->models);
 	if (d->sigfd >= 0) {
 		loop_remove_fd(d->loop, d->sigfd);

@@ -79,6 +79,13 @@ bc_stop_holder() {
 	rm -f /run/blobcached/holder.pid
 }
 
+# bc_term: stop the serving process gracefully (SIGTERM) but leave the device holder: a restart.
+bc_term() {
+	kill "$BC_PID" 2>/dev/null
+	wait "$BC_PID" 2>/dev/null
+	BC_PID=
+}
+
 # bc_kill9: kill -9 the serving process only; its device holder keeps the cache bound.
 bc_kill9() {
 	kill -9 "$BC_PID" 2>/dev/null

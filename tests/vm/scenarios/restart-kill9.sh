@@ -1,7 +1,8 @@
-# The serving process is killed with SIGKILL again and again while a model is being read: the
-# device holder keeps /dev/cachefiles bound, each new daemon writes `restore`, the kernel
-# re-sends what was pending, and the reader sees pauses, never an error; the bytes are right.
-# (Reliability row A1; the CI version kills KILLS times, 2 s apart.)
+# The serving process is killed again and again while a model is being read, alternately with
+# SIGKILL (a crash) and SIGTERM (a graceful restart or upgrade): the device holder keeps
+# /dev/cachefiles bound, each new daemon writes `restore`, the kernel re-sends what was pending,
+# and the reader sees pauses, never an error; the bytes are right.
+# (Reliability rows A1 and A3; the CI version restarts KILLS times, 2 s apart.)
 # vm: --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -30,7 +31,7 @@ reader=$!
 kills=0
 while kill -0 $reader 2>/dev/null && [ $kills -lt "$KILLS" ]; do
 	sleep 2
-	bc_kill9
+	if [ $((kills % 2)) = 0 ]; then bc_kill9; else bc_term; fi
 	kills=$((kills + 1))
 	bc_start || fail "restart $kills"
 done
@@ -51,4 +52,4 @@ tree_sums /mnt/m >/tmp/mnt
 cmp /tmp/src /tmp/mnt || fail "content after the restarts differs"
 umount /mnt/m
 bc_stop
-pass "$kills x kill -9 during a read: 0 read errors, checksum correct"
+pass "$kills restarts (kill -9 and SIGTERM) during a read: 0 read errors, checksum correct"
