@@ -409,7 +409,7 @@ static void process_work(void *userdata)
 		r = verify_whole(b->digest, job->buf, job->data_len);
 	else
 		r = verify_range(b, job->start, job->buf, job->data_len, &bad);
-	job->result = r < 0 ? (r == -EBADMSG ? -EBADMSG : r) : 0;
+	job->result = r < 0 ? r : 0;
 	if (job->result < 0)
 		return;
 	if (job->whole_blob)

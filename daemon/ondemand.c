@@ -182,14 +182,6 @@ static void open_meta_verified(void *userdata, int result, void *buf, uint64_t l
 	free(ctx);
 }
 
-/* Is the whole blob already in the cache file behind fd (written, hence verified, before)? */
-static bool blob_cached(int fd, uint64_t size)
-{
-	off_t hole = lseek(fd, 0, SEEK_HOLE);
-
-	return hole >= 0 && (uint64_t)hole >= ALIGN_UP(size, 4096);
-}
-
 static void handle_open(struct ondemand *od, const struct msg *m)
 {
 	_cleanup_close_ int fd = m->open.fd;
@@ -229,8 +221,9 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 	}
 
 	/* The kernel parses the metadata blob as soon as the OPEN is answered: prove it matches
-	 * its digest first, unless the cache already holds it (written only after verification). */
-	if (blob->role != BLOB_ROLE_META || blob_cached(fd, blob->size))
+	 * its digest first. (The cache file cannot be asked: at OPEN time the kernel has not
+	 * opened it yet, so lseek on the fd fails. The fill core keeps verified copies instead.) */
+	if (blob->role != BLOB_ROLE_META)
 		return open_object(od, m->msg_id, m->object_id, TAKE_FD(fd), blob,
 				   model ? model->name : "?", NULL, 0);
 	ctx = calloc(1, sizeof(*ctx));
