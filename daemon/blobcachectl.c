@@ -9,12 +9,36 @@
 #include <string.h>
 
 #include "catalogue.h"
+#include "ctlclient.h"
 #include "log.h"
 #include "macros.h"
 #include "parse.h"
 #include "publish.h"
 
 #define EXIT_USAGE 2
+
+/* --run-dir: where the daemon's control socket is. */
+static const char *run_dir = CTL_DEFAULT_RUN_DIR;
+
+static void print_line(const char *line, void *userdata)
+{
+	puts(line);
+}
+
+/* Send one request to the daemon, print its output; exit status 0, or 1 with the daemon's
+ * error message. fn (or printing each line) handles the output. */
+static _unused_ int call_daemon(int argc, char **argv, ctl_line_fn fn, void *userdata)
+{
+	char err[512] = "";
+	int r = ctl_call(run_dir, argc, argv, fn ? fn : print_line, userdata, err, sizeof(err));
+
+	fflush(stdout);
+	if (r < 0) {
+		log_error("%s: %s", argv[0], err);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
 
 struct command {
 	const char *name;
@@ -217,9 +241,11 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: blobcachectl [--help] [--version] COMMAND [ARGS...]\n"
+	fputs("Usage: blobcachectl [--run-dir DIR] [--help] [--version] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Operator tool for blobcached.\n"
+	      "Operator tool for blobcached. Commands that talk to the running daemon use its\n"
+	      "control socket, DIR/control.sock (--run-dir: the daemon's [daemon] run_dir,\n"
+	      "default " CTL_DEFAULT_RUN_DIR ").\n"
 	      "\n"
 	      "Commands:\n",
 	      f);
@@ -231,6 +257,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
+		{ "run-dir", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
@@ -238,8 +265,11 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_set_ident("blobcachectl");
-	while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+r:hV", options, NULL)) != -1) {
 		switch (opt) {
+		case 'r':
+			run_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_SUCCESS;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "macros.h"
+#include "names.h"
 #include "parse.h"
 
 enum key_type {
@@ -218,10 +219,87 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 	return fail(st, "internal error: key type");
 }
 
+const struct model_conf *config_find_model(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		if (streq(c->models[i].name, name))
+			return &c->models[i];
+	return NULL;
+}
+
+/* [model NAME]: found or appended (a later file's section overrides key by key). */
+static struct model_conf *model_section(struct parse_state *st, const char *name)
+{
+	struct config *c = st->config;
+	struct model_conf *m;
+
+	for (size_t i = 0; i < c->n_models; i++)
+		if (streq(c->models[i].name, name))
+			return &c->models[i];
+	if (!name_is_valid_model(name, strlen(name)))
+		return fail(st,
+			    "[model %s]: not a valid model name (letters, digits, '.', '_', '-'; "
+			    "at most 64 bytes; the name of its catalogue entry)",
+			    name),
+		       NULL;
+	m = realloc(c->models, (c->n_models + 1) * sizeof(*m));
+	if (!m)
+		return fail(st, "out of memory"), NULL;
+	c->models = m;
+	m = &c->models[c->n_models];
+	memset(m, 0, sizeof(*m));
+	m->name = strdup(name);
+	if (!m->name)
+		return fail(st, "out of memory"), NULL;
+	c->n_models++;
+	return m;
+}
+
+static int model_key(struct parse_state *st, const char *section, const char *model,
+		     const char *name, const char *value)
+{
+	struct model_conf *m = model_section(st, model);
+
+	if (!m)
+		return 0;
+	if (streq(name, "mount") || streq(name, "options")) {
+		char **field = streq(name, "mount") ? &m->mount : &m->options;
+		if (!*value)
+			return fail(st, "[%s] %s must not be empty", section, name);
+		if (field == &m->mount && value[0] != '/')
+			return fail(st, "[%s] mount = '%s': expected an absolute path", section,
+				    value);
+		if (field == &m->options && (strstr(value, "fsid=") || strchr(value, ' ')))
+			return fail(st,
+				    "[%s] options = '%s': extra EROFS options without spaces; "
+				    "fsid= is the model name and is set by the daemon",
+				    section, value);
+		if (set_string(field, value) < 0)
+			return fail(st, "out of memory");
+		return 1;
+	}
+	if (streq(name, "pin")) {
+		if (parse_bool(value, &m->pin) < 0)
+			return fail(st, "[%s] pin = '%s': expected yes or no", section, value);
+		return 1;
+	}
+	return fail(st, "unknown key '%s' in [%s] (known: mount, options, pin)", name, section);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
 
+	if (strncmp(section, "model", 5) == 0 && (section[5] == ' ' || section[5] == '\0')) {
+		const char *model = section + 5;
+		while (*model == ' ')
+			model++;
+		if (!*model)
+			return fail(st, "[model] needs a name: [model NAME]");
+		if (!name)
+			return model_section(st, model) ? 1 : 0;
+		return model_key(st, section, model, name, value);
+	}
 	if (!name) /* a section header alone (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
 		return 1;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -231,7 +309,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (streq(section, keys[i].section))
 			return fail(st, "unknown key '%s' in [%s] (see blobcached.conf(5))", name,
 				    section);
-	return fail(st, "unknown section [%s] (known: cache, origin, daemon)", section);
+	return fail(st, "unknown section [%s] (known: cache, origin, daemon, model NAME)", section);
 }
 
 /* Debian's inih is built without INI_HANDLER_LINENO: count lines in our own reader, which
@@ -383,6 +461,16 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 				"[cache] dir, [origin] path, [daemon] catalogue and "
 				"run_dir must be absolute paths"),
 		       -EINVAL;
+	for (size_t i = 0; i < c->n_models; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->models[i].mount && c->models[j].mount &&
+			    streq(c->models[i].mount, c->models[j].mount))
+				return snprintf(err, err_len,
+						"[model %s] and [model %s] have the same mount "
+						"point %s: one model per mount point",
+						c->models[j].name, c->models[i].name,
+						c->models[i].mount),
+				       -EINVAL;
 	if (strchr(c->cache_tag, ' ') || strlen(c->cache_tag) > 32)
 		return snprintf(err, err_len,
 				"[cache] tag must be at most 32 bytes without spaces"),
@@ -449,10 +537,27 @@ void config_print(const struct config *c, FILE *f)
 		}
 		fprintf(f, "\n");
 	}
+	for (size_t i = 0; i < c->n_models; i++) {
+		const struct model_conf *m = &c->models[i];
+		fprintf(f, "\n[model %s]\n", m->name);
+		if (m->mount)
+			fprintf(f, "mount = %s\n", m->mount);
+		if (m->options)
+			fprintf(f, "options = %s\n", m->options);
+		fprintf(f, "pin = %s\n", m->pin ? "yes" : "no");
+	}
 }
 
 void config_free(struct config *c)
 {
+	for (size_t i = 0; i < c->n_models; i++) {
+		free(c->models[i].name);
+		free(c->models[i].mount);
+		free(c->models[i].options);
+	}
+	free(c->models);
+	c->models = NULL;
+	c->n_models = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (keys[i].type == KEY_STRING) {
 			char **field = (char **)((char *)c + keys[i].offset);

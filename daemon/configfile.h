@@ -12,6 +12,14 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/blobcached/blobcached.conf"
 
+/* A [model NAME] section: what the daemon does with one model of the catalogue. */
+struct model_conf {
+	char *name;    /* catalogue name (the fsid) */
+	char *mount;   /* managed mount point, or NULL: the daemon mounts the model there */
+	char *options; /* extra EROFS mount options (e.g. domain_id=...), or NULL */
+	bool pin;      /* never culled or purged */
+};
+
 struct config {
 	/* [cache] */
 	char *cache_dir;	     /* where cachefiles keeps its files: ext4 or XFS */
@@ -38,13 +46,16 @@ struct config {
 	unsigned inflight;	 /* chunks fetched or being written at once (memory bound) */
 	unsigned verify_threads; /* threads verifying chunks and writing the cache */
 	uint64_t request_timeout_ms;
-	uint64_t restart_grace_ms;
-	char *probe_listen;
-	/* ADDRESS:PORT of /livez /readyz /metrics, or "off" */ /* device holder keeps the
-								   cache this long without a
-								   daemon */
-	int log_level;						/* syslog level */
+	uint64_t restart_grace_ms; /* device holder keeps the cache this long without a daemon */
+	char *probe_listen;	   /* ADDRESS:PORT of /livez /readyz /metrics, or "off" */
+	int log_level;		   /* syslog level */
+	/* [model NAME] sections, in file order */
+	struct model_conf *models;
+	size_t n_models;
 };
+
+/* The [model NAME] section for name, or NULL. */
+const struct model_conf *config_find_model(const struct config *c, const char *name);
 
 /* Fill with the built-in defaults. Returns 0 or -ENOMEM. */
 int config_init_defaults(struct config *c);

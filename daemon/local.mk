@@ -27,7 +27,8 @@ daemon_blobcached_SOURCES = \
 	daemon/http.c daemon/http.h daemon/origin_http.c \
 	daemon/workpool.c daemon/workpool.h \
 	daemon/holder.c daemon/holder.h \
-	daemon/probe.c daemon/probe.h
+	daemon/probe.c daemon/probe.h \
+	daemon/control.c daemon/control.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "configfile.h"
+#include "control.h"
 #include "fill.h"
 #include "holder.h"
 #include "probe.h"
@@ -33,6 +34,7 @@ struct daemon {
 	bool restored;	 /* devfd came from the device holder */
 	int holder_conn; /* kept open while we serve: the holder watches it */
 	struct probe *probe;
+	struct control *control; /* run_dir/control.sock, for blobcachectl */
 };
 
 static void usage(FILE *f)
@@ -316,6 +318,14 @@ static int run(struct daemon *d, const char *device)
 			return r; /* an orchestrator relying on the probe must not see a silent gap
 				   */
 	}
+	{
+		_cleanup_free_ char *sock = NULL;
+		if (asprintf(&sock, "%s/control.sock", d->cfg.run_dir) < 0)
+			return -ENOMEM;
+		r = control_start(d->loop, sock, &d->control);
+		if (r < 0)
+			return r; /* logged */
+	}
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the status timer");
@@ -331,6 +341,7 @@ static int run(struct daemon *d, const char *device)
 
 static void teardown(struct daemon *d)
 {
+	control_stop(d->control);
 	probe_stop(d->probe);
 	if (d->od && d->holder_conn >= 0) {
 		/* The device holder keeps the cache: requests in hand stay unanswered, and the next

@@ -32,4 +32,13 @@ tests_unit_test_probe_SOURCES = tests/unit/test-probe.c daemon/probe.c daemon/lo
 tests_unit_test_probe_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_probe_LDADD = $(UNIT_LIBS) $(MHD_LIBS)
 endif
+# The control socket, with blobcachectl's client.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-control
+TESTS += tests/unit/test-control
+tests_unit_test_control_SOURCES = tests/unit/test-control.c daemon/control.c daemon/loop.c \
+	daemon/ctlclient.c
+tests_unit_test_control_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_control_LDADD = $(UNIT_LIBS) -lpthread
+endif
 EXTRA_DIST += tests/unit/test-helpers.h

@@ -174,6 +174,66 @@ static void http_origin_keys_are_validated(void **state)
 	expect_error("[origin]\nurl =\n", "[origin] url must not be empty");
 }
 
+static void model_sections_parse_validate_and_print(void **state)
+{
+	struct config a, b;
+	char err[256] = "";
+	char *text = NULL, *text2 = NULL;
+	size_t len = 0, len2 = 0;
+	const struct model_conf *m;
+	FILE *f;
+
+	assert_int_equal(config_init_defaults(&a), 0);
+	assert_int_equal(config_parse_text(&a,
+					   "[origin]\npath = /srv/o\n"
+					   "[model llama-7b]\nmount = /models/llama-7b\npin = yes\n"
+					   "[model bert]\noptions = domain_id=shared\n"
+					   "[model llama-7b]\npin = no\n",
+					   "t", err, sizeof(err)),
+			 0);
+	assert_int_equal(config_validate(&a, err, sizeof(err)), 0);
+	assert_int_equal(a.n_models, 2);
+	m = config_find_model(&a, "llama-7b");
+	assert_non_null(m);
+	assert_string_equal(m->mount, "/models/llama-7b");
+	assert_false(m->pin); /* the later section wins key by key */
+	m = config_find_model(&a, "bert");
+	assert_non_null(m);
+	assert_null(m->mount);
+	assert_string_equal(m->options, "domain_id=shared");
+	assert_null(config_find_model(&a, "gpt"));
+	f = open_memstream(&text, &len);
+	config_print(&a, f);
+	fclose(f);
+	assert_int_equal(config_init_defaults(&b), 0);
+	assert_int_equal(config_parse_text(&b, text, "printed", err, sizeof(err)), 0);
+	f = open_memstream(&text2, &len2);
+	config_print(&b, f);
+	fclose(f);
+	assert_string_equal(text, text2);
+	free(text);
+	free(text2);
+	config_free(&a);
+	config_free(&b);
+
+	expect_error("[model ../x]\npin = yes\n", "[model ../x]: not a valid model name");
+	expect_error("[model]\npin = yes\n", "[model] needs a name");
+	expect_error("[model a]\nmount = models/a\n", "t.conf:2: [model a] mount = 'models/a'");
+	expect_error("[model a]\npin = maybe\n", "expected yes or no");
+	expect_error("[model a]\noptions = fsid=b\n", "fsid= is the model name");
+	expect_error("[model a]\nsize = 3\n", "unknown key 'size' in [model a]");
+
+	assert_int_equal(config_init_defaults(&a), 0);
+	assert_int_equal(config_parse_text(&a,
+					   "[origin]\npath = /o\n[model a]\nmount = /m\n"
+					   "[model b]\nmount = /m\n",
+					   "t", err, sizeof(err)),
+			 0);
+	assert_int_equal(config_validate(&a, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "same mount point /m"));
+	config_free(&a);
+}
+
 static void http_config_prints_back_identically(void **state)
 {
 	struct config a, b;
@@ -283,6 +343,7 @@ int main(void)
 		cmocka_unit_test(http_origin_keys_parse),
 		cmocka_unit_test(http_origin_keys_are_validated),
 		cmocka_unit_test(http_config_prints_back_identically),
+		cmocka_unit_test(model_sections_parse_validate_and_print),
 		cmocka_unit_test(limits_order_is_checked),
 		cmocka_unit_test(relative_paths_are_refused),
 		cmocka_unit_test(printed_config_parses_back_identically),
