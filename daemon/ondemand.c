@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "ondemand.h"
 
+#include <sys/utsname.h>
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <linux/cachefiles.h>
@@ -8,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <linux/magic.h>
 
 #include "configfile.h"
@@ -476,12 +479,28 @@ int ondemand_bind(const char *dev, const struct config *cfg)
 	return TAKE_FD(devfd);
 }
 
+/* Failover (`restore`) arrived in Linux 6.8. Pure, for the tests: release as in uname(2). */
+bool ondemand_kernel_has_restore(const char *release)
+{
+	unsigned major = 0, minor = 0;
+
+	if (sscanf(release, "%u.%u", &major, &minor) != 2)
+		return true; /* unknown: let the kernel answer */
+	return major > 6 || (major == 6 && minor >= 8);
+}
+
 int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fill,
 		   struct models *models, struct ondemand **out)
 {
 	struct ondemand *od;
+	struct utsname u;
 	int r;
 
+	if (uname(&u) == 0 && !ondemand_kernel_has_restore(u.release))
+		log_warn("Linux %s has no cachefiles failover (`restore` needs 6.8): a restart of "
+			 "blobcached breaks the models mounted through it; they must be "
+			 "remounted after the restart (managed mounts are remounted by the daemon)",
+			 u.release);
 	if (restored) {
 		/* A previous daemon bound this cache: the kernel re-queues what it had in hand
 		 * and re-sends OPEN for objects whose fds went with it. */

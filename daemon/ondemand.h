@@ -33,3 +33,6 @@ const struct ondemand_stats *ondemand_get_stats(const struct ondemand *od);
 
 /* One line per open object: object id, blob digest, size, origin bytes. */
 void ondemand_print_objects(const struct ondemand *od, FILE *f);
+
+/* Pure: does a kernel of this release (uname -r) support `restore` (Linux 6.8+)? */
+bool ondemand_kernel_has_restore(const char *release);
