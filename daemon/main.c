@@ -19,6 +19,10 @@
 #include "origin.h"
 
 #define STATUS_INTERVAL_MS 1000
+/* A failure that restarting cannot mend (configuration, kernel, device held by another cache
+ * daemon, unusable cache directory): the unit's RestartPreventExitStatus= stops a restart
+ * storm. EX_CONFIG of sysexits.h. */
+#define EXIT_NO_RESTART 78
 
 struct daemon {
 	struct config cfg;
@@ -35,6 +39,7 @@ struct daemon {
 	int holder_conn; /* kept open while we serve: the holder watches it */
 	struct probe *probe;
 	struct control *control; /* run_dir/control.sock, for blobcachectl */
+	int exit_status;	 /* on failure: 1, or EXIT_NO_RESTART */
 };
 
 static void usage(FILE *f)
@@ -269,8 +274,14 @@ static int run(struct daemon *d, const char *device)
 			       d->cfg.run_dir);
 	/* Before any thread starts: the device holder is forked from here. */
 	r = acquire_device(d, device);
-	if (r < 0)
+	if (r < 0) {
+		/* No on-demand support (EINVAL), cache dir on a filesystem cachefiles refuses
+		 * (EOPNOTSUPP, also tmpfs), device held by another cache daemon (EBUSY): a
+		 * restart would fail the same way. A missing directory or module may come. */
+		if (r == -EINVAL || r == -EOPNOTSUPP || r == -EBUSY)
+			d->exit_status = EXIT_NO_RESTART;
 		return r;
+	}
 	if (d->cfg.origin_url) {
 		struct origin_http_options hopts = {
 			.url = d->cfg.origin_url,
@@ -427,7 +438,7 @@ int main(int argc, char **argv)
 	r = load_config(&d.cfg, config_path, explicit_config);
 	if (r < 0) {
 		config_free(&d.cfg);
-		return 1;
+		return EXIT_NO_RESTART;
 	}
 	if (dump) {
 		config_print(&d.cfg, stdout);
@@ -443,5 +454,7 @@ int main(int argc, char **argv)
 
 	r = run(&d, device);
 	teardown(&d);
-	return r < 0 ? 1 : 0;
+	if (r < 0)
+		return d.exit_status ? d.exit_status : 1;
+	return 0;
 }
