@@ -36,6 +36,8 @@ struct config {
 	char *proxy, *no_proxy;
 	unsigned max_connections; /* HTTP: per host */
 	unsigned retries;	  /* HTTP: attempts after a transient failure */
+	char *origin_nfs;	  /* SERVER:/EXPORT the daemon mounts at origin_path, or NULL */
+	char *nfs_options;	  /* its mount options; NULL: MOUNT_NFS_DEFAULT_OPTIONS */
 	/* [daemon] */
 	char *catalogue_dir;	 /* *.model files */
 	char *run_dir;		 /* status file */

@@ -12,9 +12,11 @@
 #include "holder.h"
 #include "probe.h"
 #include "log.h"
+#include "linkwatch.h"
 #include "loop.h"
 #include "macros.h"
 #include "models.h"
+#include "mounts.h"
 #include "ondemand.h"
 #include "origin.h"
 
@@ -35,6 +37,8 @@ struct daemon {
 	int holder_conn; /* kept open while we serve: the holder watches it */
 	struct probe *probe;
 	struct control *control; /* run_dir/control.sock, for blobcachectl */
+	struct mounts *mounts;	 /* managed model mounts and the NFS origin */
+	struct linkwatch *links; /* network links down/up: re-check the mounts */
 };
 
 static void usage(FILE *f)
@@ -114,6 +118,7 @@ static int write_status(struct daemon *d)
 			(unsigned long long)hs->failed);
 	}
 	ondemand_print_objects(d->od, f);
+	mounts_print_status(d->mounts, f);
 	if (fclose(f) != 0 || rename(tmp, d->status_path) < 0) {
 		int r = -errno;
 		unlink(tmp);
@@ -222,6 +227,25 @@ static int acquire_device(struct daemon *d, const char *device)
 	return 0;
 }
 
+static void on_link_change(const char *ifname, bool up, void *userdata)
+{
+	struct daemon *d = userdata;
+	char why[64];
+
+	snprintf(why, sizeof(why), "link %s %s", ifname, up ? "up" : "down");
+	mounts_recheck(d->mounts, why);
+}
+
+static bool probe_mounts_ready(const void *mounts, char *why, size_t why_len)
+{
+	return mounts_ready(mounts, why, why_len);
+}
+
+static void probe_mounts_metrics(const void *mounts, FILE *f)
+{
+	mounts_format_metrics(mounts, f);
+}
+
 static void probe_gather(void *userdata, struct probe_source *out)
 {
 	struct daemon *d = userdata;
@@ -231,6 +255,9 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
 	out->request_timeout_ms = d->cfg.request_timeout_ms;
 	out->bound = d->od != NULL;
+	out->extra_ready = probe_mounts_ready;
+	out->extra_metrics = probe_mounts_metrics;
+	out->extra = d->mounts;
 }
 
 static int run(struct daemon *d, const char *device)
@@ -245,6 +272,13 @@ static int run(struct daemon *d, const char *device)
 	struct stat st;
 	int r;
 
+	/* An NFS origin is mounted by the daemon (mounts.c): its mount point may be new. */
+	if (d->cfg.origin_nfs) {
+		r = mkdir_parents(d->cfg.origin_path);
+		if (r < 0)
+			return log_error_errno(r, "cannot create the NFS origin's mount point %s",
+					       d->cfg.origin_path);
+	}
 	/* Only a file origin can be checked before start: an HTTP server may come later. */
 	if (d->cfg.origin_path && (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return log_error_errno(
@@ -293,6 +327,9 @@ static int run(struct daemon *d, const char *device)
 		r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
 		if (r < 0)
 			return log_error_errno(r, "cannot start the file origin");
+		if (d->cfg.origin_nfs) /* reads wait for a lost mount, within their deadline */
+			origin_file_set_mount(d->origin, 0x6969 /* NFS_SUPER_MAGIC */,
+					      d->cfg.request_timeout_ms);
 	}
 	/* Verified metadata blobs are kept so that cached models mount while the origin is away;
 	 * without the directory everything still works, mounts just need the origin. */
@@ -326,6 +363,17 @@ static int run(struct daemon *d, const char *device)
 		if (r < 0)
 			return r; /* logged */
 	}
+	/* Mounts last: a model's mount(2) waits for the OPEN that the bound device delivers. */
+	r = mounts_new(d->loop, &d->cfg, &d->mounts);
+	if (r < 0)
+		return r; /* logged */
+	r = mounts_start(d->mounts, d->control);
+	if (r < 0)
+		return r;
+	r = linkwatch_start(d->loop, on_link_change, d, &d->links);
+	if (r < 0)
+		log_warn_errno(r, "cannot watch network links: mounts are re-checked every second "
+				  "only");
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the status timer");
@@ -343,6 +391,8 @@ static void teardown(struct daemon *d)
 {
 	control_stop(d->control);
 	probe_stop(d->probe);
+	linkwatch_stop(d->links);
+	mounts_free(d->mounts);
 	if (d->od && d->holder_conn >= 0) {
 		/* The device holder keeps the cache: requests in hand stay unanswered, and the next
 		 * daemon's `restore` has the kernel send them again. Failing them here would give
