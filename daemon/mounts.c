@@ -235,7 +235,9 @@ static int mount_model(struct job *job, struct libmnt_table *tb)
 	if (mount("none", mm->path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
 		int e = errno;
 		JOB_FAIL(job, e, "mount -t erofs -o %s none %s: %s%s", opts, mm->path, strerror(e),
-			 e == ENOENT ? " (is the model in the catalogue?)" : "");
+			 e == ENOENT || e == EIO
+				 ? " (is the model in the catalogue? see the daemon's log)"
+				 : "");
 	}
 	return 0;
 }
@@ -267,11 +269,40 @@ static int mount_nfs(struct job *job)
 	return 0;
 }
 
+/* The nearest existing ancestor of path (or path) is on the cache volume: refuse before
+ * creating anything there. */
+static bool on_cache_volume(const char *path, dev_t cache_dev)
+{
+	_cleanup_free_ char *p = strdup(path);
+	struct stat st;
+
+	while (p && cache_dev) {
+		char *slash;
+		if (stat(p, &st) == 0)
+			return st.st_dev == cache_dev;
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			return false;
+		*slash = '\0';
+	}
+	return false;
+}
+
 static void run_mount(struct job *job)
 {
 	const struct managed_mount *mm = job->mm;
 	struct libmnt_table *tb;
-	int r = mkdir_parents(mm->path);
+	int r;
+
+	if (mm->kind == KIND_MODEL && on_cache_volume(mm->path, job->cache_dev)) {
+		snprintf(job->message, sizeof(job->message),
+			 "%s is on the cache volume: choose a mount point elsewhere (e.g. "
+			 "/models/NAME)",
+			 mm->path);
+		job->result = -EXDEV;
+		return;
+	}
+	r = mkdir_parents(mm->path);
 
 	if (r < 0) {
 		snprintf(job->message, sizeof(job->message), "cannot create %s: %s", mm->path,
