@@ -54,3 +54,7 @@ distclean-vm:
 	rm -rf tests/vm/cache
 
 .PHONY: vm-prepare check-vm clean-vm distclean-vm
+
+# Needs the Debian guest (run-scenario --rootfs debian, branch systemd): joins VM_SCENARIOS once
+# that is merged.
+EXTRA_DIST += tests/vm/scenarios/nfs-origin.sh
