@@ -27,9 +27,13 @@ daemon_blobcached_SOURCES = \
 	daemon/http.c daemon/http.h daemon/origin_http.c \
 	daemon/workpool.c daemon/workpool.h \
 	daemon/holder.c daemon/holder.h \
-	daemon/probe.c daemon/probe.h
-daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
-daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
+	daemon/probe.c daemon/probe.h \
+	daemon/sdnotify.c daemon/sdnotify.h \
+	daemon/caps.c daemon/caps.h
+daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
+	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS)
+daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
+	$(SYSTEMD_LIBS) $(CAP_LIBS)
 
 include daemon/ctl.mk
 
