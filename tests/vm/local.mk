@@ -18,7 +18,9 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
-	tests/vm/scenarios/demo.sh
+	tests/vm/scenarios/demo.sh \
+	tests/vm/scenarios/debian-guest.sh \
+	tests/vm/scenarios/systemd-restart.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -32,6 +34,8 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/run-scenario \
 	tests/vm/prepare \
 	tests/vm/init \
+	tests/vm/prepare-debian \
+	tests/vm/systemd-runner \
 	tests/vm/lib.sh \
 	tests/vm/blobcache.sh
 
