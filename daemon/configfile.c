@@ -46,6 +46,8 @@ static const struct config_key keys[] = {
 	K("cache", "frun", KEY_PERCENT, frun, 0, 99, "as brun, for files"),
 	K("cache", "fcull", KEY_PERCENT, fcull, 0, 99, "as bcull, for files"),
 	K("cache", "fstop", KEY_PERCENT, fstop, 0, 99, "as bstop, for files"),
+	K("cache", "allow_root_fs", KEY_BOOL, allow_root_fs, 0, 0,
+	  "allow the cache directory on the root filesystem (no dedicated volume)"),
 	K("origin", "path", KEY_STRING, origin_path, 0, 0, "origin directory (e.g. an NFS mount)"),
 	K("origin", "url", KEY_STRING, origin_url, 0, 0,
 	  "HTTP origin: http(s)://host[:port][/path]"),

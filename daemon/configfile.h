@@ -26,6 +26,7 @@ struct config {
 	char *cache_tag;	     /* cachefiles tag */
 	unsigned brun, bcull, bstop; /* block culling limits, percent */
 	unsigned frun, fcull, fstop; /* file culling limits, percent */
+	bool allow_root_fs;	     /* serve a cache on the root filesystem */
 	/* [origin] */
 	char *origin_path; /* directory holding blobs/sha256/<hex> (file origin) */
 	char *origin_url;  /* http(s) base URL serving blobs/sha256/<hex> (HTTP origin) */

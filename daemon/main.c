@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include "caps.h"
 #include "configfile.h"
 #include "control.h"
 #include "fill.h"
@@ -19,6 +20,7 @@
 #include "mounts.h"
 #include "ondemand.h"
 #include "origin.h"
+#include "sdnotify.h"
 
 #define STATUS_INTERVAL_MS 1000
 
@@ -35,6 +37,7 @@ struct daemon {
 	int devfd;	 /* bound /dev/cachefiles, until ondemand_start takes it */
 	bool restored;	 /* devfd came from the device holder */
 	int holder_conn; /* kept open while we serve: the holder watches it */
+	bool fdstored;	 /* systemd's fd store keeps the device across restarts */
 	struct probe *probe;
 	struct control *control; /* run_dir/control.sock, for blobcachectl */
 	struct mounts *mounts;	 /* managed model mounts and the NFS origin */
@@ -198,6 +201,31 @@ static int acquire_device(struct daemon *d, const char *device)
 {
 	int other = 0, fd, r;
 
+	/* Under systemd with an fd store, the service manager keeps the device across restarts
+	 * (and a watchdog or crash restart) instead of a device holder. */
+	if (sdn_fdstore_enabled()) {
+		fd = sdn_fdstore_take("cachefiles");
+		if (fd >= 0) {
+			log_info("took the bound cachefiles device back from systemd's fd store");
+			d->devfd = fd;
+			d->restored = true;
+			d->fdstored = true;
+			return 0;
+		}
+		fd = ondemand_bind(device, &d->cfg);
+		if (fd < 0)
+			return fd;
+		d->devfd = fd;
+		r = sdn_fdstore_put(fd, "cachefiles");
+		if (r < 0)
+			log_warn_errno(r,
+				       "cannot store the device in systemd's fd store: a restart "
+				       "of the service will break mounted models");
+		else
+			log_info("stored the bound cachefiles device in systemd's fd store");
+		d->fdstored = r >= 0;
+		return 0;
+	}
 	if (d->cfg.restart_grace_ms) {
 		fd = holder_attach(d->cfg.run_dir, &d->holder_conn, &other);
 		if (fd >= 0) {
@@ -244,6 +272,23 @@ static bool probe_mounts_ready(const void *mounts, char *why, size_t why_len)
 static void probe_mounts_metrics(const void *mounts, FILE *f)
 {
 	mounts_format_metrics(mounts, f);
+}
+
+/* The cache belongs on its own volume: on the root filesystem it would fill the system disk,
+ * and a missing volume mount would go unnoticed. */
+static int check_not_root_fs(const struct config *cfg)
+{
+	struct stat dir, root;
+
+	if (cfg->allow_root_fs || stat(cfg->cache_dir, &dir) < 0 || stat("/", &root) < 0)
+		return 0; /* a missing directory is reported when binding */
+	if (dir.st_dev != root.st_dev)
+		return 0;
+	return log_error_errno(EXDEV,
+			       "cache directory %s is on the root filesystem (is the cache volume "
+			       "mounted?): mount the dedicated cache volume there (see "
+			       "var-cache-blobcached.mount), or set [cache] allow_root_fs = yes",
+			       cfg->cache_dir);
 }
 
 static void probe_gather(void *userdata, struct probe_source *out)
@@ -301,10 +346,20 @@ static int run(struct daemon *d, const char *device)
 	if (r < 0)
 		log_warn_errno(r, "cannot create %s: no status file, no device holder",
 			       d->cfg.run_dir);
+	r = check_not_root_fs(&d->cfg);
+	if (r < 0)
+		return r;
+	sdn_status("binding the cache %s", d->cfg.cache_dir);
 	/* Before any thread starts: the device holder is forked from here. */
 	r = acquire_device(d, device);
 	if (r < 0)
 		return r;
+	/* Also before any thread: capabilities are per thread. */
+	if (geteuid() == 0) {
+		r = caps_drop_to_serving();
+		if (r < 0)
+			return r;
+	}
 	if (d->cfg.origin_url) {
 		struct origin_http_options hopts = {
 			.url = d->cfg.origin_url,
@@ -378,11 +433,15 @@ static int run(struct daemon *d, const char *device)
 	if (r < 0)
 		return log_error_errno(r, "cannot start the status timer");
 	write_status(d);
+	r = sdn_ready(d->loop, d->cfg.origin_url ? d->cfg.origin_url : d->cfg.origin_path);
+	if (r < 0)
+		return r;
 	log_info("ready: origin %s, catalogue %s, chunk %llu KiB, %u workers, timeout %llu ms",
 		 d->cfg.origin_url ? d->cfg.origin_url : d->cfg.origin_path, d->cfg.catalogue_dir,
 		 (unsigned long long)(d->cfg.chunk_size >> 10), d->cfg.workers,
 		 (unsigned long long)d->cfg.request_timeout_ms);
 	r = loop_run(d->loop);
+	sdn_stopping("stopping");
 	write_status(d);
 	return r;
 }
@@ -393,12 +452,13 @@ static void teardown(struct daemon *d)
 	probe_stop(d->probe);
 	linkwatch_stop(d->links);
 	mounts_free(d->mounts);
-	if (d->od && d->holder_conn >= 0) {
+	if (d->od && (d->holder_conn >= 0 || d->fdstored)) {
 		/* The device holder keeps the cache: requests in hand stay unanswered, and the next
 		 * daemon's `restore` has the kernel send them again. Failing them here would give
 		 * readers EIO on every restart. The process exit closes the object fds. */
-		log_info("stopping; requests in flight are left to the next daemon (the device "
-			 "holder keeps the cache for restart_grace)");
+		log_info("stopping; requests in flight are left to the next daemon (%s)",
+			 d->fdstored ? "systemd's fd store keeps the cache"
+				     : "the device holder keeps the cache for restart_grace");
 	} else {
 		/* Fill first: it fails open requests, whose completions still need the front end.
 		 */

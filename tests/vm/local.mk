@@ -19,7 +19,9 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
 	tests/vm/scenarios/managed-mount.sh \
-	tests/vm/scenarios/demo.sh
+	tests/vm/scenarios/demo.sh \
+	tests/vm/scenarios/debian-guest.sh \
+	tests/vm/scenarios/systemd-restart.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -33,6 +35,8 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/run-scenario \
 	tests/vm/prepare \
 	tests/vm/init \
+	tests/vm/prepare-debian \
+	tests/vm/systemd-runner \
 	tests/vm/lib.sh \
 	tests/vm/blobcache.sh
 
