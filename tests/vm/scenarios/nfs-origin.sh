@@ -11,7 +11,7 @@ trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 
 ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
-http_status() { wget -S -O /dev/null "$P$1" 2>&1 | sed -n 's/^ *HTTP\/1.[01] \([0-9]*\).*/\1/p' | tail -n 1; }
+http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
 origin_mounted() { awk '$2 == "/srv/origin" && $3 ~ /^nfs/ { f = 1 } END { exit !f }' /proc/mounts; }
 
 modprobe nfsd && modprobe nfs || fail "modprobe nfsd nfs"
