@@ -21,7 +21,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/managed-mount.sh \
 	tests/vm/scenarios/demo.sh \
 	tests/vm/scenarios/debian-guest.sh \
-	tests/vm/scenarios/systemd-restart.sh
+	tests/vm/scenarios/systemd-restart.sh \
+	tests/vm/scenarios/nfs-origin.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -61,4 +62,3 @@ distclean-vm:
 
 # Needs the Debian guest (run-scenario --rootfs debian, branch systemd): joins VM_SCENARIOS once
 # that is merged.
-EXTRA_DIST += tests/vm/scenarios/nfs-origin.sh
