@@ -234,9 +234,73 @@ static int cmd_show_model(int argc, char **argv)
 	return text ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+static void mount_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl mount MODEL PATH [OPTIONS]\n"
+	      "\n"
+	      "Have the daemon mount model MODEL at PATH (an empty directory, created if missing,\n"
+	      "not on the cache volume): mount -t erofs -o fsid=MODEL[,OPTIONS] none PATH, on a\n"
+	      "shared bind mount of PATH. The daemon remounts it when it is lost, and mounts it\n"
+	      "again after a restart (it is kept in the daemon's state_dir/mounts). OPTIONS are\n"
+	      "extra EROFS options, e.g. domain_id=DOMAIN. Waits until the model is mounted.\n",
+	      f);
+}
+
+static void umount_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl umount MODEL\n"
+	      "\n"
+	      "Unmount a model mounted with 'blobcachectl mount' (lazily: readers with open files\n"
+	      "keep them) and forget it. Models mounted by the configuration ([model NAME]\n"
+	      "mount =) are unmounted by removing them there.\n",
+	      f);
+}
+
+static void mounts_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl mounts\n"
+	      "\n"
+	      "List the mounts the daemon manages: kind (model or origin), name, mount point,\n"
+	      "state, remount count.\n",
+	      f);
+}
+
+/* A daemon command with a fixed number of arguments (after the verb). */
+static int simple_command(int argc, char **argv, int min_args, int max_args,
+			  void (*usage_fn)(FILE *))
+{
+	if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+		usage_fn(stdout);
+		return EXIT_SUCCESS;
+	}
+	if (argc - 1 < min_args || argc - 1 > max_args) {
+		usage_fn(stderr);
+		return EXIT_USAGE;
+	}
+	return call_daemon(argc, argv, NULL, NULL);
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	return simple_command(argc, argv, 2, 3, mount_usage);
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	return simple_command(argc, argv, 1, 1, umount_usage);
+}
+
+static int cmd_mounts(int argc, char **argv)
+{
+	return simple_command(argc, argv, 0, 0, mounts_usage);
+}
+
 static const struct command commands[] = {
 	{ "publish", "build an EROFS image of a directory and publish it as a model", cmd_publish },
 	{ "show-model", "check and print a model's catalogue entry", cmd_show_model },
+	{ "mount", "have the daemon mount a model and keep it mounted", cmd_mount },
+	{ "umount", "unmount a model mounted with mount", cmd_umount },
+	{ "mounts", "list the daemon's managed mounts and their state", cmd_mounts },
 };
 
 static void usage(FILE *f)

@@ -46,6 +46,8 @@ static const struct config_key keys[] = {
 	K("cache", "frun", KEY_PERCENT, frun, 0, 99, "as brun, for files"),
 	K("cache", "fcull", KEY_PERCENT, fcull, 0, 99, "as bcull, for files"),
 	K("cache", "fstop", KEY_PERCENT, fstop, 0, 99, "as bstop, for files"),
+	K("cache", "allow_root_fs", KEY_BOOL, allow_root_fs, 0, 0,
+	  "allow the cache directory on the root filesystem (no dedicated volume)"),
 	K("origin", "path", KEY_STRING, origin_path, 0, 0, "origin directory (e.g. an NFS mount)"),
 	K("origin", "url", KEY_STRING, origin_url, 0, 0,
 	  "HTTP origin: http(s)://host[:port][/path]"),
@@ -60,6 +62,10 @@ static const struct config_key keys[] = {
 	K("origin", "max_connections", KEY_UINT, max_connections, 1, 256,
 	  "HTTP connections per host"),
 	K("origin", "retries", KEY_UINT, retries, 0, 10, "HTTP retries of a transient failure"),
+	K("origin", "nfs", KEY_STRING, origin_nfs, 0, 0,
+	  "SERVER:/EXPORT the daemon mounts at path and keeps mounted"),
+	K("origin", "nfs_options", KEY_STRING, nfs_options, 0, 0,
+	  "NFS mount options (default soft,timeo=30,retrans=2,retry=0)"),
 	K("daemon", "catalogue", KEY_STRING, catalogue_dir, 0, 0, "directory of *.model files"),
 	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
 	K("daemon", "state_dir", KEY_STRING, state_dir, 0, 0,
@@ -429,6 +435,17 @@ static int validate_http(const struct config *c, char *err, size_t err_len)
 	return 0;
 }
 
+/* Is word one of the comma-separated options (alone, or as word=...)? */
+static bool has_option(const char *options, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = options; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, word, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == '='))
+			return true;
+	return false;
+}
+
 int config_validate(const struct config *c, char *err, size_t err_len)
 {
 	if (!(c->bstop < c->bcull && c->bcull < c->brun))
@@ -449,6 +466,30 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 	if (c->origin_path && c->origin_url)
 		return snprintf(err, err_len,
 				"[origin] path and url are both set: choose one origin"),
+		       -EINVAL;
+	if (c->origin_nfs && !c->origin_path)
+		return snprintf(err, err_len,
+				"[origin] nfs = %s needs path = DIR: the mount point the daemon "
+				"mounts it at",
+				c->origin_nfs),
+		       -EINVAL;
+	if (c->origin_nfs && (!strchr(c->origin_nfs, ':') || strchr(c->origin_nfs, ' ')))
+		return snprintf(err, err_len,
+				"[origin] nfs = '%s': expected SERVER:/EXPORT (e.g. "
+				"nas1:/export/models)",
+				c->origin_nfs),
+		       -EINVAL;
+	if (c->nfs_options && !c->origin_nfs)
+		return snprintf(err, err_len,
+				"[origin] nfs_options is set without nfs = SERVER:/EXPORT"),
+		       -EINVAL;
+	if (c->nfs_options && (strchr(c->nfs_options, ' ') || has_option(c->nfs_options, "fsc") ||
+			       has_option(c->nfs_options, "hard")))
+		return snprintf(err, err_len,
+				"[origin] nfs_options = '%s': comma-separated, without spaces; "
+				"no fsc (the daemon is the cache) and no hard (a dead server "
+				"would hang the origin's threads for good)",
+				c->nfs_options),
 		       -EINVAL;
 	if (c->origin_url) {
 		int r = validate_http(c, err, err_len);

@@ -26,6 +26,7 @@ struct config {
 	char *cache_tag;	     /* cachefiles tag */
 	unsigned brun, bcull, bstop; /* block culling limits, percent */
 	unsigned frun, fcull, fstop; /* file culling limits, percent */
+	bool allow_root_fs;	     /* serve a cache on the root filesystem */
 	/* [origin] */
 	char *origin_path; /* directory holding blobs/sha256/<hex> (file origin) */
 	char *origin_url;  /* http(s) base URL serving blobs/sha256/<hex> (HTTP origin) */
@@ -36,6 +37,8 @@ struct config {
 	char *proxy, *no_proxy;
 	unsigned max_connections; /* HTTP: per host */
 	unsigned retries;	  /* HTTP: attempts after a transient failure */
+	char *origin_nfs;	  /* SERVER:/EXPORT the daemon mounts at origin_path, or NULL */
+	char *nfs_options;	  /* its mount options; NULL: MOUNT_NFS_DEFAULT_OPTIONS */
 	/* [daemon] */
 	char *catalogue_dir;	 /* *.model files */
 	char *run_dir;		 /* status file */

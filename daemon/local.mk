@@ -28,9 +28,15 @@ daemon_blobcached_SOURCES = \
 	daemon/workpool.c daemon/workpool.h \
 	daemon/holder.c daemon/holder.h \
 	daemon/probe.c daemon/probe.h \
-	daemon/control.c daemon/control.h
-daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
-daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
+	daemon/control.c daemon/control.h \
+	daemon/mounts.c daemon/mounts.h daemon/mountpolicy.c daemon/mountpolicy.h \
+	daemon/linkwatch.c daemon/linkwatch.h \
+	daemon/sdnotify.c daemon/sdnotify.h \
+	daemon/caps.c daemon/caps.h
+daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
+	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
+daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
+	$(SYSTEMD_LIBS) $(CAP_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
 
 include daemon/ctl.mk
 

@@ -6,17 +6,21 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include "caps.h"
 #include "configfile.h"
 #include "control.h"
 #include "fill.h"
 #include "holder.h"
 #include "probe.h"
 #include "log.h"
+#include "linkwatch.h"
 #include "loop.h"
 #include "macros.h"
 #include "models.h"
+#include "mounts.h"
 #include "ondemand.h"
 #include "origin.h"
+#include "sdnotify.h"
 
 #define STATUS_INTERVAL_MS 1000
 /* A failure that restarting cannot mend (configuration, kernel, device held by another cache
@@ -37,8 +41,11 @@ struct daemon {
 	int devfd;	 /* bound /dev/cachefiles, until ondemand_start takes it */
 	bool restored;	 /* devfd came from the device holder */
 	int holder_conn; /* kept open while we serve: the holder watches it */
+	bool fdstored;	 /* systemd's fd store keeps the device across restarts */
 	struct probe *probe;
 	struct control *control; /* run_dir/control.sock, for blobcachectl */
+	struct mounts *mounts;	 /* managed model mounts and the NFS origin */
+	struct linkwatch *links; /* network links down/up: re-check the mounts */
 	int exit_status;	 /* on failure: 1, or EXIT_NO_RESTART */
 };
 
@@ -119,6 +126,7 @@ static int write_status(struct daemon *d)
 			(unsigned long long)hs->failed);
 	}
 	ondemand_print_objects(d->od, f);
+	mounts_print_status(d->mounts, f);
 	if (fclose(f) != 0 || rename(tmp, d->status_path) < 0) {
 		int r = -errno;
 		unlink(tmp);
@@ -198,6 +206,31 @@ static int acquire_device(struct daemon *d, const char *device)
 {
 	int other = 0, fd, r;
 
+	/* Under systemd with an fd store, the service manager keeps the device across restarts
+	 * (and a watchdog or crash restart) instead of a device holder. */
+	if (sdn_fdstore_enabled()) {
+		fd = sdn_fdstore_take("cachefiles");
+		if (fd >= 0) {
+			log_info("took the bound cachefiles device back from systemd's fd store");
+			d->devfd = fd;
+			d->restored = true;
+			d->fdstored = true;
+			return 0;
+		}
+		fd = ondemand_bind(device, &d->cfg);
+		if (fd < 0)
+			return fd;
+		d->devfd = fd;
+		r = sdn_fdstore_put(fd, "cachefiles");
+		if (r < 0)
+			log_warn_errno(r,
+				       "cannot store the device in systemd's fd store: a restart "
+				       "of the service will break mounted models");
+		else
+			log_info("stored the bound cachefiles device in systemd's fd store");
+		d->fdstored = r >= 0;
+		return 0;
+	}
 	if (d->cfg.restart_grace_ms) {
 		fd = holder_attach(d->cfg.run_dir, &d->holder_conn, &other);
 		if (fd >= 0) {
@@ -227,6 +260,42 @@ static int acquire_device(struct daemon *d, const char *device)
 	return 0;
 }
 
+static void on_link_change(const char *ifname, bool up, void *userdata)
+{
+	struct daemon *d = userdata;
+	char why[64];
+
+	snprintf(why, sizeof(why), "link %s %s", ifname, up ? "up" : "down");
+	mounts_recheck(d->mounts, why);
+}
+
+static bool probe_mounts_ready(const void *mounts, char *why, size_t why_len)
+{
+	return mounts_ready(mounts, why, why_len);
+}
+
+static void probe_mounts_metrics(const void *mounts, FILE *f)
+{
+	mounts_format_metrics(mounts, f);
+}
+
+/* The cache belongs on its own volume: on the root filesystem it would fill the system disk,
+ * and a missing volume mount would go unnoticed. */
+static int check_not_root_fs(const struct config *cfg)
+{
+	struct stat dir, root;
+
+	if (cfg->allow_root_fs || stat(cfg->cache_dir, &dir) < 0 || stat("/", &root) < 0)
+		return 0; /* a missing directory is reported when binding */
+	if (dir.st_dev != root.st_dev)
+		return 0;
+	return log_error_errno(EXDEV,
+			       "cache directory %s is on the root filesystem (is the cache volume "
+			       "mounted?): mount the dedicated cache volume there (see "
+			       "var-cache-blobcached.mount), or set [cache] allow_root_fs = yes",
+			       cfg->cache_dir);
+}
+
 static void probe_gather(void *userdata, struct probe_source *out)
 {
 	struct daemon *d = userdata;
@@ -236,6 +305,9 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
 	out->request_timeout_ms = d->cfg.request_timeout_ms;
 	out->bound = d->od != NULL;
+	out->extra_ready = probe_mounts_ready;
+	out->extra_metrics = probe_mounts_metrics;
+	out->extra = d->mounts;
 }
 
 static int run(struct daemon *d, const char *device)
@@ -250,6 +322,13 @@ static int run(struct daemon *d, const char *device)
 	struct stat st;
 	int r;
 
+	/* An NFS origin is mounted by the daemon (mounts.c): its mount point may be new. */
+	if (d->cfg.origin_nfs) {
+		r = mkdir_parents(d->cfg.origin_path);
+		if (r < 0)
+			return log_error_errno(r, "cannot create the NFS origin's mount point %s",
+					       d->cfg.origin_path);
+	}
 	/* Only a file origin can be checked before start: an HTTP server may come later. */
 	if (d->cfg.origin_path && (stat(d->cfg.origin_path, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return log_error_errno(
@@ -272,6 +351,10 @@ static int run(struct daemon *d, const char *device)
 	if (r < 0)
 		log_warn_errno(r, "cannot create %s: no status file, no device holder",
 			       d->cfg.run_dir);
+	r = check_not_root_fs(&d->cfg);
+	if (r < 0)
+		return r;
+	sdn_status("binding the cache %s", d->cfg.cache_dir);
 	/* Before any thread starts: the device holder is forked from here. */
 	r = acquire_device(d, device);
 	if (r < 0) {
@@ -281,6 +364,12 @@ static int run(struct daemon *d, const char *device)
 		if (r == -EINVAL || r == -EOPNOTSUPP || r == -EBUSY)
 			d->exit_status = EXIT_NO_RESTART;
 		return r;
+	}
+	/* Also before any thread: capabilities are per thread. */
+	if (geteuid() == 0) {
+		r = caps_drop_to_serving();
+		if (r < 0)
+			return r;
 	}
 	if (d->cfg.origin_url) {
 		struct origin_http_options hopts = {
@@ -304,6 +393,9 @@ static int run(struct daemon *d, const char *device)
 		r = origin_file_new(d->loop, d->cfg.origin_path, d->cfg.workers, &d->origin);
 		if (r < 0)
 			return log_error_errno(r, "cannot start the file origin");
+		if (d->cfg.origin_nfs) /* reads wait for a lost mount, within their deadline */
+			origin_file_set_mount(d->origin, 0x6969 /* NFS_SUPER_MAGIC */,
+					      d->cfg.request_timeout_ms);
 	}
 	/* Verified metadata blobs are kept so that cached models mount while the origin is away;
 	 * without the directory everything still works, mounts just need the origin. */
@@ -337,15 +429,30 @@ static int run(struct daemon *d, const char *device)
 		if (r < 0)
 			return r; /* logged */
 	}
+	/* Mounts last: a model's mount(2) waits for the OPEN that the bound device delivers. */
+	r = mounts_new(d->loop, &d->cfg, &d->mounts);
+	if (r < 0)
+		return r; /* logged */
+	r = mounts_start(d->mounts, d->control);
+	if (r < 0)
+		return r;
+	r = linkwatch_start(d->loop, on_link_change, d, &d->links);
+	if (r < 0)
+		log_warn_errno(r, "cannot watch network links: mounts are re-checked every second "
+				  "only");
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the status timer");
 	write_status(d);
+	r = sdn_ready(d->loop, d->cfg.origin_url ? d->cfg.origin_url : d->cfg.origin_path);
+	if (r < 0)
+		return r;
 	log_info("ready: origin %s, catalogue %s, chunk %llu KiB, %u workers, timeout %llu ms",
 		 d->cfg.origin_url ? d->cfg.origin_url : d->cfg.origin_path, d->cfg.catalogue_dir,
 		 (unsigned long long)(d->cfg.chunk_size >> 10), d->cfg.workers,
 		 (unsigned long long)d->cfg.request_timeout_ms);
 	r = loop_run(d->loop);
+	sdn_stopping("stopping");
 	write_status(d);
 	return r;
 }
@@ -354,12 +461,15 @@ static void teardown(struct daemon *d)
 {
 	control_stop(d->control);
 	probe_stop(d->probe);
-	if (d->od && d->holder_conn >= 0) {
+	linkwatch_stop(d->links);
+	mounts_free(d->mounts);
+	if (d->od && (d->holder_conn >= 0 || d->fdstored)) {
 		/* The device holder keeps the cache: requests in hand stay unanswered, and the next
 		 * daemon's `restore` has the kernel send them again. Failing them here would give
 		 * readers EIO on every restart. The process exit closes the object fds. */
-		log_info("stopping; requests in flight are left to the next daemon (the device "
-			 "holder keeps the cache for restart_grace)");
+		log_info("stopping; requests in flight are left to the next daemon (%s)",
+			 d->fdstored ? "systemd's fd store keeps the cache"
+				     : "the device holder keeps the cache for restart_grace");
 	} else {
 		/* Fill first: it fails open requests, whose completions still need the front end.
 		 */

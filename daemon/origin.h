@@ -39,6 +39,11 @@ struct origin {
  * ties up one worker, never the loop). Returns 0 or -errno. */
 int origin_file_new(struct loop *loop, const char *root, unsigned workers, struct origin **out);
 
+/* The file origin's root is a mount the daemon manages, of file system fs_magic (statfs
+ * f_type, e.g. 0x6969 for NFS): a read that finds something else there (the mount is lost and
+ * not yet back) waits up to wait_ms for it instead of failing at once. Call before fetching. */
+void origin_file_set_mount(struct origin *o, uint32_t fs_magic, uint64_t wait_ms);
+
 /* HTTP(S) origin: blobs at <url>/blobs/sha256/<hex> (the OCI image-layout path, as
  * `blobcachectl publish` writes it), fetched with range requests through libcurl's multi
  * interface driven by the loop (no threads). */

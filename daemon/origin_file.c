@@ -9,7 +9,9 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "io.h"
 #include "log.h"
@@ -21,6 +23,8 @@ struct file_origin {
 	struct origin base;
 	char *root;
 	struct workpool *pool;
+	uint32_t fs_magic; /* the root must be this file system (a managed NFS mount), or 0 */
+	uint64_t wait_ms;  /* how long a read waits for it to be mounted again */
 };
 
 struct file_job {
@@ -47,29 +51,74 @@ static int open_beneath(int dirfd, const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Pool thread. Opens the blob afresh each time: cheap next to a 1 MiB read, and it means a
- * remounted or recovered NFS share is picked up without stale handles (ESTALE). */
-static void read_blob(void *userdata)
+static int read_once(struct file_job *job)
 {
-	struct file_job *job = userdata;
 	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
 	char path[32 + DIGEST_HEX_LEN];
 	ssize_t n;
 
 	rootfd = open(job->fo->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		job->result = -errno;
-		return;
-	}
+	if (rootfd < 0)
+		return -errno;
 	snprintf(path, sizeof(path), "blobs/sha256/%s", job->digest);
 	fd = open_beneath(rootfd, path);
-	if (fd < 0) {
-		job->result = fd;
-		return;
-	}
+	if (fd < 0)
+		return fd;
 	n = pread_full(fd, job->buf, job->len, (off_t)job->off);
 	/* A short read: the blob is shorter than the catalogue says. */
-	job->result = n < 0 ? n : (size_t)n < job->len ? -EIO : n;
+	return n < 0 ? (int)n : (size_t)n < job->len ? -EIO : 0;
+}
+
+/* Is the origin's own file system at root (not the empty directory under a lost mount)? */
+static bool root_mounted(const struct file_origin *fo)
+{
+	struct statfs sfs;
+
+	return statfs(fo->root, &sfs) == 0 && (uint32_t)sfs.f_type == fo->fs_magic;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Pool thread. Opens the root and the blob afresh each time: cheap next to a 1 MiB read, and
+ * it means a remounted or recovered NFS share is picked up. ESTALE (the server restarted, the
+ * export changed, the mount was replaced) is retried once at once, with the directory and the
+ * blob reopened by path. With a managed NFS mount, a read that finds the mount missing waits
+ * for the daemon to mount it again (up to wait_ms) instead of reading the empty directory. */
+static void read_blob(void *userdata)
+{
+	struct file_job *job = userdata;
+	const struct file_origin *fo = job->fo;
+	uint64_t deadline = fo->fs_magic ? now_ms() + fo->wait_ms : 0;
+	bool stale_retried = false;
+	int r;
+
+	for (;;) {
+		if (fo->fs_magic && !root_mounted(fo)) {
+			if (now_ms() >= deadline) {
+				r = -ENOENT;
+				break;
+			}
+			usleep(100 * 1000);
+			continue;
+		}
+		r = read_once(job);
+		if (r == -ESTALE && !stale_retried) {
+			stale_retried = true;
+			log_debug("origin: blob %s: stale file handle, reopening", job->digest);
+			continue;
+		}
+		/* The mount went away under the read: wait for it to be back. */
+		if (r < 0 && fo->fs_magic && !root_mounted(fo) && now_ms() < deadline)
+			continue;
+		break;
+	}
+	job->result = r < 0 ? r : (ssize_t)job->len;
 }
 
 static void read_done(void *userdata)
@@ -109,6 +158,14 @@ static void file_free(struct origin *o)
 	/* Threads blocked in an NFS read may never return: the pool leaves them be, and so do
 	 * we with the root path they use (the process is about to exit). */
 	workpool_free(fo->pool);
+}
+
+void origin_file_set_mount(struct origin *o, uint32_t fs_magic, uint64_t wait_ms)
+{
+	struct file_origin *fo = (struct file_origin *)o;
+
+	fo->fs_magic = fs_magic;
+	fo->wait_ms = wait_ms;
 }
 
 static const struct origin_ops file_ops = {

@@ -46,6 +46,8 @@ bool probe_ready(const struct probe_source *s, uint64_t now_ms, char *why, size_
 	if (s->fill->origin_last_error_ms > s->fill->origin_last_ok_ms)
 		REASON("origin failing: its last fetch failed %llu ms ago\n",
 		       (unsigned long long)(now_ms - s->fill->origin_last_error_ms));
+	if (s->extra_ready && !s->extra_ready(s->extra, why, why_len))
+		ready = false;
 #undef REASON
 	return ready;
 }
@@ -120,6 +122,8 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		counter(f, "http_failures_total", "HTTP fetches failed after retries",
 			s->http->failed);
 	}
+	if (s->extra_metrics)
+		s->extra_metrics(s->extra, f);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,

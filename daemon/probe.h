@@ -28,6 +28,11 @@ struct probe_source {
 	const struct origin_http_stats *http; /* NULL for the file origin */
 	uint64_t request_timeout_ms;
 	bool bound;
+	/* Optional (NULL: none): more readiness reasons, appended to why (returns false when
+	 * not ready), and more metrics; called with extra. The managed mounts use them. */
+	bool (*extra_ready)(const void *extra, char *why, size_t why_len);
+	void (*extra_metrics)(const void *extra, FILE *f);
+	const void *extra;
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 

@@ -42,3 +42,12 @@ tests_unit_test_control_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_control_LDADD = $(UNIT_LIBS) -lpthread
 endif
 EXTRA_DIST += tests/unit/test-helpers.h
+# Managed mounts: the pure parts (mountinfo matching, health decisions, state file), NFS keys.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-mounts
+TESTS += tests/unit/test-mounts
+tests_unit_test_mounts_SOURCES = tests/unit/test-mounts.c daemon/mountpolicy.c \
+	daemon/configfile.c daemon/linkwatch.c daemon/loop.c
+tests_unit_test_mounts_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
+tests_unit_test_mounts_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
+endif

@@ -18,7 +18,11 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
-	tests/vm/scenarios/demo.sh
+	tests/vm/scenarios/managed-mount.sh \
+	tests/vm/scenarios/demo.sh \
+	tests/vm/scenarios/debian-guest.sh \
+	tests/vm/scenarios/systemd-restart.sh \
+	tests/vm/scenarios/nfs-origin.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -32,6 +36,8 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/run-scenario \
 	tests/vm/prepare \
 	tests/vm/init \
+	tests/vm/prepare-debian \
+	tests/vm/systemd-runner \
 	tests/vm/lib.sh \
 	tests/vm/blobcache.sh
 
@@ -53,3 +59,6 @@ distclean-vm:
 	rm -rf tests/vm/cache
 
 .PHONY: vm-prepare check-vm clean-vm distclean-vm
+
+# Needs the Debian guest (run-scenario --rootfs debian, branch systemd): joins VM_SCENARIOS once
+# that is merged.

@@ -1,0 +1,138 @@
+# The NFS origin mounted by the daemon: the guest's nfs-kernel-server exports /srv/export over
+# 127.0.0.1, the daemon mounts it at /srv/origin itself ([origin] nfs) and a model at /models/m.
+# A reader reads the model while (a) the NFS server restarts and (b) the origin mount is lazily
+# unmounted from outside: the reads resume by themselves (no error, right bytes), the mount is
+# back within 5 s, /readyz goes 503 then 200. Times are measured and printed.
+# Needs the Debian guest (systemd, nfs-kernel-server): run-scenario --rootfs debian.
+# vm: --rootfs debian --timeout 600
+. /usr/share/blobcache-tests/lib.sh
+. /usr/share/blobcache-tests/blobcache.sh
+trap bc_show_log EXIT
+P=http://127.0.0.1:9464
+
+ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
+origin_mounted() { awk '$2 == "/srv/origin" && $3 ~ /^nfs/ { f = 1 } END { exit !f }' /proc/mounts; }
+
+modprobe nfsd && modprobe nfs || fail "modprobe nfsd nfs"
+# A short NFSv4 grace period: opens after a server restart wait for it (90 s by default).
+mkdir -p /etc/nfs.conf.d
+printf '[nfsd]\ngrace-time=10\nlease-time=10\n' >/etc/nfs.conf.d/blobcache-test.conf
+mkdir -p /srv/export /srv/catalogue /srv/origin
+make_model /srv/src/m 24 3
+blobcachectl publish --catalogue /srv/catalogue m /srv/src/m /srv/export >/dev/null || fail "publish"
+want=$(sha256sum </srv/src/m/model.safetensors | cut -d' ' -f1)
+echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
+systemctl restart nfs-server || fail "nfs-server start"
+
+mkdir -p /etc/blobcached /var/cache/blobcached/blobcached
+cat >"$BC_CONF" <<EOF
+[cache]
+dir = /var/cache/blobcached/blobcached
+[origin]
+path = /srv/origin
+nfs = 127.0.0.1:/srv/export
+nfs_options = soft,timeo=10,retrans=2,retry=0
+[daemon]
+catalogue = /srv/catalogue
+run_dir = /run/blobcached
+request_timeout = 30s
+readahead = 0
+[model m]
+mount = /models/m
+EOF
+bc_start || fail "daemon start"
+wait_for origin_mounted 30
+wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
+wait_for '[ "$(http_status /readyz)" = 200 ]' 10
+pass "the daemon mounted the NFS origin and the model; ready"
+
+# The reader: 1 MiB at a time, slowly, each range fetched from the origin (no read-ahead).
+reader() {
+	errors=0
+	i=0
+	while [ $i -lt 24 ]; do
+		dd if=/models/m/model.safetensors of=/tmp/part.$i bs=1M skip=$i count=1 2>/dev/null ||
+			errors=$((errors + 1))
+		i=$((i + 1))
+		sleep 0.4
+	done
+	cat $(i=0; while [ $i -lt 24 ]; do echo /tmp/part.$i; i=$((i + 1)); done) |
+		sha256sum | cut -d' ' -f1 >/tmp/reader.sum
+	echo $errors >/tmp/reader.errors
+}
+
+# (a) The NFS server restarts under the reader.
+reader &
+rpid=$!
+sleep 2
+t0=$(ms)
+systemctl restart nfs-server || fail "nfs-server restart"
+echo "MEASURED: systemctl restart nfs-server took $(($(ms) - t0)) ms"
+wait $rpid
+assert_eq 0 "$(cat /tmp/reader.errors)" "read errors across the NFS server restart"
+assert_eq "$want" "$(cat /tmp/reader.sum)" "bytes read across the NFS server restart"
+echo "MEASURED: reader finished $(($(ms) - t0)) ms after the restart began"
+pass "(a) NFS server restarted: reads resumed by themselves, bytes correct"
+
+# (b) The origin mount is lazily unmounted from outside under the reader.
+bc_term
+bc_stop_holder
+umount -l /models/m 2>/dev/null
+rm -rf /var/cache/blobcached/blobcached/* # nothing cached: every range from NFS again
+drop_caches
+bc_start || fail "daemon restart"
+wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
+wait_for '[ "$(http_status /readyz)" = 200 ]' 10
+reader &
+rpid=$!
+sleep 2
+# Two watchers, so that a slow curl does not blur the mount time: one polls /proc/mounts with
+# shell builtins only (no fork per look), one polls /readyz.
+mount_watch() {
+	t_start=$1
+	while :; do
+		read -r up _ </proc/uptime
+		now_ms=$(( ${up%.*} * 1000 + 1${up#*.}0 - 1000 ))
+		found=
+		while read -r _ dst typ _; do
+			case "$typ" in nfs*) [ "$dst" = /srv/origin ] && found=1 ;; esac
+		done </proc/mounts
+		if [ -z "$found" ]; then gone=1; fi
+		if [ -n "$found" ] && [ -n "$gone" ]; then echo $((now_ms - t_start)) >/tmp/back.ms; return; fi
+		[ $((now_ms - t_start)) -gt 20000 ] && return
+		sleep 0.02
+	done
+}
+: >/tmp/readyz.trace
+rm -f /tmp/back.ms
+t0=$(ms)
+gone=
+mount_watch "$t0" &
+wpid=$!
+umount -l /srv/origin || fail "umount -l /srv/origin"
+saw503=
+while [ $(($(ms) - t0)) -lt 20000 ]; do
+	s=$(http_status /readyz)
+	echo "$(($(ms) - t0)) $s" >>/tmp/readyz.trace
+	[ "$s" = 503 ] && [ -z "$saw503" ] && saw503=$(($(ms) - t0))
+	[ -f /tmp/back.ms ] && [ -n "$saw503" ] && [ "$s" = 200 ] && break
+	sleep 0.05
+done
+ready=$(($(ms) - t0))
+wait $wpid
+back=$(cat /tmp/back.ms 2>/dev/null)
+echo "MEASURED: umount -l /srv/origin: mounted again after ${back:-never} ms; /readyz 503 at ${saw503:-never} ms, 200 again at $ready ms"
+grep "mounted again at /srv/origin" "$BC_LOG" | tail -1
+[ -n "$back" ] && [ "$back" -le 5000 ] || fail "origin mount not back within 5 s"
+[ -n "$saw503" ] || fail "/readyz never went 503: $(cat /tmp/readyz.trace)"
+assert_eq 200 "$(http_status /readyz)" "/readyz after the remount"
+wait $rpid
+assert_eq 0 "$(cat /tmp/reader.errors)" "read errors across the lazy unmount"
+assert_eq "$want" "$(cat /tmp/reader.sum)" "bytes read across the lazy unmount"
+pass "(b) origin unmounted from outside: back in $back ms, reads resumed, readiness 503 then 200"
+
+bc_stop
+umount /models/m 2>/dev/null
+umount /srv/origin 2>/dev/null
+pass "NFS origin managed by the daemon"
