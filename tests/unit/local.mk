@@ -42,3 +42,11 @@ tests_unit_test_control_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_control_LDADD = $(UNIT_LIBS) -lpthread
 endif
 EXTRA_DIST += tests/unit/test-helpers.h
+# The space policy (LRU, watermarks, purge, pins, the usage file).
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-space
+TESTS += tests/unit/test-space
+tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/spacepolicy.c
+tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_space_LDADD = $(UNIT_LIBS)
+endif
