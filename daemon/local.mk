@@ -28,7 +28,8 @@ daemon_blobcached_SOURCES = \
 	daemon/workpool.c daemon/workpool.h \
 	daemon/holder.c daemon/holder.h \
 	daemon/probe.c daemon/probe.h \
-	daemon/control.c daemon/control.h
+	daemon/control.c daemon/control.h \
+	daemon/space.c daemon/space.h daemon/spacepolicy.c daemon/spacepolicy.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
 

@@ -17,6 +17,7 @@
 #include "models.h"
 #include "ondemand.h"
 #include "origin.h"
+#include "space.h"
 
 #define STATUS_INTERVAL_MS 1000
 
@@ -35,6 +36,7 @@ struct daemon {
 	int holder_conn; /* kept open while we serve: the holder watches it */
 	struct probe *probe;
 	struct control *control; /* run_dir/control.sock, for blobcachectl */
+	struct space *space;	 /* watermarks, purge, warm/evict/pin */
 };
 
 static void usage(FILE *f)
@@ -231,6 +233,7 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
 	out->request_timeout_ms = d->cfg.request_timeout_ms;
 	out->bound = d->od != NULL;
+	out->space = d->space ? space_get_report(d->space) : NULL;
 }
 
 static int run(struct daemon *d, const char *device)
@@ -310,6 +313,11 @@ static int run(struct daemon *d, const char *device)
 	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, d->fill, d->models, &d->od);
 	if (r < 0)
 		return r;
+	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
+	if (r < 0)
+		return r;
+	space_set_kernel(d->space, &ondemand_space_ops, d->od);
+	ondemand_set_space(d->od, d->space);
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
 	if (strcmp(d->cfg.probe_listen, "off") != 0) {
@@ -325,6 +333,9 @@ static int run(struct daemon *d, const char *device)
 		r = control_start(d->loop, sock, &d->control);
 		if (r < 0)
 			return r; /* logged */
+		r = space_register_control(d->space, d->control);
+		if (r < 0)
+			return log_error_errno(r, "cannot register the cache space verbs");
 	}
 	r = loop_add_periodic(d->loop, STATUS_INTERVAL_MS, on_status_timer, d);
 	if (r < 0)
@@ -356,6 +367,7 @@ static void teardown(struct daemon *d)
 		ondemand_stop(d->od);
 		origin_free(d->origin);
 	}
+	space_free(d->space);
 	models_free(d->models);
 	if (d->sigfd >= 0) {
 		loop_remove_fd(d->loop, d->sigfd);

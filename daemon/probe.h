@@ -17,6 +17,7 @@
 #include "fill.h"
 #include "ondemand.h"
 #include "origin.h"
+#include "space.h"
 
 struct loop;
 struct probe;
@@ -28,6 +29,7 @@ struct probe_source {
 	const struct origin_http_stats *http; /* NULL for the file origin */
 	uint64_t request_timeout_ms;
 	bool bound;
+	const struct space_report *space; /* cache usage; NULL: not reported */
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 
