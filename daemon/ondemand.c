@@ -249,7 +249,7 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 	 * opened it yet, so lseek on the fd fails. The fill core keeps verified copies instead.) */
 	if (blob->role != BLOB_ROLE_META) {
 		char v[MSG_MAX_SIZE], k[MSG_MAX_SIZE];
-		snprintf(v, sizeof(v), "%.*s", (int)volume_len, volume);
+		snprintf(v, sizeof(v), "%.*s", (int)m->open.volume_key_len, m->open.volume_key);
 		snprintf(k, sizeof(k), "%.*s", (int)m->open.cookie_key_len, m->open.cookie_key);
 		return open_object(od, m->msg_id, m->object_id, TAKE_FD(fd), blob,
 				   model ? model->name : "?", NULL, 0, v, k);
@@ -257,7 +257,9 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return copen_reply(od, m->msg_id, -ENOMEM);
-	snprintf(ctx->volume, sizeof(ctx->volume), "%.*s", (int)volume_len, volume);
+	/* The whole volume key ("erofs,NAME"): it names the cache file's directory. */
+	snprintf(ctx->volume, sizeof(ctx->volume), "%.*s", (int)m->open.volume_key_len,
+		 m->open.volume_key);
 	snprintf(ctx->key, sizeof(ctx->key), "%.*s", (int)m->open.cookie_key_len,
 		 m->open.cookie_key);
 	r = catalogue_blob_copy(&ctx->blob, blob);

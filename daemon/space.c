@@ -307,6 +307,26 @@ static void scan_fanout(struct space *sp, const char *path, const char *volume)
 	closedir(d);
 }
 
+/* Bytes of data in a file, by SEEK_DATA/SEEK_HOLE: the object's fd is not the cache file
+ * (fstat shows an anonymous inode) but seeks through to it. */
+static uint64_t data_bytes(int fd)
+{
+	uint64_t total = 0;
+	off_t pos = 0;
+
+	for (int extents = 0; extents < 65536; extents++) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+		if (data < 0)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data)
+			break;
+		total += (uint64_t)(hole - data);
+		pos = hole;
+	}
+	return total;
+}
+
 static void scan(struct space *sp)
 {
 	DIR *store;
@@ -343,10 +363,9 @@ static void scan(struct space *sp)
 	 * and unused are dropped. */
 	for (struct space_entry **pp = &sp->entries; *pp;) {
 		struct space_entry *e = *pp;
-		struct stat st;
 
-		if (!e->present && e->fd >= 0 && fstat(e->fd, &st) == 0)
-			e->bytes = (uint64_t)st.st_blocks * 512;
+		if (!e->present && e->fd >= 0)
+			e->bytes = data_bytes(e->fd);
 		if (!e->present && e->in_use == 0) {
 			*pp = e->next;
 			entry_free(e);

@@ -18,6 +18,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
+	tests/vm/scenarios/warm-status.sh \
 	tests/vm/scenarios/demo.sh
 
 TESTS += $(VM_SCENARIOS)
