@@ -223,3 +223,11 @@ bc_volume_pct() {
 bc_wait_closed() {
 	wait_for '[ "$(sed -n "s/^objects=//p" "$BC_STATUS")" = 0 ]' "$1" 0.5
 }
+
+# bc_warm MODEL: blobcachectl warm, its output shown only if it fails.
+bc_warm() {
+	blobcachectl --run-dir /run/blobcached warm "$1" >/tmp/warm.out 2>&1 || {
+		cat /tmp/warm.out
+		return 1
+	}
+}
