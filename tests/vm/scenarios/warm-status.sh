@@ -10,8 +10,10 @@ CTL="blobcachectl --run-dir /run/blobcached"
 
 make_model /srv/src/a 24 30
 make_model /srv/src/b 6 5
+make_model /srv/src/big 96 5
 bc_publish a /srv/src/a >/dev/null || fail "publish a"
 bc_publish b /srv/src/b >/dev/null || fail "publish b"
+bc_publish big /srv/src/big >/dev/null || fail "publish big"
 bc_start || fail "daemon start"
 
 # Unknown models: the error names the cause and how to see the catalogue.
@@ -91,6 +93,23 @@ tree_sums /mnt/a >/tmp/got2.a
 cmp /tmp/src.a /tmp/got2.a || fail "content of a after evict differs"
 umount /mnt/a
 pass "evict removed a's files; a reads again from the origin"
+
+# Ctrl-C cancels a warm: the CLI exits 130, the daemon stops filling and unmounts its private
+# mount; what was filled stays.
+$CTL warm big >/tmp/warmbig.out 2>&1 &
+wpid=$!
+wait_for '[ "$(bc_model_field big warming)" = true ]' 30 0.2
+sleep 1
+kill -INT $wpid
+wait $wpid
+assert_eq 130 "$?" "exit status of a cancelled warm"
+wait_for '[ "$(bc_model_field big warming)" = false ]' 30 0.2
+grep -q 'warm of model big cancelled' "$BC_LOG" || fail "the daemon did not log the cancel"
+grep -q ' /run/blobcached/warm/big ' /proc/mounts && fail "private mount of big left behind"
+cached=$(bc_model_field big cached_bytes)
+echo "cancelled warm of big: $cached of $(bc_model_field big size_bytes) bytes cached"
+[ "$cached" -lt "$(bc_model_field big size_bytes)" ] || fail "the warm was not cancelled"
+pass "Ctrl-C cancels a warm cleanly"
 
 # The pin survives a restart (state_dir/usage).
 $CTL pin b || fail "pin b"
