@@ -10,6 +10,7 @@
 
 #include "catalogue.h"
 #include "ctlclient.h"
+#include "ctlspace.h"
 #include "log.h"
 #include "macros.h"
 #include "parse.h"
@@ -295,12 +296,32 @@ static int cmd_mounts(int argc, char **argv)
 	return simple_command(argc, argv, 0, 0, mounts_usage);
 }
 
+static int cmd_status(int argc, char **argv)
+{
+	return ctl_space_status(run_dir, argc, argv);
+}
+
+static int cmd_warm(int argc, char **argv)
+{
+	return ctl_space_warm(run_dir, argc, argv);
+}
+
+static int cmd_model_verb(int argc, char **argv)
+{
+	return ctl_space_model_verb(run_dir, argc, argv);
+}
+
 static const struct command commands[] = {
 	{ "publish", "build an EROFS image of a directory and publish it as a model", cmd_publish },
 	{ "show-model", "check and print a model's catalogue entry", cmd_show_model },
 	{ "mount", "have the daemon mount a model and keep it mounted", cmd_mount },
 	{ "umount", "unmount a model mounted with mount", cmd_umount },
 	{ "mounts", "list the daemon's managed mounts and their state", cmd_mounts },
+	{ "status", "cache usage and per-model figures of the running daemon", cmd_status },
+	{ "warm", "fill a whole model into the cache now", cmd_warm },
+	{ "evict", "remove an unmounted model's files from the cache", cmd_model_verb },
+	{ "pin", "never cull or purge a model", cmd_model_verb },
+	{ "unpin", "undo a pin", cmd_model_verb },
 };
 
 static void usage(FILE *f)

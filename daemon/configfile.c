@@ -48,6 +48,16 @@ static const struct config_key keys[] = {
 	K("cache", "fstop", KEY_PERCENT, fstop, 0, 99, "as bstop, for files"),
 	K("cache", "allow_root_fs", KEY_BOOL, allow_root_fs, 0, 0,
 	  "allow the cache directory on the root filesystem (no dedicated volume)"),
+	K("cache", "high_watermark", KEY_PERCENT, high_watermark, 1, 99,
+	  "the daemon culls when the volume is fuller than this"),
+	K("cache", "low_watermark", KEY_PERCENT, low_watermark, 0, 98,
+	  "... least recently used files first, down to this"),
+	K("cache", "cull_interval", KEY_DURATION, cull_interval_ms, 100, 3600000,
+	  "how often the volume is checked against the watermarks"),
+	K("cache", "purge_unused_after", KEY_DURATION, purge_unused_after_ms, 0, 3650ULL * 86400000,
+	  "remove the cache files of models unused this long (0: never)"),
+	K("cache", "purge_check_every", KEY_DURATION, purge_check_every_ms, 100, 86400000,
+	  "how often models are checked for purge_unused_after"),
 	K("origin", "path", KEY_STRING, origin_path, 0, 0, "origin directory (e.g. an NFS mount)"),
 	K("origin", "url", KEY_STRING, origin_url, 0, 0,
 	  "HTTP origin: http(s)://host[:port][/path]"),
@@ -112,6 +122,11 @@ int config_init_defaults(struct config *c)
 	c->frun = 10;
 	c->fcull = 7;
 	c->fstop = 3;
+	c->high_watermark = 90;
+	c->low_watermark = 80;
+	c->cull_interval_ms = 10000;
+	c->purge_unused_after_ms = 0;
+	c->purge_check_every_ms = 3600000;
 	c->workers = 8;
 	c->chunk_size = 1 << 20;
 	c->readahead = 16 << 20;
@@ -204,8 +219,11 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 		r = parse_duration_ms(value, &v);
 		if (r < 0 || v < k->min || v > k->max)
 			return fail(st,
-				    "[%s] %s = '%s': expected a duration from %s to 1h (e.g. 30s)",
-				    k->section, k->name, value, k->min ? "100ms" : "0");
+				    "[%s] %s = '%s': expected a duration from %s to %s (e.g. 30s)",
+				    k->section, k->name, value, k->min ? "100ms" : "0",
+				    k->max == 3600000	 ? "1h"
+				    : k->max == 86400000 ? "1d"
+							 : "3650d");
 		*(uint64_t *)field = v;
 		return 1;
 	case KEY_LOG_LEVEL:
@@ -457,6 +475,23 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 		return snprintf(err, err_len,
 				"[cache] needs fstop < fcull < frun (have %u%% / %u%% / %u%%)",
 				c->fstop, c->fcull, c->frun),
+		       -EINVAL;
+	/* The daemon must cull before the kernel's limits bite: below bcull free the kernel
+	 * considers the cache full, and below bstop it refuses cache writes (READs fail). */
+	if (c->low_watermark >= c->high_watermark)
+		return snprintf(err, err_len,
+				"[cache] needs low_watermark < high_watermark (have %u%% / %u%%)",
+				c->low_watermark, c->high_watermark),
+		       -EINVAL;
+	if (c->high_watermark >= 100 - c->bstop)
+		return snprintf(err, err_len,
+				"[cache] high_watermark = %u%% leaves no room above the kernel's "
+				"bstop "
+				"(%u%% free): the kernel would refuse cache writes (readers get "
+				"EIO) "
+				"before the daemon culls; set high_watermark below %u%% (at most "
+				"100%% - bcull = %u%% is best)",
+				c->high_watermark, c->bstop, 100 - c->bstop, 100 - c->bcull),
 		       -EINVAL;
 	if (!c->origin_path && !c->origin_url)
 		return snprintf(err, err_len,

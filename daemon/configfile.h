@@ -22,11 +22,16 @@ struct model_conf {
 
 struct config {
 	/* [cache] */
-	char *cache_dir;	     /* where cachefiles keeps its files: ext4 or XFS */
-	char *cache_tag;	     /* cachefiles tag */
-	unsigned brun, bcull, bstop; /* block culling limits, percent */
-	unsigned frun, fcull, fstop; /* file culling limits, percent */
-	bool allow_root_fs;	     /* serve a cache on the root filesystem */
+	char *cache_dir;		/* where cachefiles keeps its files: ext4 or XFS */
+	char *cache_tag;		/* cachefiles tag */
+	unsigned brun, bcull, bstop;	/* block culling limits, percent */
+	unsigned frun, fcull, fstop;	/* file culling limits, percent */
+	unsigned high_watermark;	/* % of the volume used above which the daemon culls */
+	unsigned low_watermark;		/* ... down to this */
+	uint64_t cull_interval_ms;	/* watermark check period */
+	uint64_t purge_unused_after_ms; /* models unused this long are purged; 0: never */
+	uint64_t purge_check_every_ms;
+	bool allow_root_fs; /* serve a cache on the root filesystem */
 	/* [origin] */
 	char *origin_path; /* directory holding blobs/sha256/<hex> (file origin) */
 	char *origin_url;  /* http(s) base URL serving blobs/sha256/<hex> (HTTP origin) */

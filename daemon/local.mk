@@ -32,7 +32,8 @@ daemon_blobcached_SOURCES = \
 	daemon/mounts.c daemon/mounts.h daemon/mountpolicy.c daemon/mountpolicy.h \
 	daemon/linkwatch.c daemon/linkwatch.h \
 	daemon/sdnotify.c daemon/sdnotify.h \
-	daemon/caps.c daemon/caps.h
+	daemon/caps.c daemon/caps.h \
+	daemon/space.c daemon/space.h daemon/spacepolicy.c daemon/spacepolicy.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \

@@ -21,6 +21,7 @@
 #include "ondemand.h"
 #include "origin.h"
 #include "sdnotify.h"
+#include "space.h"
 
 #define STATUS_INTERVAL_MS 1000
 /* A failure that restarting cannot mend (configuration, kernel, device held by another cache
@@ -47,6 +48,7 @@ struct daemon {
 	struct mounts *mounts;	 /* managed model mounts and the NFS origin */
 	struct linkwatch *links; /* network links down/up: re-check the mounts */
 	int exit_status;	 /* on failure: 1, or EXIT_NO_RESTART */
+	struct space *space;	 /* watermarks, purge, warm/evict/pin */
 };
 
 static void usage(FILE *f)
@@ -308,6 +310,7 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->extra_ready = probe_mounts_ready;
 	out->extra_metrics = probe_mounts_metrics;
 	out->extra = d->mounts;
+	out->space = d->space ? space_get_report(d->space) : NULL;
 }
 
 static int run(struct daemon *d, const char *device)
@@ -413,6 +416,11 @@ static int run(struct daemon *d, const char *device)
 	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, d->fill, d->models, &d->od);
 	if (r < 0)
 		return r;
+	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
+	if (r < 0)
+		return r;
+	space_set_kernel(d->space, &ondemand_space_ops, d->od);
+	ondemand_set_space(d->od, d->space);
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
 	if (strcmp(d->cfg.probe_listen, "off") != 0) {
@@ -428,6 +436,9 @@ static int run(struct daemon *d, const char *device)
 		r = control_start(d->loop, sock, &d->control);
 		if (r < 0)
 			return r; /* logged */
+		r = space_register_control(d->space, d->control);
+		if (r < 0)
+			return log_error_errno(r, "cannot register the cache space verbs");
 	}
 	/* Mounts last: a model's mount(2) waits for the OPEN that the bound device delivers. */
 	r = mounts_new(d->loop, &d->cfg, &d->mounts);
@@ -477,6 +488,7 @@ static void teardown(struct daemon *d)
 		ondemand_stop(d->od);
 		origin_free(d->origin);
 	}
+	space_free(d->space);
 	models_free(d->models);
 	if (d->sigfd >= 0) {
 		loop_remove_fd(d->loop, d->sigfd);

@@ -20,6 +20,7 @@
 #include "macros.h"
 #include "models.h"
 #include "msg.h"
+#include "space.h"
 
 #define MAX_OBJECT_ID (1u << 20)
 
@@ -29,6 +30,8 @@ struct object {
 	struct fill_sink *sink; /* owns the anonymous fd */
 	unsigned pending_reads;
 	bool closed;
+	char *volume, *key;	 /* cachefiles volume key and cookie key: names the cache file */
+	struct space_entry *use; /* usage record: in use until the object is freed */
 };
 
 struct read_ctx {
@@ -44,6 +47,7 @@ struct ondemand {
 	struct object **objects; /* indexed by object id */
 	size_t n_objects;
 	struct ondemand_stats stats;
+	struct space *space; /* usage reports, or NULL */
 };
 
 /* The device takes one command per write(). */
@@ -66,6 +70,10 @@ static int dev_command(int devfd, const char *fmt, ...)
 
 static void object_free(struct object *obj)
 {
+	if (obj->od->space)
+		space_use_close(obj->od->space, obj->use);
+	free(obj->volume);
+	free(obj->key);
 	fill_sink_unref(obj->sink);
 	free(obj);
 }
@@ -121,7 +129,7 @@ static void copen_reply(struct ondemand *od, uint32_t msg_id, long long size)
  * from it. */
 static void open_object(struct ondemand *od, uint32_t msg_id, uint32_t object_id, int fd,
 			const struct catalogue_blob *blob, const char *model_name, void *preload,
-			uint64_t preload_len)
+			uint64_t preload_len, const char *volume, const char *key)
 {
 	struct object *obj;
 	int r;
@@ -134,9 +142,21 @@ static void open_object(struct ondemand *od, uint32_t msg_id, uint32_t object_id
 	}
 	obj->id = object_id;
 	obj->od = od;
+	obj->volume = strdup(volume);
+	obj->key = strdup(key);
+	if (!obj->volume || !obj->key) {
+		close(fd);
+		free(obj->volume);
+		free(obj->key);
+		free(obj);
+		free(preload);
+		return copen_reply(od, msg_id, -ENOMEM);
+	}
 	r = fill_sink_new(od->fill, blob, fd, &obj->sink); /* the sink owns fd from here */
 	if (r < 0) {
 		close(fd);
+		free(obj->volume);
+		free(obj->key);
 		free(obj);
 		free(preload);
 		return copen_reply(od, msg_id, r);
@@ -147,6 +167,9 @@ static void open_object(struct ondemand *od, uint32_t msg_id, uint32_t object_id
 		free(preload);
 		return copen_reply(od, msg_id, r);
 	}
+	if (od->space)
+		obj->use = space_use_open(od->space, volume, strlen(volume), key, strlen(key),
+					  fill_sink_fd(obj->sink));
 	log_info("OPEN object %u: model %s blob %.12s (%s, %llu bytes)", obj->id, model_name,
 		 blob->digest, blob->role == BLOB_ROLE_META ? "meta" : "data",
 		 (unsigned long long)blob->size);
@@ -161,6 +184,7 @@ struct open_ctx {
 	int fd;
 	struct catalogue_blob blob;
 	char model[MODEL_NAME_MAX + 1];
+	char volume[MSG_MAX_SIZE], key[MSG_MAX_SIZE];
 };
 
 static void open_meta_verified(void *userdata, int result, void *buf, uint64_t len)
@@ -178,7 +202,7 @@ static void open_meta_verified(void *userdata, int result, void *buf, uint64_t l
 		copen_reply(od, ctx->msg_id, -EIO);
 	} else {
 		open_object(od, ctx->msg_id, ctx->object_id, ctx->fd, &ctx->blob, ctx->model,
-			    TAKE_PTR(buf), len);
+			    TAKE_PTR(buf), len, ctx->volume, ctx->key);
 	}
 	free(buf);
 	catalogue_blob_release(&ctx->blob);
@@ -226,12 +250,21 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 	/* The kernel parses the metadata blob as soon as the OPEN is answered: prove it matches
 	 * its digest first. (The cache file cannot be asked: at OPEN time the kernel has not
 	 * opened it yet, so lseek on the fd fails. The fill core keeps verified copies instead.) */
-	if (blob->role != BLOB_ROLE_META)
+	if (blob->role != BLOB_ROLE_META) {
+		char v[MSG_MAX_SIZE], k[MSG_MAX_SIZE];
+		snprintf(v, sizeof(v), "%.*s", (int)m->open.volume_key_len, m->open.volume_key);
+		snprintf(k, sizeof(k), "%.*s", (int)m->open.cookie_key_len, m->open.cookie_key);
 		return open_object(od, m->msg_id, m->object_id, TAKE_FD(fd), blob,
-				   model ? model->name : "?", NULL, 0);
+				   model ? model->name : "?", NULL, 0, v, k);
+	}
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return copen_reply(od, m->msg_id, -ENOMEM);
+	/* The whole volume key ("erofs,NAME"): it names the cache file's directory. */
+	snprintf(ctx->volume, sizeof(ctx->volume), "%.*s", (int)m->open.volume_key_len,
+		 m->open.volume_key);
+	snprintf(ctx->key, sizeof(ctx->key), "%.*s", (int)m->open.cookie_key_len,
+		 m->open.cookie_key);
 	r = catalogue_blob_copy(&ctx->blob, blob);
 	if (r < 0) {
 		free(ctx);
@@ -260,6 +293,7 @@ static void read_done(void *userdata, int result)
 
 	if (result < 0) {
 		od->stats.reads_failed++;
+		space_use_error(obj->use);
 		log_warn_errno(result, "READ %u on object %u failed; the reader gets EIO",
 			       ctx->msg_id, obj->id);
 	}
@@ -295,6 +329,7 @@ static void handle_read(struct ondemand *od, const struct msg *m)
 	ctx->obj = obj;
 	ctx->msg_id = m->msg_id;
 	obj->pending_reads++;
+	space_use_touch(obj->use);
 	r = fill_read(obj->sink, m->read.off, m->read.len, read_done, ctx);
 	if (r >= 0)
 		return;
@@ -567,3 +602,43 @@ void ondemand_print_objects(const struct ondemand *od, FILE *f)
 			(unsigned long long)fill_sink_origin_bytes(obj->sink), obj->pending_reads);
 	}
 }
+
+void ondemand_set_space(struct ondemand *od, struct space *sp)
+{
+	od->space = sp;
+}
+
+/* The kernel's `cull NAME` acts in the daemon's current directory: change it (loop thread
+ * only; no other code uses relative paths) for the one command, then go back to /. */
+static int od_cull(void *userdata, const char *dir, const char *name)
+{
+	struct ondemand *od = userdata;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r;
+
+	if (dfd < 0)
+		return -errno;
+	if (fchdir(dfd) < 0)
+		return -errno;
+	r = dev_command(od->devfd, "cull %s", name);
+	if (chdir("/") < 0)
+		log_warn_errno(errno, "chdir /");
+	return r;
+}
+
+static struct fill_sink *od_find_sink(void *userdata, const char *volume, const char *key)
+{
+	struct ondemand *od = userdata;
+
+	for (size_t i = 0; i < od->n_objects; i++) {
+		struct object *obj = od->objects[i];
+		if (obj && !obj->closed && streq(obj->volume, volume) && streq(obj->key, key))
+			return fill_sink_ref(obj->sink);
+	}
+	return NULL;
+}
+
+const struct space_kernel_ops ondemand_space_ops = {
+	.cull = od_cull,
+	.find_sink = od_find_sink,
+};

@@ -31,6 +31,15 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 void ondemand_stop(struct ondemand *od);
 const struct ondemand_stats *ondemand_get_stats(const struct ondemand *od);
 
+struct space;
+struct space_kernel_ops;
+
+/* Report OPEN/READ/CLOSE of each cache file to the space manager (before serving). */
+void ondemand_set_space(struct ondemand *od, struct space *sp);
+/* The kernel actions of the space manager: `cull` in the file's directory, and the sink of an
+ * open object (for warm). userdata is the struct ondemand. */
+extern const struct space_kernel_ops ondemand_space_ops;
+
 /* One line per open object: object id, blob digest, size, origin bytes. */
 void ondemand_print_objects(const struct ondemand *od, FILE *f);
 

@@ -124,6 +124,54 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 	}
 	if (s->extra_metrics)
 		s->extra_metrics(s->extra, f);
+	if (s->space) {
+		const struct space_report *sp = s->space;
+		gauge(f, "cache_volume_bytes", "size of the cache volume",
+		      (double)sp->volume_bytes);
+		gauge(f, "cache_volume_used_bytes", "bytes used on the cache volume (all files)",
+		      (double)sp->volume_used_bytes);
+		gauge(f, "cache_bytes", "bytes allocated by the cache files",
+		      (double)sp->cache_bytes);
+		gauge(f, "cache_files", "cache files (one per blob and volume)", (double)sp->files);
+		gauge(f, "cache_high_watermark_ratio", "culling starts above this volume use",
+		      sp->high_watermark / 100.0);
+		gauge(f, "cache_low_watermark_ratio", "culling stops below this volume use",
+		      sp->low_watermark / 100.0);
+		fprintf(f, "# HELP blobcached_cache_removed_files_total Cache files removed, by "
+			   "reason\n# TYPE blobcached_cache_removed_files_total counter\n");
+		fprintf(f, "blobcached_cache_removed_files_total{reason=\"watermark\"} %llu\n",
+			(unsigned long long)sp->culled_files);
+		fprintf(f, "blobcached_cache_removed_files_total{reason=\"purge\"} %llu\n",
+			(unsigned long long)sp->purged_files);
+		fprintf(f, "blobcached_cache_removed_files_total{reason=\"evict\"} %llu\n",
+			(unsigned long long)sp->evicted_files);
+		fprintf(f, "# HELP blobcached_cache_removed_bytes_total Bytes of the cache files "
+			   "removed, by reason\n# TYPE blobcached_cache_removed_bytes_total "
+			   "counter\n");
+		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"watermark\"} %llu\n",
+			(unsigned long long)sp->culled_bytes);
+		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"purge\"} %llu\n",
+			(unsigned long long)sp->purged_bytes);
+		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"evict\"} %llu\n",
+			(unsigned long long)sp->evicted_bytes);
+		counter(f, "cull_busy_total", "culls the kernel refused (file in use)",
+			sp->cull_busy);
+		fprintf(f, "# HELP blobcached_model_cached_bytes Bytes of a model in the cache\n"
+			   "# TYPE blobcached_model_cached_bytes gauge\n");
+		for (size_t i = 0; i < sp->n_models; i++)
+			fprintf(f, "blobcached_model_cached_bytes{model=\"%s\"} %llu\n",
+				sp->models[i].name, (unsigned long long)sp->models[i].cached);
+		fprintf(f, "# HELP blobcached_model_size_bytes Size of a model (its blobs)\n"
+			   "# TYPE blobcached_model_size_bytes gauge\n");
+		for (size_t i = 0; i < sp->n_models; i++)
+			fprintf(f, "blobcached_model_size_bytes{model=\"%s\"} %llu\n",
+				sp->models[i].name, (unsigned long long)sp->models[i].size);
+		fprintf(f, "# HELP blobcached_model_pinned Whether a model is pinned\n"
+			   "# TYPE blobcached_model_pinned gauge\n");
+		for (size_t i = 0; i < sp->n_models; i++)
+			fprintf(f, "blobcached_model_pinned{model=\"%s\"} %d\n", sp->models[i].name,
+				sp->models[i].pinned ? 1 : 0);
+	}
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,

@@ -17,6 +17,7 @@
 #include "fill.h"
 #include "ondemand.h"
 #include "origin.h"
+#include "space.h"
 
 struct loop;
 struct probe;
@@ -33,6 +34,7 @@ struct probe_source {
 	bool (*extra_ready)(const void *extra, char *why, size_t why_len);
 	void (*extra_metrics)(const void *extra, FILE *f);
 	const void *extra;
+	const struct space_report *space; /* cache usage; NULL: not reported */
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 

@@ -51,3 +51,12 @@ tests_unit_test_mounts_SOURCES = tests/unit/test-mounts.c daemon/mountpolicy.c \
 tests_unit_test_mounts_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
 tests_unit_test_mounts_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
 endif
+
+# The space policy (LRU, watermarks, purge, pins, the usage file).
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-space
+TESTS += tests/unit/test-space
+tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/spacepolicy.c
+tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_space_LDADD = $(UNIT_LIBS)
+endif

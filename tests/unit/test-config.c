@@ -143,7 +143,7 @@ static void http_origin_keys_parse(void **state)
 static void expect_invalid(const char *text, const char *needle)
 {
 	struct config c;
-	char err[256] = "";
+	char err[512] = "";
 
 	assert_int_equal(config_init_defaults(&c), 0);
 	assert_int_equal(config_parse_text(&c, text, "t.conf", err, sizeof(err)), 0);
@@ -302,6 +302,38 @@ static void relative_paths_are_refused(void **state)
 	config_free(&c);
 }
 
+static void watermarks_parse_and_are_checked_against_the_kernel_limits(void **state)
+{
+	struct config c;
+	char err[512] = "";
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(c.high_watermark, 90);
+	assert_int_equal(c.low_watermark, 80);
+	assert_int_equal(c.purge_unused_after_ms, 0);
+	assert_int_equal(config_parse_text(&c,
+					   "[origin]\npath=/o\n[cache]\nhigh_watermark=50%\n"
+					   "low_watermark=20\ncull_interval=300ms\n"
+					   "purge_unused_after=7d\npurge_check_every=10m\n",
+					   "t", err, sizeof(err)),
+			 0);
+	assert_int_equal(c.high_watermark, 50);
+	assert_int_equal(c.low_watermark, 20);
+	assert_int_equal(c.cull_interval_ms, 300);
+	assert_int_equal(c.purge_unused_after_ms, 7ULL * 86400000);
+	assert_int_equal(c.purge_check_every_ms, 600000);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_free(&c);
+
+	expect_invalid("[origin]\npath=/o\n[cache]\nhigh_watermark=50\nlow_watermark=50\n",
+		       "low_watermark < high_watermark");
+	/* bstop 3%: at 97% used the kernel refuses writes */
+	expect_invalid("[origin]\npath=/o\n[cache]\nhigh_watermark=97\n",
+		       "set high_watermark below 97%");
+	expect_error("[cache]\ncull_interval=10ms\n", "from 100ms to 1h");
+	expect_error("[cache]\npurge_unused_after=4000d\n", "from 0 to 3650d");
+}
+
 static void printed_config_parses_back_identically(void **state)
 {
 	struct config a, b;
@@ -347,6 +379,7 @@ int main(void)
 		cmocka_unit_test(limits_order_is_checked),
 		cmocka_unit_test(relative_paths_are_refused),
 		cmocka_unit_test(printed_config_parses_back_identically),
+		cmocka_unit_test(watermarks_parse_and_are_checked_against_the_kernel_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,3 +198,36 @@ bc_nginx_logs() {
 	echo "----- nginx access log (last 20) -----"
 	tail -n 20 $BC_NGX/access.log 2>/dev/null
 }
+
+# ---- the bounded cache (blobcachectl status --json) ----
+
+# bc_model_field MODEL KEY: a number (or true/false) of MODEL from `blobcachectl status --json`.
+bc_model_field() {
+	blobcachectl --run-dir /run/blobcached status --json |
+		sed -n "s/.*{\"name\": \"$1\",.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'
+}
+
+# bc_cache_field KEY: a number of the "cache" object of `blobcachectl status --json`.
+bc_cache_field() {
+	blobcachectl --run-dir /run/blobcached status --json |
+		sed -n "s/.*\"cache\": {.*\"$1\": \([^,}]*\).*/\1/p" | tr -d '"'
+}
+
+# bc_volume_pct: percent of the cache volume used (statfs, as the daemon counts it).
+bc_volume_pct() {
+	df -P /var/cache/blobcached | awk 'NR == 2 { sub(/%/, "", $5); print $5 }'
+}
+
+# bc_wait_closed TIMEOUT: wait until no object is open (the kernel keeps a model's objects
+# about 10 s after its last unmount).
+bc_wait_closed() {
+	wait_for '[ "$(sed -n "s/^objects=//p" "$BC_STATUS")" = 0 ]' "$1" 0.5
+}
+
+# bc_warm MODEL: blobcachectl warm, its output shown only if it fails.
+bc_warm() {
+	blobcachectl --run-dir /run/blobcached warm "$1" >/tmp/warm.out 2>&1 || {
+		cat /tmp/warm.out
+		return 1
+	}
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The bounded cache: the daemon culls the cache volume itself (in on-demand mode the kernel
+ * leaves culling to the daemon, and refuses cache writes below bstop).
+ *
+ *  - Usage: the front end reports OPEN, READ and CLOSE of each cache file (volume key + cookie
+ *    key); last uses are kept in state_dir/usage (written atomically) across restarts.
+ *  - Watermarks: every cull_interval the volume is checked with statfs; above high_watermark
+ *    the least recently used cache files that are neither pinned nor in use are culled until
+ *    the volume is below low_watermark.
+ *  - Purge: every purge_check_every, the files of models unused for purge_unused_after (and
+ *    neither pinned nor in use) are removed, with their verified metadata copy.
+ *  - The removal itself is the kernel's `cull` (space_kernel_ops): it refuses a file the
+ *    kernel holds (EBUSY), so a file being opened, mounted or written cannot be culled; the
+ *    daemon also never tries one with an open object or a warm in progress.
+ *  - Control verbs: status, warm, evict, pin, unpin (see blobcachectl(1)).
+ *
+ * Policy decisions are the pure functions of spacepolicy.h. Everything here runs in the loop
+ * thread except the private mount and unmount of `warm`, which run in a worker thread (a mount
+ * waits on OPENs that the loop thread answers).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct config;
+struct models;
+struct fill;
+struct fill_sink;
+struct control;
+struct space;
+struct space_entry; /* one cache file's usage record: the front end's handle */
+
+/* What the kernel front end provides. */
+struct space_kernel_ops {
+	/* Remove cache file `name` of directory `dir` (absolute) if the kernel does not hold it:
+	 * 0, -EBUSY (in use), -ENOENT/-ESTALE (gone), or -errno. */
+	int (*cull)(void *userdata, const char *dir, const char *name);
+	/* The sink of the open object for (volume, key), with a reference taken; NULL if none. */
+	struct fill_sink *(*find_sink)(void *userdata, const char *volume, const char *key);
+};
+
+/* What /metrics reports (updated at each check). */
+struct space_model_report {
+	char name[65];
+	uint64_t size;	 /* sum of its blobs, page-aligned */
+	uint64_t cached; /* bytes of it in the cache */
+	bool pinned;
+};
+
+struct space_report {
+	uint64_t volume_bytes, volume_used_bytes; /* statfs of the cache volume */
+	uint64_t cache_bytes;			  /* allocated by the cache files */
+	uint64_t files;
+	unsigned high_watermark, low_watermark;
+	uint64_t culled_files, culled_bytes; /* by the watermark cull */
+	uint64_t purged_files, purged_bytes; /* by the purge of unused models */
+	uint64_t evicted_files, evicted_bytes;
+	uint64_t cull_busy; /* cull refused by the kernel (file in use) */
+	size_t n_models;
+	struct space_model_report *models;
+};
+
+/* Load state_dir/usage, start the timers. Returns 0 or -errno (logged). */
+int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
+	      struct space **out);
+/* Give the kernel action (before any use). */
+void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
+/* Register status, warm, evict, pin, unpin. */
+int space_register_control(struct space *sp, struct control *ctl);
+/* Saves the usage file. */
+void space_free(struct space *sp);
+
+/* An object was opened on (volume, key) (not NUL-terminated); fd is its cache file (not owned,
+ * valid until space_use_close). Returns the handle for the calls below, or NULL (ENOMEM: the
+ * file is then simply not tracked). */
+struct space_entry *space_use_open(struct space *sp, const char *volume, size_t volume_len,
+				   const char *key, size_t key_len, int fd);
+void space_use_touch(struct space_entry *e);		       /* a READ */
+void space_use_error(struct space_entry *e);		       /* a failed READ */
+void space_use_close(struct space *sp, struct space_entry *e); /* the object is gone */
+
+const struct space_report *space_get_report(struct space *sp);
