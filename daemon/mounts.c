@@ -54,6 +54,7 @@ struct managed_mount {
 	bool from_config;
 	bool persisted; /* runtime mount: written to state_dir/mounts */
 	/* Loop thread only. */
+	bool replace_stale; /* a mount found in place predates this cache binding: replace it */
 	enum mount_state state;
 	unsigned generation; /* bumped when a mount is made or dropped: stale jobs are ignored */
 	struct mount_health health;
@@ -91,6 +92,8 @@ struct job {
 	enum job_kind kind;
 	unsigned generation;
 	dev_t cache_dev;
+	bool replace_stale; /* JOB_MOUNT: detach a mount in place first, never adopt it */
+	bool replaced;	    /* ... and one was detached */
 	int result;
 	char message[1024];
 };
@@ -105,6 +108,7 @@ struct mounts {
 	char *state_path;
 	dev_t cache_dev;
 	bool started;
+	bool fresh_cache; /* the cache was bound anew: model mounts in place are dead */
 };
 
 static void job_queue_unref(struct job_queue *q)
@@ -316,6 +320,27 @@ static void run_mount(struct job *job)
 		job->result = -EIO;
 		return;
 	}
+	if (job->replace_stale && mm->kind == KIND_MODEL && table_has(tb, mm)) {
+		/* Its objects belonged to the cache binding that ended with the previous daemon:
+		 * every read of it would fail. Detach the EROFS mount (the anchor stays) and mount
+		 * the model again; open files keep the old mount until they close. */
+		if (umount2(mm->path, MNT_DETACH) < 0) {
+			snprintf(job->message, sizeof(job->message),
+				 "cannot detach the stale mount at %s: %s", mm->path,
+				 strerror(errno));
+			job->result = -errno;
+			mnt_unref_table(tb);
+			return;
+		}
+		job->replaced = true;
+		mnt_unref_table(tb);
+		tb = read_mountinfo();
+		if (!tb) {
+			snprintf(job->message, sizeof(job->message), "cannot read " MOUNTINFO);
+			job->result = -EIO;
+			return;
+		}
+	}
 	if (table_has(tb, mm)) /* already there (adopted) */
 		job->result = 0;
 	else if (mm->kind == KIND_NFS)
@@ -403,6 +428,7 @@ static int start_job(struct mounts *m, struct managed_mount *mm, enum job_kind k
 	job->kind = kind;
 	job->generation = mm->generation;
 	job->cache_dev = m->cache_dev;
+	job->replace_stale = kind == JOB_MOUNT && mm->replace_stale;
 	pthread_mutex_lock(&m->q->lock);
 	m->q->refs++;
 	pthread_mutex_unlock(&m->q->lock);
@@ -523,6 +549,8 @@ static void mount_done(struct mounts *m, struct managed_mount *mm, struct job *j
 {
 	uint64_t now = loop_now_ms();
 
+	if (job->kind == JOB_MOUNT)
+		mm->replace_stale = false; /* once tried, later mounts in place are ours */
 	if (job->result == 0) {
 		mm->state = ST_MOUNTED;
 		mm->generation++;
@@ -677,6 +705,15 @@ static void check_all(struct mounts *m)
 			start_mount(m, mm);
 			break;
 		case ST_PENDING:
+			if (table_has(tb, mm) && mm->replace_stale) {
+				log_notice("%s %s: the mount at %s predates this cache binding (no "
+					   "restore: its reads would fail); mounting it again",
+					   kind_name(mm), mm->name, mm->path);
+				mm->losses++;
+				mm->lost_at_ms = now;
+				start_mount(m, mm);
+				break;
+			}
 			if (table_has(tb, mm) && !mm->lost_at_ms && !mm->failed_attempts &&
 			    !mm->waiter) {
 				log_info("%s %s: adopting the existing mount at %s", kind_name(mm),
@@ -1040,8 +1077,15 @@ int mounts_start(struct mounts *m, struct control *ctl)
 				 ctl_list, m);
 	}
 	m->started = true;
+	for (struct managed_mount *mm = m->list; mm; mm = mm->next)
+		mm->replace_stale = m->fresh_cache && mm->kind == KIND_MODEL;
 	check_all(m); /* adopt or mount */
 	return 0;
+}
+
+void mounts_set_fresh_cache(struct mounts *m, bool fresh)
+{
+	m->fresh_cache = fresh;
 }
 
 bool mounts_ready(const struct mounts *m, char *why, size_t why_len)

@@ -31,6 +31,12 @@ struct mounts;
  * yet. Returns 0 and *out, or -errno (logged). */
 int mounts_new(struct loop *loop, const struct config *cfg, struct mounts **out);
 
+/* The cache was bound anew (no device holder or fd store handed it over, or the kernel has no
+ * `restore`): model mounts found in place belong to the old binding and every read of them
+ * fails, so mounts_start() replaces them (lazy detach, mount again) instead of adopting them.
+ * Call before mounts_start(). */
+void mounts_set_fresh_cache(struct mounts *m, bool fresh);
+
 /* Adopt what is already mounted, mount the rest, start the monitor and the probe timer, and
  * register the control verbs mount, umount and mounts. Call once the kernel device is bound
  * (the loop answers the mounts' OPENs once it runs). Returns 0 or -errno (logged). */

@@ -48,6 +48,7 @@ struct ondemand {
 	size_t n_objects;
 	struct ondemand_stats stats;
 	struct space *space; /* usage reports, or NULL */
+	bool resumed;	     /* `restore` took over a previous daemon's binding */
 };
 
 /* The device takes one command per write(). */
@@ -529,6 +530,7 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 {
 	struct ondemand *od;
 	struct utsname u;
+	bool resumed = false;
 	int r;
 
 	if (uname(&u) == 0 && !ondemand_kernel_has_restore(u.release))
@@ -548,6 +550,7 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 					  "may need remounting");
 		else
 			log_info("resumed the cache from the device holder ('restore' written)");
+		resumed = r >= 0;
 	}
 	od = calloc(1, sizeof(*od));
 	if (!od)
@@ -556,6 +559,7 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 	od->fill = fill;
 	od->models = models;
 	od->devfd = devfd;
+	od->resumed = resumed;
 	r = loop_add_fd(loop, devfd, EPOLLIN, on_device, od);
 	if (r < 0) {
 		free(od);
@@ -642,3 +646,8 @@ const struct space_kernel_ops ondemand_space_ops = {
 	.cull = od_cull,
 	.find_sink = od_find_sink,
 };
+
+bool ondemand_resumed(const struct ondemand *od)
+{
+	return od->resumed;
+}

@@ -19,6 +19,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
 	tests/vm/scenarios/managed-mount.sh \
+	tests/vm/scenarios/holder-lost.sh \
 	tests/vm/scenarios/warm-status.sh \
 	tests/vm/scenarios/cull-watermark.sh \
 	tests/vm/scenarios/purge-unused.sh \
