@@ -1317,6 +1317,28 @@ int space_register_control(struct space *sp, struct control *ctl)
 
 /* ---- life cycle ---- */
 
+/* Private warm mounts left by a daemon that stopped during a warm: nobody reads them; detach
+ * them (lazily: umount never waits for the daemon) so that the model can be mounted elsewhere. */
+static void detach_stale_warm_mounts(const char *warm_dir)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t len = strlen(warm_dir);
+	char line[4096], target[PATH_MAX];
+
+	while (f && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", target) != 1)
+			continue;
+		if (strncmp(target, warm_dir, len) != 0 || target[len] != '/')
+			continue;
+		if (umount2(target, MNT_DETACH) == 0)
+			log_notice("detached %s, a warm mount left by a previous daemon", target);
+		else
+			log_warn_errno(errno, "cannot detach %s, left by a previous daemon's warm",
+				       target);
+	}
+}
+
 int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
 	      struct space **out)
 {
@@ -1341,6 +1363,7 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	 * before each cull: every other path in the daemon is absolute (config_validate). */
 	if (chdir("/") < 0)
 		log_warn_errno(errno, "chdir /");
+	detach_stale_warm_mounts(sp->warm_dir);
 	r = load_usage(sp);
 	if (r < 0)
 		log_warn_errno(r, "cannot read %s: starting without usage records", sp->usage_path);

@@ -111,6 +111,25 @@ echo "cancelled warm of big: $cached of $(bc_model_field big size_bytes) bytes c
 [ "$cached" -lt "$(bc_model_field big size_bytes)" ] || fail "the warm was not cancelled"
 pass "Ctrl-C cancels a warm cleanly"
 
+# A daemon killed during a warm leaves its private mount; the next daemon detaches it, so the
+# model can be mounted elsewhere.
+bc_wait_closed 60
+$CTL evict big >/dev/null 2>&1
+$CTL warm big >/dev/null 2>&1 &
+wpid=$!
+wait_for '[ "$(bc_model_field big warming)" = true ]' 30 0.2
+bc_kill9
+wait $wpid
+grep -q ' /run/blobcached/warm/big ' /proc/mounts || fail "no private mount left by the killed daemon"
+bc_start || fail "restart after the kill during a warm"
+grep -q ' /run/blobcached/warm/big ' /proc/mounts && fail "the private warm mount was not detached"
+grep -q "detached /run/blobcached/warm/big, a warm mount left by a previous daemon" "$BC_LOG" ||
+	fail "the detach was not logged"
+mkdir -p /mnt/big
+mount -t erofs -o fsid=big none /mnt/big || fail "mount big after the interrupted warm"
+umount /mnt/big
+pass "a warm mount left by a killed daemon is detached by the next one"
+
 # The pin survives a restart (state_dir/usage).
 $CTL pin b || fail "pin b"
 bc_stop
