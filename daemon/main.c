@@ -355,8 +355,10 @@ static int run(struct daemon *d, const char *device)
 		log_warn_errno(r, "cannot create %s: no status file, no device holder",
 			       d->cfg.run_dir);
 	r = check_not_root_fs(&d->cfg);
-	if (r < 0)
+	if (r < 0) {
+		d->exit_status = EXIT_NO_RESTART; /* the operator must choose */
 		return r;
+	}
 	sdn_status("binding the cache %s", d->cfg.cache_dir);
 	/* Before any thread starts: the device holder is forked from here. */
 	r = acquire_device(d, device);

@@ -2,11 +2,13 @@
 # - restarts (systemctl restart, RESTARTS times, 2 s apart) during a paced read of a mounted model:
 #   the bound /dev/cachefiles comes back from systemd's fd store each time (`restore`), 0 read
 #   errors, right bytes, a new main pid each time, /readyz 200 after each restart;
-# - the hardening creates no mount namespace: the service's mounts are the host's;
+# - the hardening creates no mount namespace: the model the service mounts ([model m] mount =) is
+#   in PID 1's mount namespace;
 # - capabilities: CapEff/CapPrm/CapBnd are exactly SYS_ADMIN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER;
 # - the watchdog: a SIGSTOPped daemon is killed and restarted by systemd (WatchdogSec=3s drop-in),
 #   the model stays readable;
-# - the service refuses a cache directory on the root filesystem unless allow_root_fs = yes.
+# - the service refuses a cache directory on the root filesystem unless allow_root_fs = yes, with
+#   exit status 78 and no restart loop (RestartPreventExitStatus=78).
 # vm: --rootfs debian --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -25,13 +27,9 @@ readyz() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:
 make_model /srv/src/m $SIZE_MB 3
 bc_publish m /srv/src/m || fail "publish"
 bc_config
-# A mount made from inside the service (same sandbox as the daemon): must show on the host.
-mkdir -p /etc/systemd/system/blobcached.service.d /mnt/nsprobe
-cat >/etc/systemd/system/blobcached.service.d/nsprobe.conf <<'EOF'
-[Service]
-ExecStartPost=/bin/sh -c 'mountpoint -q /mnt/nsprobe || mount -t tmpfs blobcache-nsprobe /mnt/nsprobe'
-EOF
-systemctl daemon-reload
+# The service mounts the model itself: that mount must show in PID 1's namespace.
+printf '[model m]\nmount = /models/m\n' >>"$BC_CONF"
+mkdir -p /etc/systemd/system/blobcached.service.d
 systemctl enable --now blobcached.service || { systemctl status --no-pager blobcached; fail "systemctl enable --now blobcached"; }
 assert_eq active "$(systemctl is-active blobcached.service)" "service state after start"
 journal | grep -q "stored the bound cachefiles device in systemd's fd store" ||
@@ -41,7 +39,8 @@ pass "blobcached.service started (Type=notify), device stored in the fd store"
 # --- hardening without a mount namespace; capabilities -------------------------------------
 pid=$(mainpid)
 assert_eq "$(readlink /proc/1/ns/mnt)" "$(readlink /proc/$pid/ns/mnt)" "service mount namespace"
-findmnt -n -N 1 /mnt/nsprobe >/dev/null || fail "the service's tmpfs on /mnt/nsprobe is not in PID 1's mounts"
+wait_for 'findmnt -n -N 1 -t erofs /models/m >/dev/null' 30
+findmnt -N 1 -t erofs /models/m
 cut -d' ' -f5 /proc/1/mountinfo | sort >/tmp/mnt.pid1
 cut -d' ' -f5 "/proc/$pid/mountinfo" | sort >/tmp/mnt.svc
 cmp /tmp/mnt.pid1 /tmp/mnt.svc || fail "the service sees other mounts than PID 1"
@@ -57,9 +56,8 @@ pass "capabilities: CapEff = CapPrm = CapBnd = $want_caps"
 systemd-analyze security blobcached.service >/tmp/security.txt 2>&1 || { cat /tmp/security.txt; fail "systemd-analyze security"; }
 note "systemd-analyze security: $(grep -i 'overall exposure' /tmp/security.txt)"
 
-# --- restarts during a paced read ----------------------------------------------------------
-mkdir -p /mnt/m
-mount -t erofs -o fsid=m none /mnt/m || fail "mount"
+# --- restarts during a paced read (of the service's mount) -----------------------------------
+ln -s /models/m /mnt/m
 (
 	i=0
 	while [ $i -lt $SIZE_MB ]; do
@@ -132,8 +130,8 @@ rm /etc/systemd/system/blobcached.service.d/watchdog.conf
 systemctl daemon-reload
 
 # --- the cache directory on the root filesystem ----------------------------------------------
-umount /mnt/m
 systemctl stop blobcached.service
+umount /models/m
 mkdir -p /var/lib/rootcache
 sed -i 's|^dir = .*|dir = /var/lib/rootcache|' "$BC_CONF"
 systemctl reset-failed blobcached.service
@@ -141,6 +139,9 @@ since=$(date '+%Y-%m-%d %H:%M:%S')
 if systemctl start blobcached.service; then
 	fail "blobcached started with its cache directory on the root filesystem"
 fi
+assert_eq 78 "$(systemctl show -p ExecMainStatus --value blobcached.service)" "exit status of the refusal"
+sleep 3
+assert_eq 0 "$(systemctl show -p NRestarts --value blobcached.service)" "restarts after the refusal (RestartPreventExitStatus=78)"
 systemctl stop blobcached.service
 msg=$(journalctl -q -b -u blobcached.service --since "$since" --no-pager -o cat | grep "root filesystem" | head -n1)
 echo "refusal: $msg"
