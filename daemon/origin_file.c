@@ -88,8 +88,9 @@ static uint64_t now_ms(void)
 /* Pool thread. Opens the root and the blob afresh each time: cheap next to a 1 MiB read, and
  * it means a remounted or recovered NFS share is picked up. ESTALE (the server restarted, the
  * export changed, the mount was replaced) is retried once at once, with the directory and the
- * blob reopened by path. With a managed NFS mount, a read that finds the mount missing waits
- * for the daemon to mount it again (up to wait_ms) instead of reading the empty directory. */
+ * blob reopened by path; with a managed NFS mount, again every 200 ms until the mount has been
+ * replaced or the deadline passes. With a managed NFS mount, a read that finds the mount missing
+ * waits for the daemon to mount it again (up to wait_ms) instead of reading the empty directory. */
 static void read_blob(void *userdata)
 {
 	struct file_job *job = userdata;
@@ -111,6 +112,13 @@ static void read_blob(void *userdata)
 		if (r == -ESTALE && !stale_retried) {
 			stale_retried = true;
 			log_debug("origin: blob %s: stale file handle, reopening", job->digest);
+			continue;
+		}
+		/* Still stale: the mount's root itself is (the export changed under it). A managed
+		 * mount is detached and mounted again by the daemon's mount health within
+		 * seconds; reopen by path until then, within the deadline. */
+		if (r == -ESTALE && fo->fs_magic && now_ms() + 200 < deadline) {
+			usleep(200 * 1000);
 			continue;
 		}
 		/* The mount went away under the read: wait for it to be back. */

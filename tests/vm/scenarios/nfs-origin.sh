@@ -2,7 +2,8 @@
 # 127.0.0.1, the daemon mounts it at /srv/origin itself ([origin] nfs) and a model at /models/m.
 # A reader reads the model while (a) the NFS server restarts and (b) the origin mount is lazily
 # unmounted from outside: the reads resume by themselves (no error, right bytes), the mount is
-# back within 5 s, /readyz goes 503 then 200. Times are measured and printed.
+# back within 5 s, /readyz goes 503 then 200; then (c) the export changes under the mount (stale
+# file handles): the daemon reopens and remounts, the reader sees no error. Times are printed.
 # Needs the Debian guest (systemd, nfs-kernel-server): run-scenario --rootfs debian.
 # vm: --rootfs debian --timeout 600
 . /usr/share/blobcache-tests/lib.sh
@@ -131,6 +132,30 @@ wait $rpid
 assert_eq 0 "$(cat /tmp/reader.errors)" "read errors across the lazy unmount"
 assert_eq "$want" "$(cat /tmp/reader.sum)" "bytes read across the lazy unmount"
 pass "(b) origin unmounted from outside: back in $back ms, reads resumed, readiness 503 then 200"
+
+# (c) The export changes under the mount (a new fsid: every file handle the client holds, the
+# mount's root included, turns stale): the daemon sees ESTALE, reopens, and its mount health
+# replaces the stale mount; the reader sees no error. Fresh cache again, so every range is read.
+bc_term
+bc_stop_holder
+umount -l /models/m 2>/dev/null
+rm -rf /var/cache/blobcached/blobcached/*
+drop_caches
+bc_start || fail "daemon restart"
+wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
+wait_for '[ "$(http_status /readyz)" = 200 ]' 10
+reader &
+rpid=$!
+sleep 2
+t0=$(ms)
+echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=2)" >/etc/exports
+exportfs -ra || fail "exportfs -ra"
+wait $rpid
+echo "MEASURED: export changed (fsid 1 -> 2) under a reader: reader done $(($(ms) - t0)) ms later, $(cat /tmp/reader.errors) read errors"
+grep -E "stale|ESTALE|not answering|detaching" "$BC_LOG" | tail -3
+assert_eq 0 "$(cat /tmp/reader.errors)" "read errors across the export change (ESTALE)"
+assert_eq "$want" "$(cat /tmp/reader.sum)" "bytes read across the export change"
+pass "(c) export changed under the mount: ESTALE handled by reopening and remounting, reads correct"
 
 bc_stop
 umount /models/m 2>/dev/null
