@@ -12,6 +12,7 @@
 #include "fill.h"
 #include "holder.h"
 #include "probe.h"
+#include "io.h"
 #include "log.h"
 #include "linkwatch.h"
 #include "loop.h"
@@ -69,24 +70,6 @@ static void usage(FILE *f)
 		   "\n"
 		   "Status is written to <run_dir>/status every second. See blobcached(8) and\n"
 		   "blobcached.conf(5).\n");
-}
-
-/* mkdir -p with mode 0755. Returns 0 or -errno. */
-static int mkdir_parents(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
-		if (slash)
-			*slash = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		if (!slash)
-			return 0;
-		*slash = '/';
-	}
 }
 
 static int write_status(struct daemon *d)

@@ -13,6 +13,7 @@
 
 #include "configfile.h"
 #include "control.h"
+#include "io.h"
 #include "log.h"
 #include "loop.h"
 #include "macros.h"
@@ -146,23 +147,6 @@ static const char *kind_name(const struct managed_mount *mm)
 }
 
 /* ---- work done in job threads ---- */
-
-static int mkdir_parents(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
-		if (slash)
-			*slash = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		if (!slash)
-			return 0;
-		*slash = '/';
-	}
-}
 
 static struct libmnt_table *read_mountinfo(void)
 {

@@ -8,3 +8,6 @@
 /* pread() until len bytes, end of file or an error; retries EINTR. Returns the number of bytes
  * read (less than len only at end of file), or -errno. */
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* mkdir -p with mode 0755 for each missing component. Returns 0 or -errno. */
+int mkdir_parents(const char *path);
