@@ -20,6 +20,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/probe.sh \
 	tests/vm/scenarios/managed-mount.sh \
 	tests/vm/scenarios/holder-lost.sh \
+	tests/vm/scenarios/kill-during-umount.sh \
 	tests/vm/scenarios/mount-propagation.sh \
 	tests/vm/scenarios/warm-status.sh \
 	tests/vm/scenarios/cull-watermark.sh \
