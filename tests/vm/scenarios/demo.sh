@@ -36,6 +36,7 @@ echo "origin bytes so far: $(mib "$(bc_stat origin_bytes)") of $(mib "$model_siz
 step "5. Read one small file: only its chunk is fetched"
 cat /models/sample/config.json
 echo "origin bytes so far: $(mib "$(bc_stat origin_bytes)"), READs: $(bc_stat reads)"
+blobcachectl --run-dir /run/blobcached status
 
 step "6. Read the whole model (sha256 of every file, checked against the source)"
 t0=$(date +%s)
@@ -62,6 +63,8 @@ bytes_read=$(( 2 * $(find /srv/src/sample -type f -exec cat {} + | wc -c) ))
 echo "read by the application: $(mib $bytes_read) (two passes)"
 echo "from the origin:         $(mib "$origin_warm")"
 echo "from the cache:          $(mib $((bytes_read - origin_warm > 0 ? bytes_read - origin_warm : 0)))"
+echo "--- blobcachectl status ---"
+blobcachectl --run-dir /run/blobcached status
 echo "--- /run/blobcached/status ---"
 cat "$BC_STATUS"
 # Cache files of a mounted model are unlinked (O_TMPFILE) until the unmount links them in.
