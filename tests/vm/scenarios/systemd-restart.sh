@@ -7,6 +7,7 @@
 # - capabilities: CapEff/CapPrm/CapBnd are exactly SYS_ADMIN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER;
 # - the watchdog: a SIGSTOPped daemon is killed and restarted by systemd (WatchdogSec=3s drop-in),
 #   the model stays readable;
+# - the udev rule: the cache volume's "add" event starts the service;
 # - the service refuses a cache directory on the root filesystem unless allow_root_fs = yes, with
 #   exit status 78 and no restart loop (RestartPreventExitStatus=78).
 # vm: --rootfs debian --timeout 1200
@@ -155,4 +156,23 @@ journalctl -q -b -u blobcached.service --since "$since" --no-pager -o cat | grep
 	fail "after a full stop the device was not bound afresh (fd store not flushed?)"
 systemctl stop blobcached.service
 pass "refused a cache on the root filesystem (allow_root_fs unset); started with allow_root_fs = yes"
-echo "figures: restarts=$restarts read_errors=0 read_seconds=$read_s slowest_restart_ms=$max_ready_ms watchdog_restart_ms=$wd_ms"
+# --- the udev rule: the cache volume appearing starts the service --------------------------
+# The harness masks the rule so that the service does not start at boot; unmask it and replay
+# the volume's "add" event, as when the NVMe volume is plugged or found at boot.
+bc_config
+printf '[model m]\nmount = /models/m\n' >>"$BC_CONF"
+systemctl reset-failed blobcached.service
+assert_eq inactive "$(systemctl is-active blobcached.service)" "service before the volume event"
+rm /etc/udev/rules.d/61-blobcached.rules
+udevadm control --reload
+dev=$(findmnt -n -o SOURCE /var/cache/blobcached)
+udevadm info --query=property "$dev" | grep -q '^ID_FS_LABEL=blobcache$' || fail "$dev has no label blobcache"
+t0=$(date +%s%N)
+udevadm trigger --action=add --settle "$dev"
+wait_for '[ "$(systemctl is-active blobcached.service)" = active ]' 30 0.2
+udev_ms=$((($(date +%s%N) - t0) / 1000000))
+udevadm info --query=property "$dev" | grep '^SYSTEMD_WANTS='
+wait_for 'findmnt -n -N 1 -t erofs /models/m >/dev/null' 30
+pass "the cache volume's udev event started blobcached.service in $udev_ms ms (61-blobcached.rules), which mounted the model"
+systemctl stop blobcached.service
+echo "figures: udev_start_ms=$udev_ms restarts=$restarts read_errors=0 read_seconds=$read_s slowest_restart_ms=$max_ready_ms watchdog_restart_ms=$wd_ms"
