@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -165,6 +166,19 @@ static int setup_signals(struct daemon *d)
 	if (d->sigfd < 0)
 		return -errno;
 	return loop_add_fd(d->loop, d->sigfd, EPOLLIN, on_signal, d);
+}
+
+/* One fd per open cache object, per origin connection and per probe client: take the hard
+ * limit (systemd's LimitNOFILE=, or the shell's) as the soft one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_debug("cannot raise the fd limit: %s", strerror(errno));
+	}
 }
 
 static int load_config(struct config *cfg, const char *path, bool explicit_path)
@@ -543,6 +557,7 @@ int main(int argc, char **argv)
 	if (getenv("JOURNAL_STREAM"))
 		log_set_syslog_prefix(true);
 
+	raise_fd_limit();
 	r = load_config(&d.cfg, config_path, explicit_config);
 	if (r < 0) {
 		config_free(&d.cfg);

@@ -30,7 +30,7 @@ tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LIBS)
 tests_unit_test_probe_SOURCES = tests/unit/test-probe.c daemon/probe.c daemon/loop.c
 tests_unit_test_probe_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS)
-tests_unit_test_probe_LDADD = $(UNIT_LIBS) $(MHD_LIBS)
+tests_unit_test_probe_LDADD = $(UNIT_LIBS) $(MHD_LIBS) -lpthread
 endif
 # The control socket, with blobcachectl's client.
 if ENABLE_TESTS

@@ -8,6 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
 
 #include "probe.h"
 
@@ -123,6 +134,156 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 	free(buf);
 }
 
+/* ---- the endpoint itself: a real socket, the daemon's event loop ---- */
+
+static void gather(void *userdata, struct probe_source *out)
+{
+	*out = source();
+}
+
+struct abuse {
+	uint16_t port;
+	struct loop *loop;
+	int idle;	/* idle connections opened */
+	char livez[64]; /* status line of GET /livez with the idle ones open */
+	long livez_ms;	/* its time */
+	char big[64];	/* status line of a request with 16 KiB of headers */
+	char post[64];	/* status line of POST /livez */
+};
+
+static int connect_to(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 2 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send req on a new connection, put the status line of the answer in out. */
+static void request(uint16_t port, const char *req, size_t len, char *out, size_t out_len)
+{
+	char buf[512] = "";
+	int fd = connect_to(port);
+	ssize_t n;
+
+	snprintf(out, out_len, "no answer");
+	if (fd < 0)
+		return;
+	n = send(fd, req, len, MSG_NOSIGNAL);
+	if (n != (ssize_t)len)
+		snprintf(out, out_len, "sent %zd of %zu: %s", n, len, strerror(errno));
+	else if ((n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		snprintf(out, out_len, "recv %zd: %s", n, strerror(errno));
+	if (n > 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		snprintf(out, out_len, "%s", buf);
+	}
+	close(fd);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *abuser(void *arg)
+{
+	struct abuse *a = arg;
+	static int fds[1000];
+	static char big[17000];
+	long t0;
+	int n = 0;
+
+	for (int i = 0; i < a->idle; i++) {
+		fds[n] = connect_to(a->port);
+		if (fds[n] >= 0)
+			n++;
+	}
+	a->idle = n;
+	usleep(200 * 1000);
+	t0 = now_ms();
+	request(a->port, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", 32, a->livez, sizeof(a->livez));
+	a->livez_ms = now_ms() - t0;
+	snprintf(big, sizeof(big), "GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(big + strlen(big), 'a', 16384);
+	strcpy(big + strlen(big), "\r\n\r\n");
+	request(a->port, big, strlen(big), a->big, sizeof(a->big));
+	request(a->port, "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 55,
+		a->post, sizeof(a->post));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	loop_quit(a->loop, 0);
+	return NULL;
+}
+
+static void wake(struct loop *loop, void *userdata)
+{
+}
+
+/* Reliability F3: 1,000 idle sockets, huge headers, a POST: the endpoint still answers GET
+ * within a second, with 431 and 405 for the others. */
+static void endpoint_survives_idle_sockets_and_huge_headers(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct abuse a = { .idle = 1000 };
+	struct rlimit rl;
+	struct probe *p;
+	char listen[64];
+	pthread_t t;
+	int fd;
+
+	/* 1,000 connections on both ends in this process. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2200 && rl.rlim_max >= 2200) {
+		rl.rlim_cur = 2200;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2200)
+		a.idle = (int)(rl.rlim_cur - 100) / 2;
+	/* A free port. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	a.port = ntohs(sa.sin_port);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", a.port);
+
+	if (getenv("PROBE_DEBUG"))
+		log_set_level(7);
+	assert_int_equal(loop_new(&a.loop), 0);
+	assert_int_equal(probe_start(a.loop, listen, gather, NULL, &p), 0);
+	assert_true(loop_add_periodic(a.loop, 50, wake, NULL) >= 0);
+	assert_int_equal(pthread_create(&t, NULL, abuser, &a), 0);
+	assert_int_equal(loop_run(a.loop), 0);
+	pthread_join(t, NULL);
+	probe_stop(p);
+	loop_free(a.loop);
+	print_message("idle connections: %d; GET /livez: '%s' in %ld ms; 16 KiB headers: '%s'; "
+		      "POST: '%s'\n",
+		      a.idle, a.livez, a.livez_ms, a.big, a.post);
+	assert_true(a.idle >= 400);
+	assert_string_equal(a.livez, "HTTP/1.1 200 OK");
+	assert_true(a.livez_ms < 1000);
+	assert_non_null(strstr(a.big, " 431 "));
+	assert_non_null(strstr(a.post, " 405 "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +294,7 @@ int main(void)
 				       reset),
 		cmocka_unit_test_setup(all_reasons_are_listed, reset),
 		cmocka_unit_test_setup(metrics_carry_counters_histogram_and_types, reset),
+		cmocka_unit_test_setup(endpoint_survives_idle_sockets_and_huge_headers, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
