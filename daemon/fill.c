@@ -100,6 +100,18 @@ struct fill {
 	struct chunk_job *blob_jobs; /* whole-blob fetches not yet answered */
 	int eventfd;
 	int timer;
+	/* While the origin is failing: what last failed, re-read now and then to notice that it
+	 * answers again even when no reader asks (readiness follows it). */
+	char probe_digest[80];
+	uint64_t probe_blob_size, probe_off, probe_last_ms;
+	struct origin_probe *probe; /* in flight, or NULL */
+};
+
+#define ORIGIN_PROBE_INTERVAL_MS 2000
+
+struct origin_probe {
+	struct fill *fill; /* NULL once the fill core is gone */
+	void *buf;
 };
 
 /* ---- pure planning ---- */
@@ -493,6 +505,9 @@ static void on_fetched(void *userdata, ssize_t result)
 		f->stats.inflight--;
 		f->stats.origin_errors++;
 		f->stats.origin_last_error_ms = loop_now_ms();
+		snprintf(f->probe_digest, sizeof(f->probe_digest), "%s", s->blob.digest);
+		f->probe_blob_size = s->blob.size;
+		f->probe_off = job->start;
 		job->result = (int)result;
 		log_warn_errno(job->result,
 			       "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",
@@ -567,6 +582,54 @@ static void dispatch(struct fill *f)
 			job->result = r;
 			job_complete(f, job);
 		}
+	}
+}
+
+static void on_origin_probe(void *userdata, ssize_t result)
+{
+	struct origin_probe *p = userdata;
+	struct fill *f = p->fill;
+
+	free(p->buf);
+	free(p);
+	if (!f)
+		return;
+	f->probe = NULL;
+	if (result >= 0) {
+		f->stats.origin_last_ok_ms = loop_now_ms();
+		log_notice("origin answers again (re-read part of blob %.12s)", f->probe_digest);
+	} else {
+		f->stats.origin_last_error_ms = loop_now_ms();
+	}
+}
+
+void fill_check_origin(struct fill *f)
+{
+	uint64_t now = loop_now_ms(), len;
+	struct origin_probe *p;
+	int r;
+
+	if (f->stats.origin_last_error_ms <= f->stats.origin_last_ok_ms || f->probe ||
+	    !f->probe_digest[0] || now - f->probe_last_ms < ORIGIN_PROBE_INTERVAL_MS ||
+	    f->probe_off >= f->probe_blob_size)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	len = MIN((uint64_t)PAGE, f->probe_blob_size - f->probe_off);
+	if (posix_memalign(&p->buf, PAGE, PAGE) != 0) {
+		free(p);
+		return;
+	}
+	p->fill = f;
+	f->probe = p;
+	f->probe_last_ms = now;
+	r = origin_fetch_sized(f->origin, f->probe_digest, f->probe_blob_size, f->probe_off,
+			       (size_t)len, p->buf, on_origin_probe, p);
+	if (r < 0) {
+		f->probe = NULL;
+		free(p->buf);
+		free(p);
 	}
 }
 
@@ -933,6 +996,8 @@ void fill_free(struct fill *f)
 {
 	if (!f)
 		return;
+	if (f->probe)
+		f->probe->fill = NULL; /* its answer, if the origin still gives one, is dropped */
 	/* Requests still open are failed: their front end is going away. */
 	while (f->requests_head) {
 		struct fill_request *req = f->requests_head;

@@ -94,6 +94,10 @@ int fill_new(struct loop *loop, struct origin *origin, const struct fill_options
 void fill_free(struct fill *f);
 const struct fill_stats *fill_get_stats(struct fill *f);
 
+/* Call periodically: while the origin's last fetch failed, re-read a page of what failed every
+ * 2 s, so that origin_last_ok_ms follows the origin coming back even when no reader asks. */
+void fill_check_origin(struct fill *f);
+
 /* A sink: one cache file of one blob. Takes ownership of fd (closed when the last reference
  * goes: in-flight fetches hold references). The blob is deep-copied. Returns 0 or -errno. */
 int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,

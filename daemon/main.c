@@ -125,7 +125,10 @@ static void on_status_timer(struct loop *loop, void *userdata)
 {
 	struct daemon *d = userdata;
 	static bool warned;
-	int r = write_status(d);
+	int r;
+
+	fill_check_origin(d->fill);
+	r = write_status(d);
 
 	if (r < 0 && !warned) {
 		warned = true;

@@ -30,7 +30,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/demo.sh \
 	tests/vm/scenarios/debian-guest.sh \
 	tests/vm/scenarios/systemd-restart.sh \
-	tests/vm/scenarios/nfs-origin.sh
+	tests/vm/scenarios/nfs-origin.sh \
+	tests/vm/scenarios/nfs-partition.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
