@@ -518,12 +518,14 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 		return snprintf(err, err_len,
 				"[origin] nfs_options is set without nfs = SERVER:/EXPORT"),
 		       -EINVAL;
-	if (c->nfs_options && (strchr(c->nfs_options, ' ') || has_option(c->nfs_options, "fsc") ||
-			       has_option(c->nfs_options, "hard")))
+	if (c->nfs_options &&
+	    (strchr(c->nfs_options, ' ') || has_option(c->nfs_options, "fsc") ||
+	     has_option(c->nfs_options, "hard") || has_option(c->nfs_options, "rw")))
 		return snprintf(err, err_len,
 				"[origin] nfs_options = '%s': comma-separated, without spaces; "
-				"no fsc (the daemon is the cache) and no hard (a dead server "
-				"would hang the origin's threads for good)",
+				"no fsc (the daemon is the cache), no hard (a dead server "
+				"would hang the origin's threads for good) and no rw (the origin "
+				"is mounted read-only)",
 				c->nfs_options),
 		       -EINVAL;
 	if (c->origin_url) {

@@ -235,14 +235,18 @@ static int mount_nfs(struct job *job)
 {
 	const struct managed_mount *mm = job->mm;
 	struct libmnt_context *cxt = mnt_new_context();
-	char buf[160] = "";
+	char buf[160] = "", opts[1024];
 	int rc, ex;
 
 	if (!cxt)
 		JOB_FAIL(job, ENOMEM, "out of memory");
+	/* The daemon only reads the origin: always read-only, no devices, no setuid. */
+	if (snprintf(opts, sizeof(opts), "%s,ro,nosuid,nodev", mm->options) >= (int)sizeof(opts)) {
+		mnt_free_context(cxt);
+		JOB_FAIL(job, E2BIG, "NFS mount options too long");
+	}
 	if (mnt_context_set_fstype(cxt, "nfs") < 0 || mnt_context_set_source(cxt, mm->source) < 0 ||
-	    mnt_context_set_target(cxt, mm->path) < 0 ||
-	    mnt_context_set_options(cxt, mm->options) < 0) {
+	    mnt_context_set_target(cxt, mm->path) < 0 || mnt_context_set_options(cxt, opts) < 0) {
 		mnt_free_context(cxt);
 		JOB_FAIL(job, ENOMEM, "out of memory");
 	}

@@ -212,6 +212,15 @@ static void nfs_origin_keys_are_checked(void **state)
 			 -EINVAL);
 	assert_non_null(strstr(err, "no hard"));
 	assert_int_equal(parse_validate("[origin]\npath = /o\nnfs = n:/e\nnfs_options = "
+					"soft,rw\n",
+					err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "no rw"));
+	assert_int_equal(parse_validate("[origin]\npath = /o\nnfs = n:/e\nnfs_options = "
+					"soft,rsize=65536\n",
+					err, sizeof(err)),
+			 0);
+	assert_int_equal(parse_validate("[origin]\npath = /o\nnfs = n:/e\nnfs_options = "
 					"soft,fsc\n",
 					err, sizeof(err)),
 			 -EINVAL);

@@ -30,6 +30,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/demo.sh \
 	tests/vm/scenarios/debian-guest.sh \
 	tests/vm/scenarios/systemd-restart.sh \
+	tests/vm/scenarios/systemd-nfs.sh \
 	tests/vm/scenarios/nfs-origin.sh \
 	tests/vm/scenarios/nfs-partition.sh
 
