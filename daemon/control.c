@@ -14,7 +14,7 @@
 
 #define MAX_REQUEST 4096
 #define MAX_ARGS    32
-#define MAX_OUTPUT  (1 << 20) /* a client that stops reading is dropped past this */
+#define MAX_OUTPUT  (1 << 20) /* queued output past this is dropped (a client not reading) */
 #define MAX_CONNS   64
 
 struct verb {
@@ -112,7 +112,7 @@ static bool conn_flush(struct control_conn *c)
 static void queue(struct control_conn *c, const char *s, size_t len)
 {
 	if (c->out_len + len > MAX_OUTPUT)
-		return; /* conn_flush() will notice the client is not reading */
+		return; /* the final line still fits: control_finish() makes room */
 	if (c->out_len + len > c->out_cap) {
 		size_t cap = MAX(c->out_cap * 2, c->out_len + len + 256);
 		char *p = realloc(c->out, cap);

@@ -446,8 +446,7 @@ static int run(struct daemon *d, const char *device)
 	r = mounts_new(d->loop, &d->cfg, &d->mounts);
 	if (r < 0)
 		return r; /* logged */
-	mounts_set_fresh_cache(d->mounts, !ondemand_resumed(d->od));
-	r = mounts_start(d->mounts, d->control);
+	r = mounts_start(d->mounts, d->control, !ondemand_resumed(d->od));
 	if (r < 0)
 		return r;
 	r = linkwatch_start(d->loop, on_link_change, d, &d->links);

@@ -94,7 +94,6 @@ struct job {
 	unsigned generation;
 	dev_t cache_dev;
 	bool replace_stale; /* JOB_MOUNT: detach a mount in place first, never adopt it */
-	bool replaced;	    /* ... and one was detached */
 	int result;
 	char message[1024];
 };
@@ -109,7 +108,6 @@ struct mounts {
 	char *state_path;
 	dev_t cache_dev;
 	bool started;
-	bool fresh_cache; /* the cache was bound anew: model mounts in place are dead */
 };
 
 static void job_queue_unref(struct job_queue *q)
@@ -308,7 +306,7 @@ static void run_mount(struct job *job)
 		job->result = -EIO;
 		return;
 	}
-	if (job->replace_stale && mm->kind == KIND_MODEL && table_has(tb, mm)) {
+	if (job->replace_stale && table_has(tb, mm)) {
 		/* Its objects belonged to the cache binding that ended with the previous daemon:
 		 * every read of it would fail. Detach the EROFS mount (the anchor stays) and mount
 		 * the model again; open files keep the old mount until they close. */
@@ -320,7 +318,6 @@ static void run_mount(struct job *job)
 			mnt_unref_table(tb);
 			return;
 		}
-		job->replaced = true;
 		mnt_unref_table(tb);
 		tb = read_mountinfo();
 		if (!tb) {
@@ -1035,7 +1032,7 @@ static int ctl_list(struct control_conn *conn, int argc, char **argv, void *user
 	return 0;
 }
 
-int mounts_start(struct mounts *m, struct control *ctl)
+int mounts_start(struct mounts *m, struct control *ctl, bool fresh_cache)
 {
 	int r;
 
@@ -1066,14 +1063,9 @@ int mounts_start(struct mounts *m, struct control *ctl)
 	}
 	m->started = true;
 	for (struct managed_mount *mm = m->list; mm; mm = mm->next)
-		mm->replace_stale = m->fresh_cache && mm->kind == KIND_MODEL;
+		mm->replace_stale = fresh_cache && mm->kind == KIND_MODEL;
 	check_all(m); /* adopt or mount */
 	return 0;
-}
-
-void mounts_set_fresh_cache(struct mounts *m, bool fresh)
-{
-	m->fresh_cache = fresh;
 }
 
 bool mounts_ready(const struct mounts *m, char *why, size_t why_len)

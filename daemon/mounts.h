@@ -31,16 +31,13 @@ struct mounts;
  * yet. Returns 0 and *out, or -errno (logged). */
 int mounts_new(struct loop *loop, const struct config *cfg, struct mounts **out);
 
-/* The cache was bound anew (no device holder or fd store handed it over, or the kernel has no
- * `restore`): model mounts found in place belong to the old binding and every read of them
- * fails, so mounts_start() replaces them (lazy detach, mount again) instead of adopting them.
- * Call before mounts_start(). */
-void mounts_set_fresh_cache(struct mounts *m, bool fresh);
-
 /* Adopt what is already mounted, mount the rest, start the monitor and the probe timer, and
  * register the control verbs mount, umount and mounts. Call once the kernel device is bound
- * (the loop answers the mounts' OPENs once it runs). Returns 0 or -errno (logged). */
-int mounts_start(struct mounts *m, struct control *ctl);
+ * (the loop answers the mounts' OPENs once it runs). fresh_cache: the cache was bound anew (no
+ * device holder or fd store handed it over, or no `restore`), so model mounts found in place
+ * belong to the old binding and every read of them fails: they are replaced (lazy detach,
+ * mount again), not adopted. Returns 0 or -errno (logged). */
+int mounts_start(struct mounts *m, struct control *ctl, bool fresh_cache);
 
 /* Look at every mount now and retry failed ones without waiting for their back-off (a network
  * link came up). Loop thread. */

@@ -515,8 +515,8 @@ int ondemand_bind(const char *dev, const struct config *cfg)
 	return TAKE_FD(devfd);
 }
 
-/* Failover (`restore`) arrived in Linux 6.8. Pure, for the tests: release as in uname(2). */
-bool ondemand_kernel_has_restore(const char *release)
+/* Failover (`restore`) arrived in Linux 6.8. release as in uname(2). */
+static bool kernel_has_restore(const char *release)
 {
 	unsigned major = 0, minor = 0;
 
@@ -533,7 +533,7 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 	bool resumed = false;
 	int r;
 
-	if (uname(&u) == 0 && !ondemand_kernel_has_restore(u.release))
+	if (uname(&u) == 0 && !kernel_has_restore(u.release))
 		log_warn("Linux %s has no cachefiles failover (`restore` needs 6.8): a restart of "
 			 "blobcached breaks the models mounted through it; they must be "
 			 "remounted after the restart (managed mounts are remounted by the daemon)",

@@ -43,9 +43,6 @@ extern const struct space_kernel_ops ondemand_space_ops;
 /* One line per open object: object id, blob digest, size, origin bytes. */
 void ondemand_print_objects(const struct ondemand *od, FILE *f);
 
-/* Pure: does a kernel of this release (uname -r) support `restore` (Linux 6.8+)? */
-bool ondemand_kernel_has_restore(const char *release);
-
 /* Did ondemand_start() take over a previous daemon's binding (`restore` accepted)? If not, the
  * mounts made through the old binding are dead. */
 bool ondemand_resumed(const struct ondemand *od);

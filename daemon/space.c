@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libmount.h>
 #include <limits.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -1321,15 +1322,15 @@ int space_register_control(struct space *sp, struct control *ctl)
  * them (lazily: umount never waits for the daemon) so that the model can be mounted elsewhere. */
 static void detach_stale_warm_mounts(const char *warm_dir)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
 	size_t len = strlen(warm_dir);
-	char line[4096], target[PATH_MAX];
 
-	while (f && fgets(line, sizeof(line), f)) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", target) != 1)
-			continue;
-		if (strncmp(target, warm_dir, len) != 0 || target[len] != '/')
+	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt_fs_get_target(fs);
+
+		if (!target || strncmp(target, warm_dir, len) != 0 || target[len] != '/')
 			continue;
 		if (umount2(target, MNT_DETACH) == 0)
 			log_notice("detached %s, a warm mount left by a previous daemon", target);
@@ -1337,6 +1338,8 @@ static void detach_stale_warm_mounts(const char *warm_dir)
 			log_warn_errno(errno, "cannot detach %s, left by a previous daemon's warm",
 				       target);
 	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
 }
 
 int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
