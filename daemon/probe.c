@@ -61,6 +61,17 @@ static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 		name, help, name, name, (unsigned long long)v);
 }
 
+/* A family whose samples carry one label: its header, then one sample() per label value. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP blobcached_%s %s\n# TYPE blobcached_%s %s\n", name, help, name, type);
+}
+
+static void sample(FILE *f, const char *name, const char *label, const char *value, uint64_t v)
+{
+	fprintf(f, "blobcached_%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
 static void gauge(FILE *f, const char *name, const char *help, double v)
 {
 	fprintf(f, "# HELP blobcached_%s %s\n# TYPE blobcached_%s gauge\nblobcached_%s %g\n", name,
@@ -88,16 +99,11 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		fs->chunks_deduped);
 	counter(f, "chunks_present_total", "chunks found already cached", fs->chunks_present);
 	counter(f, "chunks_prefetched_total", "read-ahead fetches started", fs->chunks_prefetched);
-	fprintf(f, "# HELP blobcached_errors_total Errors by kind\n"
-		   "# TYPE blobcached_errors_total counter\n");
-	fprintf(f, "blobcached_errors_total{kind=\"origin\"} %llu\n",
-		(unsigned long long)fs->origin_errors);
-	fprintf(f, "blobcached_errors_total{kind=\"verify\"} %llu\n",
-		(unsigned long long)fs->verify_failures);
-	fprintf(f, "blobcached_errors_total{kind=\"cache_write\"} %llu\n",
-		(unsigned long long)fs->cache_write_errors);
-	fprintf(f, "blobcached_errors_total{kind=\"timeout\"} %llu\n",
-		(unsigned long long)fs->requests_timed_out);
+	family(f, "errors_total", "counter", "Errors by kind");
+	sample(f, "errors_total", "kind", "origin", fs->origin_errors);
+	sample(f, "errors_total", "kind", "verify", fs->verify_failures);
+	sample(f, "errors_total", "kind", "cache_write", fs->cache_write_errors);
+	sample(f, "errors_total", "kind", "timeout", fs->requests_timed_out);
 	fprintf(f,
 		"# HELP blobcached_fetch_seconds Origin fetch latency, request to verified chunk\n"
 		"# TYPE blobcached_fetch_seconds histogram\n");
@@ -140,40 +146,29 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		      sp->high_watermark / 100.0);
 		gauge(f, "cache_low_watermark_ratio", "culling stops below this volume use",
 		      sp->low_watermark / 100.0);
-		fprintf(f, "# HELP blobcached_cache_removed_files_total Cache files removed, by "
-			   "reason\n# TYPE blobcached_cache_removed_files_total counter\n");
-		fprintf(f, "blobcached_cache_removed_files_total{reason=\"watermark\"} %llu\n",
-			(unsigned long long)sp->culled_files);
-		fprintf(f, "blobcached_cache_removed_files_total{reason=\"purge\"} %llu\n",
-			(unsigned long long)sp->purged_files);
-		fprintf(f, "blobcached_cache_removed_files_total{reason=\"evict\"} %llu\n",
-			(unsigned long long)sp->evicted_files);
-		fprintf(f, "# HELP blobcached_cache_removed_bytes_total Bytes of the cache files "
-			   "removed, by reason\n# TYPE blobcached_cache_removed_bytes_total "
-			   "counter\n");
-		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"watermark\"} %llu\n",
-			(unsigned long long)sp->culled_bytes);
-		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"purge\"} %llu\n",
-			(unsigned long long)sp->purged_bytes);
-		fprintf(f, "blobcached_cache_removed_bytes_total{reason=\"evict\"} %llu\n",
-			(unsigned long long)sp->evicted_bytes);
+		family(f, "cache_removed_files_total", "counter", "Cache files removed, by reason");
+		sample(f, "cache_removed_files_total", "reason", "watermark", sp->culled_files);
+		sample(f, "cache_removed_files_total", "reason", "purge", sp->purged_files);
+		sample(f, "cache_removed_files_total", "reason", "evict", sp->evicted_files);
+		family(f, "cache_removed_bytes_total", "counter",
+		       "Bytes of the cache files removed, by reason");
+		sample(f, "cache_removed_bytes_total", "reason", "watermark", sp->culled_bytes);
+		sample(f, "cache_removed_bytes_total", "reason", "purge", sp->purged_bytes);
+		sample(f, "cache_removed_bytes_total", "reason", "evict", sp->evicted_bytes);
 		counter(f, "cull_busy_total", "culls the kernel refused (file in use)",
 			sp->cull_busy);
-		fprintf(f, "# HELP blobcached_model_cached_bytes Bytes of a model in the cache\n"
-			   "# TYPE blobcached_model_cached_bytes gauge\n");
+		family(f, "model_cached_bytes", "gauge", "Bytes of a model in the cache");
 		for (size_t i = 0; i < sp->n_models; i++)
-			fprintf(f, "blobcached_model_cached_bytes{model=\"%s\"} %llu\n",
-				sp->models[i].name, (unsigned long long)sp->models[i].cached);
-		fprintf(f, "# HELP blobcached_model_size_bytes Size of a model (its blobs)\n"
-			   "# TYPE blobcached_model_size_bytes gauge\n");
+			sample(f, "model_cached_bytes", "model", sp->models[i].name,
+			       sp->models[i].cached);
+		family(f, "model_size_bytes", "gauge", "Size of a model (its blobs)");
 		for (size_t i = 0; i < sp->n_models; i++)
-			fprintf(f, "blobcached_model_size_bytes{model=\"%s\"} %llu\n",
-				sp->models[i].name, (unsigned long long)sp->models[i].size);
-		fprintf(f, "# HELP blobcached_model_pinned Whether a model is pinned\n"
-			   "# TYPE blobcached_model_pinned gauge\n");
+			sample(f, "model_size_bytes", "model", sp->models[i].name,
+			       sp->models[i].size);
+		family(f, "model_pinned", "gauge", "Whether a model is pinned");
 		for (size_t i = 0; i < sp->n_models; i++)
-			fprintf(f, "blobcached_model_pinned{model=\"%s\"} %d\n", sp->models[i].name,
-				sp->models[i].pinned ? 1 : 0);
+			sample(f, "model_pinned", "model", sp->models[i].name,
+			       sp->models[i].pinned);
 	}
 }
 

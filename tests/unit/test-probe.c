@@ -103,11 +103,26 @@ static void all_reasons_are_listed(void **state)
 
 static void metrics_carry_counters_histogram_and_types(void **state)
 {
+	struct space_model_report models[] = {
+		{ .name = "llama-7b", .size = 8192, .cached = 4096, .pinned = true },
+		{ .name = "bert", .size = 4096 },
+	};
+	struct space_report sp = {
+		.volume_bytes = 1 << 30,
+		.volume_used_bytes = 1 << 29,
+		.high_watermark = 90,
+		.low_watermark = 80,
+		.purged_files = 3,
+		.evicted_bytes = 12288,
+		.n_models = 2,
+		.models = models,
+	};
 	struct probe_source s = source();
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
+	s.space = &sp;
 	os.reads = 7;
 	fs.origin_bytes = 1048576;
 	fs.verify_failures = 2;
@@ -125,6 +140,14 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_bucket{le=\"+Inf\"} 4\n"));
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_sum 1.5\n"));
 	assert_null(strstr(buf, "http_attempts")); /* file origin: no HTTP series */
+	assert_non_null(strstr(buf, "# TYPE blobcached_cache_removed_files_total counter\n"));
+	assert_non_null(strstr(buf, "blobcached_cache_removed_files_total{reason=\"purge\"} 3\n"));
+	assert_non_null(
+		strstr(buf, "blobcached_cache_removed_bytes_total{reason=\"evict\"} 12288\n"));
+	assert_non_null(strstr(buf, "blobcached_model_cached_bytes{model=\"llama-7b\"} 4096\n"));
+	assert_non_null(strstr(buf, "blobcached_model_pinned{model=\"llama-7b\"} 1\n"));
+	assert_non_null(strstr(buf, "blobcached_model_pinned{model=\"bert\"} 0\n"));
+	assert_non_null(strstr(buf, "blobcached_cache_high_watermark_ratio 0.9\n"));
 	if (getenv("PROBE_METRICS_OUT")) { /* for the host test that parses it with Prometheus */
 		FILE *o = fopen(getenv("PROBE_METRICS_OUT"), "w");
 		assert_non_null(o);
@@ -169,8 +192,9 @@ static int connect_to(uint16_t port)
 }
 
 /* Send req on a new connection, put the status line of the answer in out. */
-static void request(uint16_t port, const char *req, size_t len, char *out, size_t out_len)
+static void request(uint16_t port, const char *req, char *out, size_t out_len)
 {
+	size_t len = strlen(req);
 	char buf[512] = "";
 	int fd = connect_to(port);
 	ssize_t n;
@@ -215,14 +239,14 @@ static void *abuser(void *arg)
 	a->idle = n;
 	usleep(200 * 1000);
 	t0 = now_ms();
-	request(a->port, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", 32, a->livez, sizeof(a->livez));
+	request(a->port, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", a->livez, sizeof(a->livez));
 	a->livez_ms = now_ms() - t0;
 	snprintf(big, sizeof(big), "GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ");
 	memset(big + strlen(big), 'a', 16384);
 	strcpy(big + strlen(big), "\r\n\r\n");
-	request(a->port, big, strlen(big), a->big, sizeof(a->big));
-	request(a->port, "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 55,
-		a->post, sizeof(a->post));
+	request(a->port, big, a->big, sizeof(a->big));
+	request(a->port, "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", a->post,
+		sizeof(a->post));
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	loop_quit(a->loop, 0);
