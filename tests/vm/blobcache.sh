@@ -231,3 +231,20 @@ bc_warm() {
 		return 1
 	}
 }
+
+# ---- NFS (Debian guest: nfs-kernel-server) ----
+
+# bc_nfs_export MODEL SIZE_MB: publish a model of SIZE_MB into /srv/export (entry in
+# /srv/catalogue) and serve /srv/export to 127.0.0.1 with the guest's NFS server, with a short
+# grace period. The daemon mounts it with [origin] nfs = 127.0.0.1:/srv/export.
+bc_nfs_export() {
+	modprobe nfsd && modprobe nfs || fail "modprobe nfsd nfs"
+	mkdir -p /etc/nfs.conf.d /srv/export /srv/catalogue /srv/origin
+	# Opens after a server restart wait for the NFSv4 grace period (90 s by default).
+	printf '[nfsd]\ngrace-time=10\nlease-time=10\n' >/etc/nfs.conf.d/blobcache-test.conf
+	make_model "/srv/src/$1" "$2" 3
+	blobcachectl publish --catalogue /srv/catalogue "$1" "/srv/src/$1" /srv/export >/dev/null ||
+		fail "publish $1"
+	echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
+	systemctl restart nfs-server || fail "nfs-server start"
+}

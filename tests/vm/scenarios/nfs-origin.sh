@@ -15,16 +15,8 @@ ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
 origin_mounted() { awk '$2 == "/srv/origin" && $3 ~ /^nfs/ { f = 1 } END { exit !f }' /proc/mounts; }
 
-modprobe nfsd && modprobe nfs || fail "modprobe nfsd nfs"
-# A short NFSv4 grace period: opens after a server restart wait for it (90 s by default).
-mkdir -p /etc/nfs.conf.d
-printf '[nfsd]\ngrace-time=10\nlease-time=10\n' >/etc/nfs.conf.d/blobcache-test.conf
-mkdir -p /srv/export /srv/catalogue /srv/origin
-make_model /srv/src/m 24 3
-blobcachectl publish --catalogue /srv/catalogue m /srv/src/m /srv/export >/dev/null || fail "publish"
+bc_nfs_export m 24
 want=$(sha256sum </srv/src/m/model.safetensors | cut -d' ' -f1)
-echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
-systemctl restart nfs-server || fail "nfs-server start"
 
 mkdir -p /etc/blobcached /var/cache/blobcached/blobcached
 cat >"$BC_CONF" <<EOF
@@ -63,6 +55,21 @@ reader() {
 	echo $errors >/tmp/reader.errors
 }
 
+# A full restart with nothing cached (every range from NFS again), a reader started under it.
+restart_cold_with_reader() {
+	bc_term
+	bc_stop_holder
+	umount -l /models/m 2>/dev/null
+	rm -rf /var/cache/blobcached/blobcached/*
+	drop_caches
+	bc_start || fail "daemon restart"
+	wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
+	wait_for '[ "$(http_status /readyz)" = 200 ]' 10
+	reader &
+	rpid=$!
+	sleep 2
+}
+
 # (a) The NFS server restarts under the reader.
 reader &
 rpid=$!
@@ -77,17 +84,7 @@ echo "MEASURED: reader finished $(($(ms) - t0)) ms after the restart began"
 pass "(a) NFS server restarted: reads resumed by themselves, bytes correct"
 
 # (b) The origin mount is lazily unmounted from outside under the reader.
-bc_term
-bc_stop_holder
-umount -l /models/m 2>/dev/null
-rm -rf /var/cache/blobcached/blobcached/* # nothing cached: every range from NFS again
-drop_caches
-bc_start || fail "daemon restart"
-wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
-wait_for '[ "$(http_status /readyz)" = 200 ]' 10
-reader &
-rpid=$!
-sleep 2
+restart_cold_with_reader
 # Two watchers, so that a slow curl does not blur the mount time: one polls /proc/mounts with
 # shell builtins only (no fork per look), one polls /readyz.
 mount_watch() {
@@ -136,17 +133,7 @@ pass "(b) origin unmounted from outside: back in $back ms, reads resumed, readin
 # (c) The export changes under the mount (a new fsid: every file handle the client holds, the
 # mount's root included, turns stale): the daemon sees ESTALE, reopens, and its mount health
 # replaces the stale mount; the reader sees no error. Fresh cache again, so every range is read.
-bc_term
-bc_stop_holder
-umount -l /models/m 2>/dev/null
-rm -rf /var/cache/blobcached/blobcached/*
-drop_caches
-bc_start || fail "daemon restart"
-wait_for 'grep -q " /models/m erofs " /proc/mounts' 30
-wait_for '[ "$(http_status /readyz)" = 200 ]' 10
-reader &
-rpid=$!
-sleep 2
+restart_cold_with_reader
 t0=$(ms)
 echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=2)" >/etc/exports
 exportfs -ra || fail "exportfs -ra"

@@ -15,15 +15,9 @@ ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
 origin_mounted() { awk '$2 == "/srv/origin" && $3 ~ /^nfs/ { f = 1 } END { exit !f }' /proc/mounts; }
 
-modprobe nfsd && modprobe nfs && modprobe sch_netem && modprobe sch_prio && modprobe cls_u32 ||
-	fail "modprobe nfsd nfs sch_netem sch_prio cls_u32"
-mkdir -p /etc/nfs.conf.d
-printf '[nfsd]\ngrace-time=10\nlease-time=10\n' >/etc/nfs.conf.d/blobcache-test.conf
-mkdir -p /srv/export /srv/catalogue /srv/origin
-make_model /srv/src/m 24 3
-blobcachectl publish --catalogue /srv/catalogue m /srv/src/m /srv/export >/dev/null || fail "publish"
-echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
-systemctl restart nfs-server || fail "nfs-server start"
+modprobe sch_netem && modprobe sch_prio && modprobe cls_u32 ||
+	fail "modprobe sch_netem sch_prio cls_u32"
+bc_nfs_export m 24
 
 mkdir -p /etc/blobcached /var/cache/blobcached/blobcached
 cat >"$BC_CONF" <<EOF

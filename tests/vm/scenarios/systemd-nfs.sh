@@ -5,12 +5,7 @@
 # vm: --rootfs debian --timeout 600
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
-modprobe nfsd && modprobe nfs || fail "modprobe nfsd nfs"
-mkdir -p /srv/export /srv/catalogue /srv/origin
-make_model /srv/src/m 8 3
-blobcachectl publish --catalogue /srv/catalogue m /srv/src/m /srv/export >/dev/null || fail "publish"
-echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
-systemctl restart nfs-server || fail "nfs-server start"
+bc_nfs_export m 8
 mkdir -p /etc/blobcached
 cat >"$BC_CONF" <<EOF
 [cache]
