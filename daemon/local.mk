@@ -12,33 +12,37 @@ daemon_lib_libblobcache_a_SOURCES = \
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
-# blobcached: the daemon. Kernel front end (ondemand.c) is kept apart from the fill core
-# (fill.c, origin*.c, catalogue) so that another front end can serve the same cache.
+# blobcached: the daemon, in layers whose includes point one way (each uses only those above it):
+#   lib/       shared with the CLI and kmod-helpers: logging, names, catalogue, EROFS, digests
+#   core/      the fill core: event loop, origins, chunk fills, models, cache space
+#   frontend/  the kernel interfaces that turn reads into fills (cachefiles on-demand)
+#   ops/       operations around them: control socket, managed mounts, probes, systemd
+#   main.c and configfile.c put them together.
 sbin_PROGRAMS += daemon/blobcached
 daemon_blobcached_SOURCES = \
 	daemon/main.c \
 	daemon/configfile.c daemon/configfile.h \
-	daemon/loop.c daemon/loop.h \
-	daemon/msg.c daemon/msg.h \
-	daemon/ondemand.c daemon/ondemand.h \
-	daemon/fill.c daemon/fill.h \
-	daemon/models.c daemon/models.h \
-	daemon/origin.h daemon/origin_file.c \
-	daemon/http.c daemon/http.h daemon/origin_http.c \
-	daemon/workpool.c daemon/workpool.h \
-	daemon/holder.c daemon/holder.h \
-	daemon/probe.c daemon/probe.h \
-	daemon/control.c daemon/control.h \
-	daemon/mounts.c daemon/mounts.h daemon/mountpolicy.c daemon/mountpolicy.h \
-	daemon/linkwatch.c daemon/linkwatch.h \
-	daemon/sdnotify.c daemon/sdnotify.h \
-	daemon/caps.c daemon/caps.h \
-	daemon/space.c daemon/space.h daemon/spacepolicy.c daemon/spacepolicy.h
+	daemon/core/loop.c daemon/core/loop.h \
+	daemon/core/workpool.c daemon/core/workpool.h \
+	daemon/core/origin.h daemon/core/origin_file.c \
+	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
+	daemon/core/fill.c daemon/core/fill.h \
+	daemon/core/models.c daemon/core/models.h \
+	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
+	daemon/frontend/msg.c daemon/frontend/msg.h \
+	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
+	daemon/frontend/holder.c daemon/frontend/holder.h \
+	daemon/ops/control.c daemon/ops/control.h \
+	daemon/ops/probe.c daemon/ops/probe.h \
+	daemon/ops/mounts.c daemon/ops/mounts.h daemon/ops/mountpolicy.c daemon/ops/mountpolicy.h \
+	daemon/ops/linkwatch.c daemon/ops/linkwatch.h \
+	daemon/ops/sdnotify.c daemon/ops/sdnotify.h \
+	daemon/ops/caps.c daemon/ops/caps.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
 	$(SYSTEMD_LIBS) $(CAP_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
 
-include daemon/ctl.mk
+include daemon/cli/local.mk
 
 dist_man_MANS += man/blobcached.8 man/blobcached.conf.5

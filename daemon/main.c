@@ -7,23 +7,23 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
-#include "caps.h"
+#include "ops/caps.h"
 #include "configfile.h"
-#include "control.h"
-#include "fill.h"
-#include "holder.h"
-#include "probe.h"
+#include "ops/control.h"
+#include "core/fill.h"
+#include "frontend/holder.h"
+#include "ops/probe.h"
 #include "io.h"
 #include "log.h"
-#include "linkwatch.h"
-#include "loop.h"
+#include "ops/linkwatch.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "models.h"
-#include "mounts.h"
-#include "ondemand.h"
-#include "origin.h"
-#include "sdnotify.h"
-#include "space.h"
+#include "core/models.h"
+#include "ops/mounts.h"
+#include "frontend/ondemand.h"
+#include "core/origin.h"
+#include "ops/sdnotify.h"
+#include "core/space.h"
 
 #define STATUS_INTERVAL_MS 1000
 /* A failure that restarting cannot mend (configuration, kernel, device held by another cache

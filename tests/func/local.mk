@@ -10,7 +10,7 @@ AM_TESTS_ENVIRONMENT = top_srcdir=$(abs_top_srcdir) top_builddir=$(abs_top_build
 FUNC_TESTS += tests/func/http-origin.test
 EXTRA_DIST += tests/func/httpd-faults.py
 check_PROGRAMS += tests/func/origin-fetch
-tests_func_origin_fetch_SOURCES = tests/func/origin-fetch.c daemon/origin_http.c daemon/http.c \
-	daemon/loop.c daemon/configfile.c
+tests_func_origin_fetch_SOURCES = tests/func/origin-fetch.c daemon/core/origin_http.c daemon/core/http.c \
+	daemon/core/loop.c daemon/configfile.c
 tests_func_origin_fetch_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CURL_CFLAGS)
 tests_func_origin_fetch_LDADD = $(COMMON_LIBS) $(CURL_LIBS)

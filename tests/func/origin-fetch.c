@@ -21,11 +21,11 @@
 #include <unistd.h>
 
 #include "configfile.h"
-#include "http.h"
+#include "core/http.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "origin.h"
+#include "core/origin.h"
 
 #define SAFETY_TIMEOUT_MS (300 * 1000)
 

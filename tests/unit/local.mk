@@ -10,10 +10,10 @@ if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config \
 	tests/unit/test-probe
 TESTS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config tests/unit/test-probe
-tests_unit_test_msg_SOURCES = tests/unit/test-msg.c daemon/msg.c
+tests_unit_test_msg_SOURCES = tests/unit/test-msg.c daemon/frontend/msg.c
 tests_unit_test_msg_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_msg_LDADD = $(UNIT_LIBS)
-tests_unit_test_fill_plan_SOURCES = tests/unit/test-fill-plan.c daemon/fill.c daemon/loop.c daemon/workpool.c
+tests_unit_test_fill_plan_SOURCES = tests/unit/test-fill-plan.c daemon/core/fill.c daemon/core/loop.c daemon/core/workpool.c
 tests_unit_test_fill_plan_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_fill_plan_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS) -lpthread
 tests_unit_test_config_SOURCES = tests/unit/test-config.c daemon/configfile.c
@@ -25,10 +25,10 @@ endif
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test-http
 TESTS += tests/unit/test-http
-tests_unit_test_http_SOURCES = tests/unit/test-http.c daemon/http.c daemon/http.h
+tests_unit_test_http_SOURCES = tests/unit/test-http.c daemon/core/http.c daemon/core/http.h
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LIBS)
-tests_unit_test_probe_SOURCES = tests/unit/test-probe.c daemon/probe.c daemon/loop.c
+tests_unit_test_probe_SOURCES = tests/unit/test-probe.c daemon/ops/probe.c daemon/core/loop.c
 tests_unit_test_probe_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS)
 tests_unit_test_probe_LDADD = $(UNIT_LIBS) $(MHD_LIBS) -lpthread
 endif
@@ -36,8 +36,8 @@ endif
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test-control
 TESTS += tests/unit/test-control
-tests_unit_test_control_SOURCES = tests/unit/test-control.c daemon/control.c daemon/loop.c \
-	daemon/ctlclient.c
+tests_unit_test_control_SOURCES = tests/unit/test-control.c daemon/ops/control.c daemon/core/loop.c \
+	daemon/cli/ctlclient.c
 tests_unit_test_control_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_control_LDADD = $(UNIT_LIBS) -lpthread
 endif
@@ -46,8 +46,8 @@ EXTRA_DIST += tests/unit/test-helpers.h
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test-mounts
 TESTS += tests/unit/test-mounts
-tests_unit_test_mounts_SOURCES = tests/unit/test-mounts.c daemon/mountpolicy.c \
-	daemon/configfile.c daemon/linkwatch.c daemon/loop.c
+tests_unit_test_mounts_SOURCES = tests/unit/test-mounts.c daemon/ops/mountpolicy.c \
+	daemon/configfile.c daemon/ops/linkwatch.c daemon/core/loop.c
 tests_unit_test_mounts_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
 tests_unit_test_mounts_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
 endif
@@ -56,7 +56,7 @@ endif
 if ENABLE_TESTS
 check_PROGRAMS += tests/unit/test-space
 TESTS += tests/unit/test-space
-tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/spacepolicy.c
+tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/core/spacepolicy.c
 tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_space_LDADD = $(UNIT_LIBS)
 endif

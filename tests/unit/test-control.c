@@ -15,9 +15,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "ctlclient.h"
-#include "loop.h"
+#include "ops/control.h"
+#include "cli/ctlclient.h"
+#include "core/loop.h"
 
 static char dir[] = "/tmp/test-control-XXXXXX";
 

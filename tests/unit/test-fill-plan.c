@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <errno.h>
 
-#include "fill.h"
+#include "core/fill.h"
 
 #define MiB (1ULL << 20)
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <errno.h>
 
-#include "http.h"
+#include "core/http.h"
 
 static void expect_range(const char *v, uint64_t a, uint64_t b, uint64_t t)
 {

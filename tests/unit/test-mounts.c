@@ -14,8 +14,8 @@
 #include <linux/if.h>
 
 #include "configfile.h"
-#include "linkwatch.h"
-#include "mountpolicy.h"
+#include "ops/linkwatch.h"
+#include "ops/mountpolicy.h"
 #include "test-helpers.h"
 
 static void erofs_options_carry_the_name_and_extras(void **state)

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <errno.h>
 
-#include "msg.h"
+#include "frontend/msg.h"
 
 struct hdr {
 	uint32_t msg_id, opcode, len, object_id;

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 
-#include "probe.h"
+#include "ops/probe.h"
 
 static struct fill_stats fs;
 static struct ondemand_stats os;

@@ -14,7 +14,7 @@
 
 #include "erofs.h"
 #include "macros.h"
-#include "publish.h"
+#include "cli/publish.h"
 #include "test-helpers.h"
 #include "verify.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "spacepolicy.h"
+#include "core/spacepolicy.h"
 
 #define MIB (1ULL << 20)
 

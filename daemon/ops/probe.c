@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "probe.h"
+#include "ops/probe.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -7,7 +7,7 @@
 #include <sys/epoll.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 
 /* Enough that idle or slow clients (a scanner, 1,000 idle sockets) cannot starve the

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "caps.h"
+#include "ops/caps.h"
 
 #include <sys/capability.h>
 #include <sys/prctl.h>

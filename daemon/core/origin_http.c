@@ -11,7 +11,7 @@
  * (connect, timeout, 5xx, 429, a cut connection) are retried after 1, 2, 4 ... s; answers that
  * will not change (404, 403, a wrong Content-Range) are not.
  */
-#include "origin.h"
+#include "core/origin.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 
-#include "http.h"
+#include "core/http.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 #include "names.h"
 

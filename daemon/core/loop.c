@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "loop.h"
+#include "core/loop.h"
 
 #include <stdlib.h>
 #include <sys/epoll.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "publish.h"
+#include "cli/publish.h"
 
 #include <errno.h>
 #include <fcntl.h>

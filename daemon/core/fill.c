@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "fill.h"
+#include "core/fill.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -8,11 +8,11 @@
 
 #include "io.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "origin.h"
+#include "core/origin.h"
 #include "verify.h"
-#include "workpool.h"
+#include "core/workpool.h"
 
 #define PAGE		4096ULL
 #define TIMEOUT_SCAN_MS 100

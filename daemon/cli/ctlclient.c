@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "ctlclient.h"
+#include "cli/ctlclient.h"
 
 #include <stdio.h>
 #include <sys/socket.h>

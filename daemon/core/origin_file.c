@@ -5,7 +5,7 @@
  * their own deadline in the fill core: a worker stuck in the kernel does not hold up the reader,
  * who gets EIO when the deadline passes.
  */
-#include "origin.h"
+#include "core/origin.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -15,9 +15,9 @@
 
 #include "io.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "workpool.h"
+#include "core/workpool.h"
 
 struct file_origin {
 	struct origin base;

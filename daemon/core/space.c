@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "space.h"
+#include "core/space.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,15 +13,15 @@
 
 #include "catalogue.h"
 #include "configfile.h"
-#include "control.h"
-#include "fill.h"
+#include "ops/control.h"
+#include "core/fill.h"
 #include "io.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "models.h"
-#include "spacepolicy.h"
-#include "workpool.h"
+#include "core/models.h"
+#include "core/spacepolicy.h"
+#include "core/workpool.h"
 
 #define PAGE		   4096ULL
 #define SAVE_INTERVAL_MS   5000

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "ondemand.h"
+#include "frontend/ondemand.h"
 
 #include <sys/utsname.h>
 
@@ -14,13 +14,13 @@
 #include <linux/magic.h>
 
 #include "configfile.h"
-#include "fill.h"
+#include "core/fill.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "models.h"
-#include "msg.h"
-#include "space.h"
+#include "core/models.h"
+#include "frontend/msg.h"
+#include "core/space.h"
 
 #define MAX_OBJECT_ID (1u << 20)
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "workpool.h"
+#include "core/workpool.h"
 
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 
 struct work_item {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "linkwatch.h"
+#include "ops/linkwatch.h"
 
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -10,7 +10,7 @@
 #include <sys/epoll.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 
 #define WATCHED_LINKS_MAX 256

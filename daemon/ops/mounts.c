@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "mounts.h"
+#include "ops/mounts.h"
 
 #include <dirent.h>
 #include <libmount.h>
@@ -12,12 +12,12 @@
 #include <time.h>
 
 #include "configfile.h"
-#include "control.h"
+#include "ops/control.h"
 #include "io.h"
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
-#include "mountpolicy.h"
+#include "ops/mountpolicy.h"
 #include "names.h"
 
 #define EROFS_MAGIC	    0xE0F5E1E2u

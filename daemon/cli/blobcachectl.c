@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "catalogue.h"
-#include "ctlclient.h"
-#include "ctlspace.h"
+#include "cli/ctlclient.h"
+#include "cli/ctlspace.h"
 #include "log.h"
 #include "macros.h"
 #include "parse.h"
-#include "publish.h"
+#include "cli/publish.h"
 
 #define EXIT_USAGE 2
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "spacepolicy.h"
+#include "core/spacepolicy.h"
 
 #include <inttypes.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "holder.h"
+#include "frontend/holder.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 
 #define SOCKET_NAME "device.sock"

@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fill.h"
-#include "ondemand.h"
-#include "origin.h"
-#include "space.h"
+#include "core/fill.h"
+#include "frontend/ondemand.h"
+#include "core/origin.h"
+#include "core/space.h"
 
 struct loop;
 struct probe;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The control socket for blobcachectl: see control.h for the protocol. */
-#include "control.h"
+#include "ops/control.h"
 
 #include <stdarg.h>
 #include <sys/epoll.h>
@@ -9,7 +9,7 @@
 #include <sys/un.h>
 
 #include "log.h"
-#include "loop.h"
+#include "core/loop.h"
 #include "macros.h"
 
 #define MAX_REQUEST 4096

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "mountpolicy.h"
+#include "ops/mountpolicy.h"
 
 #include <libmount.h>
 

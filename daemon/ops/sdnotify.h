@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 /* Whether a service manager listens to our notifications (NOTIFY_SOCKET is set). */
 bool sdn_under_systemd(void);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "sdnotify.h"
+#include "ops/sdnotify.h"
 
 #include <stdarg.h>
 #include <systemd/sd-daemon.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* blobcachectl's cache commands: status, warm, evict, pin, unpin (the daemon's verbs are in
  * space.c). */
-#include "ctlspace.h"
+#include "cli/ctlspace.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctlclient.h"
+#include "cli/ctlclient.h"
 #include "log.h"
 #include "macros.h"
 
