@@ -8,7 +8,8 @@ daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/parse.c daemon/lib/parse.h \
 	daemon/lib/catalogue.c daemon/lib/catalogue.h \
 	daemon/lib/erofs.c daemon/lib/erofs.h \
-	daemon/lib/verify.c daemon/lib/verify.h
+	daemon/lib/verify.c daemon/lib/verify.h \
+	daemon/lib/mountinfo.c daemon/lib/mountinfo.h
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
@@ -33,6 +34,7 @@ daemon_blobcached_SOURCES = \
 	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
 	daemon/frontend/holder.c daemon/frontend/holder.h \
 	daemon/ops/control.c daemon/ops/control.h \
+	daemon/ops/cachectl.c daemon/ops/cachectl.h \
 	daemon/ops/probe.c daemon/ops/probe.h \
 	daemon/ops/mounts.c daemon/ops/mounts.h daemon/ops/mountpolicy.c daemon/ops/mountpolicy.h \
 	daemon/ops/linkwatch.c daemon/ops/linkwatch.h \

@@ -9,6 +9,7 @@
 
 #include "ops/caps.h"
 #include "configfile.h"
+#include "ops/cachectl.h"
 #include "ops/control.h"
 #include "core/fill.h"
 #include "frontend/holder.h"
@@ -46,11 +47,12 @@ struct daemon {
 	int holder_conn; /* kept open while we serve: the holder watches it */
 	bool fdstored;	 /* systemd's fd store keeps the device across restarts */
 	struct probe *probe;
-	struct control *control; /* run_dir/control.sock, for blobcachectl */
-	struct mounts *mounts;	 /* managed model mounts and the NFS origin */
-	struct linkwatch *links; /* network links down/up: re-check the mounts */
-	int exit_status;	 /* on failure: 1, or EXIT_NO_RESTART */
-	struct space *space;	 /* watermarks, purge, warm/evict/pin */
+	struct control *control;   /* run_dir/control.sock, for blobcachectl */
+	struct cachectl *cachectl; /* its status, warm, evict, pin and unpin verbs */
+	struct mounts *mounts;	   /* managed model mounts and the NFS origin */
+	struct linkwatch *links;   /* network links down/up: re-check the mounts */
+	int exit_status;	   /* on failure: 1, or EXIT_NO_RESTART */
+	struct space *space;	   /* watermarks, purge, warm/evict/pin */
 };
 
 static void usage(FILE *f)
@@ -438,9 +440,10 @@ static int run(struct daemon *d, const char *device)
 		r = control_start(d->loop, sock, &d->control);
 		if (r < 0)
 			return r; /* logged */
-		r = space_register_control(d->space, d->control);
+		r = cachectl_start(d->loop, &d->cfg, d->models, d->fill, d->space, d->control,
+				   &d->cachectl);
 		if (r < 0)
-			return log_error_errno(r, "cannot register the cache space verbs");
+			return r; /* logged */
 	}
 	/* Mounts last: a model's mount(2) waits for the OPEN that the bound device delivers. */
 	r = mounts_new(d->loop, &d->cfg, &d->mounts);
@@ -473,6 +476,7 @@ static int run(struct daemon *d, const char *device)
 static void teardown(struct daemon *d)
 {
 	control_stop(d->control);
+	cachectl_free(d->cachectl);
 	probe_stop(d->probe);
 	linkwatch_stop(d->links);
 	mounts_free(d->mounts);

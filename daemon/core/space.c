@@ -4,16 +4,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libmount.h>
 #include <limits.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 
 #include "catalogue.h"
 #include "configfile.h"
-#include "ops/control.h"
 #include "core/fill.h"
 #include "io.h"
 #include "log.h"
@@ -21,14 +18,9 @@
 #include "macros.h"
 #include "core/models.h"
 #include "core/spacepolicy.h"
-#include "core/workpool.h"
 
-#define PAGE		   4096ULL
-#define SAVE_INTERVAL_MS   5000
-#define WARM_WINDOW	   8   /* chunk requests a warm keeps in flight */
-#define WARM_PROGRESS_MS   250 /* progress line period */
-#define WARM_FIND_RETRY_MS 100 /* after the private mount: wait for the blobs' OPENs */
-#define WARM_FIND_TRIES	   100
+#define PAGE		 4096ULL
+#define SAVE_INTERVAL_MS 5000
 
 struct space_entry {
 	struct space_entry *next;
@@ -42,7 +34,12 @@ struct space_entry {
 	unsigned errors;
 };
 
-struct warm;
+/* A model someone is filling whole (a warm): never culled or purged meanwhile. */
+struct space_hold {
+	struct space_hold *next;
+	char *model;
+	unsigned count;
+};
 
 struct space {
 	struct loop *loop;
@@ -53,11 +50,10 @@ struct space {
 	void *ops_userdata;
 	struct space_entry *entries;
 	struct space_state pins; /* runtime pins (records unused) */
-	char *usage_path, *meta_dir, *store_dir, *warm_dir;
+	char *usage_path, *meta_dir, *store_dir;
 	bool dirty;
 	uint64_t last_save_ms, last_purge_ms;
-	struct warm *warms;
-	struct workpool *pool;
+	struct space_hold *holds;
 	int cull_timer;
 	struct space_report report;
 };
@@ -408,8 +404,6 @@ static bool model_owns(const struct catalogue_model *m, const char *key)
 	return false;
 }
 
-static unsigned warms_of(const struct space *sp, const char *model);
-
 static int view_build(struct space *sp, struct view *v)
 {
 	const struct catalogue *c = models_catalogue(sp->models);
@@ -434,7 +428,7 @@ static int view_build(struct space *sp, struct view *v)
 		v->models[m].name = c->models[m].name;
 		v->models[m].pinned = config_pinned(sp, c->models[m].name) ||
 				      runtime_pinned(sp, c->models[m].name);
-		v->models[m].in_use = warms_of(sp, c->models[m].name);
+		v->models[m].in_use = space_model_holds(sp, c->models[m].name);
 	}
 	n = 0;
 	for (struct space_entry *e = sp->entries; e; e = e->next, n++) {
@@ -688,521 +682,135 @@ static void on_cull_timer(struct loop *loop, void *userdata)
 		save_usage_logged(sp);
 }
 
-/* ---- mounts, from /proc/self/mountinfo ---- */
+/* ---- what the operations layer asks: pins, holds, sinks, status, evict ---- */
 
-/* How many EROFS mounts have fsid=MODEL; the first mount point in `where`. */
-static unsigned count_mounts(const char *model, char *where, size_t where_len)
+enum space_pin space_model_pin(const struct space *sp, const char *model)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, want[128];
-	size_t cap = 0;
-	unsigned n = 0;
+	return (config_pinned(sp, model) ? SPACE_PIN_CONFIG : SPACE_PIN_NONE) |
+	       (runtime_pinned(sp, model) ? SPACE_PIN_RUNTIME : SPACE_PIN_NONE);
+}
 
-	if (where_len)
-		where[0] = '\0';
-	if (!f)
-		return 0;
-	snprintf(want, sizeof(want), "fsid=%s", model);
-	while (getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - "), *opts, *tok, *save = NULL, mnt[PATH_MAX];
-		char fstype[32], source[PATH_MAX];
-		bool match = false;
+int space_set_pin(struct space *sp, const char *model, bool pin)
+{
+	int r;
 
-		if (!sep || sscanf(sep + 3, "%31s %4095s", fstype, source) != 2 ||
-		    !streq(fstype, "erofs"))
-			continue;
-		opts = strrchr(line, ' ');
-		if (!opts)
-			continue;
-		opts[strcspn(opts, "\n")] = '\0';
-		for (tok = strtok_r(opts + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			if (streq(tok, want))
-				match = true;
-		if (!match)
-			continue;
-		if (n++ == 0 && sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
-			snprintf(where, where_len, "%s", mnt);
+	if (pin) {
+		if (runtime_pinned(sp, model))
+			return 0;
+		r = space_state_add_pin(&sp->pins, model);
+		if (r < 0)
+			return r;
+	} else {
+		for (size_t i = 0; i < sp->pins.n_pins; i++)
+			if (streq(sp->pins.pins[i], model)) {
+				free(sp->pins.pins[i]);
+				sp->pins.pins[i] = sp->pins.pins[--sp->pins.n_pins];
+				break;
+			}
 	}
-	free(line);
-	return n;
-}
-
-/* ---- warm ---- */
-
-struct warm {
-	struct warm *next;
-	struct space *sp;
-	struct control_conn *conn; /* NULL once the client went away */
-	struct catalogue_model *model;
-	char volume[128];
-	char *mnt;		  /* private mount point, if we mounted */
-	bool mounted;		  /* by us */
-	int mount_result;	  /* of the worker */
-	struct fill_sink **sinks; /* per blob */
-	size_t blob, n_blobs;
-	uint64_t next_off;
-	unsigned outstanding, find_tries;
-	uint64_t done_bytes, total_bytes, origin_before;
-	int result;
-	bool stopping; /* no more requests: error, cancel or all issued */
-	uint64_t start_ms, last_progress_ms;
-	int timer; /* waiting for sinks, -1 */
-};
-
-static unsigned warms_of(const struct space *sp, const char *model)
-{
-	unsigned n = 0;
-
-	for (const struct warm *w = sp->warms; w; w = w->next)
-		if (streq(w->model->name, model))
-			n++;
-	return n;
-}
-
-static void warm_free(struct warm *w)
-{
-	struct space *sp = w->sp;
-
-	for (struct warm **pp = &sp->warms; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	for (size_t i = 0; i < w->n_blobs; i++)
-		fill_sink_unref(w->sinks[i]);
-	free(w->sinks);
-	if (w->model) {
-		catalogue_model_free(w->model);
-		free(w->model);
-	}
-	free(w->mnt);
-	free(w);
-}
-
-static void warm_umount_work(void *userdata)
-{
-	struct warm *w = userdata;
-
-	if (umount2(w->mnt, 0) < 0)
-		umount2(w->mnt, MNT_DETACH);
-	rmdir(w->mnt);
-}
-
-static void warm_umount_done(void *userdata)
-{
-	struct warm *w = userdata;
-
-	if (w->conn)
-		control_finish(w->conn, w->result);
-	warm_free(w);
-}
-
-/* Everything issued has completed: report, unmount what we mounted, answer. */
-static void warm_end(struct warm *w)
-{
-	struct space *sp = w->sp;
-
-	if (w->conn && w->result == 0) {
-		uint64_t ms = MAX(loop_now_ms() - w->start_ms, 1);
-		control_reply(w->conn, "progress %" PRIu64 " %" PRIu64, w->done_bytes,
-			      w->total_bytes);
-		control_reply(w->conn,
-			      "warmed %s: %" PRIu64 " bytes in %.1f s (%.1f MiB/s), %" PRIu64
-			      " bytes from the origin",
-			      w->model->name, w->done_bytes, (double)ms / 1000,
-			      (double)w->done_bytes / (1 << 20) / ((double)ms / 1000),
-			      fill_get_stats(sp->fill)->origin_bytes - w->origin_before);
-	}
-	log_info("warm of model %s %s: %" PRIu64 " of %" PRIu64 " bytes", w->model->name,
-		 w->result < 0 ? "failed"
-		 : w->conn     ? "done"
-			       : "cancelled",
-		 w->done_bytes, w->total_bytes);
-	for (size_t i = 0; i < w->n_blobs; i++)
-		fill_sink_unref(w->sinks[i]);
-	w->n_blobs = 0;
-	if (w->mounted && workpool_submit(sp->pool, warm_umount_work, warm_umount_done, w) >= 0)
-		return;
-	warm_umount_done(w);
-}
-
-static void warm_pump(struct warm *w);
-
-struct warm_request {
-	struct warm *warm;
-	uint64_t len;
-};
-
-static void warm_set_error(struct warm *w, int r)
-{
-	if (w->result < 0)
-		return;
-	w->result = r;
-	w->stopping = true;
-	if (w->conn)
-		control_error(w->conn,
-			      "warming model %s failed: %s (see the daemon's log; is the origin "
-			      "reachable?)",
-			      w->model->name, strerror(-r));
-}
-
-static void warm_chunk_done(void *userdata, int result)
-{
-	struct warm_request *req = userdata;
-	struct warm *w = req->warm;
-
-	w->outstanding--;
-	if (result < 0)
-		warm_set_error(w, result);
-	else
-		w->done_bytes += req->len;
-	free(req);
-	warm_pump(w);
-}
-
-static void warm_pump(struct warm *w)
-{
-	while (!w->stopping && w->outstanding < WARM_WINDOW) {
-		struct warm_request *req;
-		struct fill_sink *s;
-		const struct catalogue_blob *b;
-		uint64_t limit, unit, len;
-		int r;
-
-		if (w->blob >= w->n_blobs) {
-			w->stopping = true;
-			break;
-		}
-		s = w->sinks[w->blob];
-		b = fill_sink_blob(s);
-		limit = ALIGN_UP(b->size, PAGE);
-		unit = fill_unit(w->sp->cfg->chunk_size, b);
-		if (w->next_off >= limit) {
-			w->blob++;
-			w->next_off = 0;
-			continue;
-		}
-		len = MIN(unit - w->next_off % unit, limit - w->next_off);
-		req = calloc(1, sizeof(*req));
-		if (!req) {
-			warm_set_error(w, -ENOMEM);
-			break;
-		}
-		req->warm = w;
-		req->len = len;
-		r = fill_read(s, w->next_off, len, warm_chunk_done, req);
-		if (r < 0) {
-			free(req);
-			warm_set_error(w, r);
-			break;
-		}
-		w->outstanding++;
-		w->next_off += len;
-	}
-	if (w->conn && loop_now_ms() - w->last_progress_ms >= WARM_PROGRESS_MS) {
-		w->last_progress_ms = loop_now_ms();
-		control_reply(w->conn, "progress %" PRIu64 " %" PRIu64, w->done_bytes,
-			      w->total_bytes);
-	}
-	if (w->stopping && w->outstanding == 0)
-		warm_end(w);
-}
-
-static void warm_cancel(struct control_conn *conn, void *userdata)
-{
-	struct warm *w = userdata;
-
-	w->conn = NULL;
-	w->stopping = true;
-	if (w->timer >= 0 || w->mount_result > 0)
-		return; /* ends when the mount or the search for objects ends */
-	if (w->outstanding == 0)
-		warm_end(w);
-}
-
-/* The object of every blob of the model: from an existing mount, or ours. */
-static bool warm_find_sinks(struct warm *w)
-{
-	struct space *sp = w->sp;
-
-	for (size_t i = 0; i < w->model->n_blobs; i++) {
-		const struct catalogue_blob *b = &w->model->blobs[i];
-		const char *key = b->role == BLOB_ROLE_META ? w->model->name : b->digest;
-
-		if (w->sinks[i])
-			continue;
-		w->sinks[i] = sp->ops ? sp->ops->find_sink(sp->ops_userdata, w->volume, key) : NULL;
-		if (!w->sinks[i])
-			return false;
-	}
-	w->n_blobs = w->model->n_blobs;
-	return true;
-}
-
-static void warm_start_filling(struct warm *w)
-{
-	w->start_ms = loop_now_ms();
-	w->origin_before = fill_get_stats(w->sp->fill)->origin_bytes;
-	w->total_bytes = 0;
-	for (size_t i = 0; i < w->n_blobs; i++)
-		w->total_bytes += ALIGN_UP(fill_sink_blob(w->sinks[i])->size, PAGE);
-	if (w->conn)
-		control_reply(w->conn, "warming %s: %zu blob(s), %" PRIu64 " bytes%s",
-			      w->model->name, w->n_blobs, w->total_bytes,
-			      w->mounted ? " (mounted privately)" : " (using its mount)");
-	warm_pump(w);
-}
-
-static void warm_fail(struct warm *w, int r)
-{
-	w->result = r;
-	w->stopping = true;
-	for (size_t i = 0; i < w->model->n_blobs; i++)
-		if (i >= w->n_blobs && w->sinks[i]) {
-			fill_sink_unref(w->sinks[i]);
-			w->sinks[i] = NULL;
-		}
-	warm_end(w);
-}
-
-static void warm_find_timer(struct loop *loop, void *userdata)
-{
-	struct warm *w = userdata;
-
-	if (!w->stopping && !warm_find_sinks(w) && ++w->find_tries < WARM_FIND_TRIES)
-		return;
-	loop_remove_fd(loop, w->timer);
-	w->timer = -1;
-	if (w->stopping) /* cancelled */
-		return warm_fail(w, -ECANCELED);
-	if (w->n_blobs == 0) {
-		if (w->conn)
-			control_error(w->conn,
-				      "model %s was mounted but not all its blobs were opened by "
-				      "the kernel within %d s; see the daemon's log",
-				      w->model->name, WARM_FIND_TRIES * WARM_FIND_RETRY_MS / 1000);
-		return warm_fail(w, -ETIMEDOUT);
-	}
-	warm_start_filling(w);
-}
-
-static void warm_mount_work(void *userdata)
-{
-	struct warm *w = userdata;
-	const struct model_conf *mc = config_find_model(w->sp->cfg, w->model->name);
-	char opts[512];
-
-	snprintf(opts, sizeof(opts), "fsid=%s%s%s", w->model->name, mc && mc->options ? "," : "",
-		 mc && mc->options ? mc->options : "");
-	if (mkdir(w->mnt, 0700) < 0 && errno != EEXIST) {
-		w->mount_result = -errno;
-		return;
-	}
-	w->mount_result = mount("none", w->mnt, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0
-				  ? -errno
-				  : 0;
-	if (w->mount_result < 0)
-		rmdir(w->mnt);
-}
-
-static void warm_mount_done(void *userdata)
-{
-	struct warm *w = userdata;
-	int r = w->mount_result;
-
-	if (r < 0) {
-		if (w->conn)
-			control_error(w->conn,
-				      "cannot mount model %s privately to warm it: %s (%s)",
-				      w->model->name, strerror(-r),
-				      r == -EBUSY ? "a model without domain_id is mounted once; "
-						    "mounted elsewhere, warm it while mounted"
-						  : "see the daemon's log and dmesg");
-		return warm_fail(w, r);
-	}
-	w->mounted = true;
-	w->mount_result = 0;
-	if (w->stopping)
-		return warm_fail(w, -ECANCELED);
-	if (warm_find_sinks(w))
-		return warm_start_filling(w);
-	w->timer = loop_add_periodic(w->sp->loop, WARM_FIND_RETRY_MS, warm_find_timer, w);
-	if (w->timer < 0)
-		warm_fail(w, w->timer);
-}
-
-/* ---- control verbs ---- */
-
-static const struct catalogue_model *lookup_model(struct space *sp, struct control_conn *conn,
-						  const char *name)
-{
-	const struct catalogue_model *m;
-
-	models_resolve(sp->models, "", 0, NULL); /* re-reads the catalogue if it changed */
-	m = catalogue_find_model(models_catalogue(sp->models), name);
-	if (!m)
-		control_error(conn,
-			      "no model '%s' in the catalogue %s: 'blobcachectl status' lists the "
-			      "models; publish it with 'blobcachectl publish --catalogue'",
-			      name, sp->cfg->catalogue_dir);
-	return m;
-}
-
-static int need_model_arg(struct control_conn *conn, int argc, char **argv)
-{
-	if (argc != 2) {
-		control_error(conn, "usage: %s MODEL", argv[0]);
-		return -EINVAL;
-	}
+	r = save_usage(sp);
+	if (r < 0)
+		log_warn_errno(r, "cannot write %s: the %s of %s will not survive a restart",
+			       sp->usage_path, pin ? "pin" : "unpin", model);
 	return 0;
 }
 
-static int verb_warm(struct control_conn *conn, int argc, char **argv, void *userdata)
+unsigned space_model_holds(const struct space *sp, const char *model)
 {
-	struct space *sp = userdata;
-	const struct catalogue_model *m;
-	struct warm *w;
-	int r;
-
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(sp, conn, argv[1])))
-		return -ENOENT;
-	if (warms_of(sp, m->name)) {
-		control_error(conn, "model %s is being warmed already", m->name);
-		return -EALREADY;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->sp = sp;
-	w->conn = conn;
-	w->timer = -1;
-	w->model = calloc(1, sizeof(*w->model));
-	w->sinks = calloc(m->n_blobs + 1, sizeof(*w->sinks));
-	if (!w->model || !w->sinks) {
-		free(w->sinks);
-		free(w->model);
-		free(w);
-		return -ENOMEM;
-	}
-	/* A deep copy: the catalogue may be reloaded while we warm. */
-	*w->model = *m;
-	w->model->blobs = calloc(m->n_blobs + 1, sizeof(*w->model->blobs));
-	w->model->n_blobs = 0;
-	for (size_t i = 0; w->model->blobs && i < m->n_blobs; i++, w->model->n_blobs++)
-		if (catalogue_blob_copy(&w->model->blobs[i], &m->blobs[i]) < 0)
-			break;
-	w->next = sp->warms;
-	sp->warms = w;
-	if (w->model->n_blobs != m->n_blobs) {
-		warm_free(w);
-		return -ENOMEM;
-	}
-	model_volume(sp, m->name, w->volume, sizeof(w->volume));
-	control_set_cancel(conn, warm_cancel, w);
-	if (warm_find_sinks(w)) {
-		warm_start_filling(w);
-		return CONTROL_LATER;
-	}
-	for (size_t i = 0; i < m->n_blobs; i++) { /* a partial set is not used */
-		fill_sink_unref(w->sinks[i]);
-		w->sinks[i] = NULL;
-	}
-	if (asprintf(&w->mnt, "%s/%s", sp->warm_dir, m->name) < 0 ||
-	    (mkdir(sp->warm_dir, 0700) < 0 && errno != EEXIST)) {
-		r = -errno;
-		control_error(conn, "cannot create %s: %s", sp->warm_dir, strerror(errno));
-		warm_free(w);
-		return r;
-	}
-	w->mount_result = 1; /* pending */
-	r = workpool_submit(sp->pool, warm_mount_work, warm_mount_done, w);
-	if (r < 0) {
-		warm_free(w);
-		return r;
-	}
-	return CONTROL_LATER;
+	for (const struct space_hold *h = sp->holds; h; h = h->next)
+		if (streq(h->model, model))
+			return h->count;
+	return 0;
 }
 
-static int verb_status(struct control_conn *conn, int argc, char **argv, void *userdata)
+int space_model_hold(struct space *sp, const char *model)
 {
-	struct space *sp = userdata;
-	struct view v;
-	uint64_t used = 0, total = 0;
+	struct space_hold *h;
 
-	models_resolve(sp->models, "", 0, NULL);
+	for (h = sp->holds; h; h = h->next)
+		if (streq(h->model, model)) {
+			h->count++;
+			return 0;
+		}
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->model = strdup(model))) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->count = 1;
+	h->next = sp->holds;
+	sp->holds = h;
+	return 0;
+}
+
+void space_model_release(struct space *sp, const char *model)
+{
+	for (struct space_hold **pp = &sp->holds; *pp; pp = &(*pp)->next) {
+		struct space_hold *h = *pp;
+		if (!streq(h->model, model))
+			continue;
+		if (--h->count == 0) {
+			*pp = h->next;
+			free(h->model);
+			free(h);
+		}
+		return;
+	}
+}
+
+struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model *m,
+				  const struct catalogue_blob *b)
+{
+	char volume[128];
+
+	if (!sp->ops)
+		return NULL;
+	model_volume(sp, m->name, volume, sizeof(volume));
+	return sp->ops->find_sink(sp->ops_userdata, volume,
+				  b->role == BLOB_ROLE_META ? m->name : b->digest);
+}
+
+int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
+{
+	struct space_model_status *st;
+	struct view v;
+
+	models_resolve(sp->models, "", 0, NULL); /* re-reads the catalogue if it changed */
 	scan(sp);
 	if (view_build(sp, &v) < 0)
 		return -ENOMEM;
 	update_report(sp, &v);
-	volume_usage(sp, &used, &total);
-	control_reply(conn,
-		      "cache dir=%s volume_bytes=%" PRIu64 " used_bytes=%" PRIu64
-		      " cache_bytes=%" PRIu64 " files=%" PRIu64 " high_watermark=%u "
-		      "low_watermark=%u culled_files=%" PRIu64 " purged_files=%" PRIu64
-		      " evicted_files=%" PRIu64,
-		      sp->cfg->cache_dir, total, used, sp->report.cache_bytes, sp->report.files,
-		      sp->cfg->high_watermark, sp->cfg->low_watermark, sp->report.culled_files,
-		      sp->report.purged_files, sp->report.evicted_files);
+	st = calloc(v.n_models + 1, sizeof(*st));
+	if (!st) {
+		view_free(&v);
+		return -ENOMEM;
+	}
 	for (size_t m = 0; m < v.n_models; m++) {
-		const char *name = v.cat[m]->name;
-		uint64_t size, cached;
-		unsigned errors = 0, in_use = 0, mounts;
-		char where[PATH_MAX];
-
-		model_figures(sp, &v, m, &size, &cached);
+		st[m].model = v.cat[m];
+		st[m].last_use_ms = v.models[m].last_use;
+		model_figures(sp, &v, m, &st[m].size, &st[m].cached);
 		for (size_t i = 0; i < v.n_files; i++)
 			for (size_t o = 0; o < v.files[i].n_owners; o++)
 				if (v.files[i].owners[o] == m) {
-					errors += v.entries[i]->errors;
-					in_use += v.entries[i]->in_use;
+					st[m].errors += v.entries[i]->errors;
+					st[m].open_objects += v.entries[i]->in_use;
 				}
-		mounts = count_mounts(name, where, sizeof(where));
-		control_reply(conn,
-			      "model name=%s size=%" PRIu64 " cached=%" PRIu64
-			      " pinned=%s last_use_ms=%" PRId64 " mounts=%u open_objects=%u "
-			      "warming=%s errors=%u",
-			      name, size, cached,
-			      config_pinned(sp, name)	 ? "config"
-			      : runtime_pinned(sp, name) ? "yes"
-							 : "no",
-			      v.models[m].last_use, mounts, in_use,
-			      warms_of(sp, name) ? "yes" : "no", errors);
 	}
+	*n_out = v.n_models;
+	*out = st;
 	view_free(&v);
 	return 0;
 }
 
-static int verb_evict(struct control_conn *conn, int argc, char **argv, void *userdata)
+int space_evict(struct space *sp, const struct catalogue_model *m, struct space_evict_result *res)
 {
-	struct space *sp = userdata;
-	const struct catalogue_model *m;
 	struct view v;
-	char where[PATH_MAX];
-	unsigned mounts, files = 0, kept = 0, busy = 0;
-	uint64_t bytes = 0;
 	size_t idx = 0;
 	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(sp, conn, argv[1])))
-		return -ENOENT;
-	if (config_pinned(sp, m->name) || runtime_pinned(sp, m->name)) {
-		control_error(conn, "model %s is pinned (%s): unpin it first", m->name,
-			      config_pinned(sp, m->name)
-				      ? "by the configuration: remove 'pin = yes' from its [model] "
-					"section"
-				      : "at run time: blobcachectl unpin");
+	memset(res, 0, sizeof(*res));
+	if (space_model_pin(sp, m->name) != SPACE_PIN_NONE)
 		return -EPERM;
-	}
-	mounts = count_mounts(m->name, where, sizeof(where));
-	if (mounts) {
-		control_error(conn, "model %s is mounted at %s%s: unmount it first", m->name, where,
-			      mounts > 1 ? " (and elsewhere)" : "");
-		return -EBUSY;
-	}
 	scan(sp);
 	if ((r = view_build(sp, &v)) < 0)
 		return r;
@@ -1210,11 +818,6 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 		idx++;
 	if (idx < v.n_models && v.models[idx].busy) {
 		view_free(&v);
-		control_error(conn,
-			      "model %s is in use (open objects or a warm in progress; the kernel "
-			      "keeps a model's objects about 10 s after its last unmount): try "
-			      "again shortly",
-			      m->name);
 		return -EBUSY;
 	}
 	for (size_t i = 0; i < v.n_files; i++) {
@@ -1227,120 +830,28 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 		if (!mine || !f->present)
 			continue;
 		if (f->pinned) {
-			kept++;
+			res->kept++;
 			continue;
 		}
-		r = cull_entry(sp, v.entries[i]);
-		if (r == 0) {
-			files++;
-			bytes += b;
+		if (cull_entry(sp, v.entries[i]) == 0) {
+			res->files++;
+			res->bytes += b;
 		} else {
-			busy++;
+			res->busy++;
 		}
 	}
 	view_free(&v);
-	sp->report.evicted_files += files;
-	sp->report.evicted_bytes += bytes;
-	if (busy == 0)
-		remove_meta_copy(sp, m);
-	control_reply(conn, "evicted %s: %u file(s), %" PRIu64 " bytes", m->name, files, bytes);
-	if (kept)
-		control_reply(conn, "kept %u file(s) shared with pinned models", kept);
-	log_info("evicted model %s: %u file(s), %" PRIu64 " bytes (blobcachectl evict)", m->name,
-		 files, bytes);
-	if (busy) {
-		control_error(conn,
-			      "%u file(s) of model %s are in use by the kernel and were kept: "
-			      "try again shortly",
-			      busy, m->name);
+	sp->report.evicted_files += res->files;
+	sp->report.evicted_bytes += res->bytes;
+	log_info("evicted model %s: %u file(s), %" PRIu64 " bytes (blobcachectl evict)%s", m->name,
+		 res->files, res->bytes, res->busy ? "; some in use, kept" : "");
+	if (res->busy)
 		return -EBUSY;
-	}
-	return 0;
-}
-
-static int verb_pin(struct control_conn *conn, int argc, char **argv, void *userdata)
-{
-	struct space *sp = userdata;
-	const struct catalogue_model *m;
-	bool pin = streq(argv[0], "pin");
-	int r;
-
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(sp, conn, argv[1])))
-		return -ENOENT;
-	if (!pin && config_pinned(sp, m->name) && !runtime_pinned(sp, m->name)) {
-		control_error(conn,
-			      "model %s is pinned by the configuration ([model %s] pin = yes): "
-			      "remove that line and restart the daemon to unpin it",
-			      m->name, m->name);
-		return -EPERM;
-	}
-	if (pin) {
-		r = space_state_add_pin(&sp->pins, m->name);
-		if (r < 0)
-			return r;
-	} else {
-		for (size_t i = 0; i < sp->pins.n_pins; i++)
-			if (streq(sp->pins.pins[i], m->name)) {
-				free(sp->pins.pins[i]);
-				sp->pins.pins[i] = sp->pins.pins[--sp->pins.n_pins];
-				break;
-			}
-	}
-	r = save_usage(sp);
-	if (r < 0)
-		log_warn_errno(r, "cannot write %s: the %s of %s will not survive a restart",
-			       sp->usage_path, argv[0], m->name);
-	control_reply(conn, "%s %s%s", pin ? "pinned" : "unpinned", m->name,
-		      !pin && config_pinned(sp, m->name) ? " (still pinned by the configuration)"
-							 : "");
-	log_info("model %s %s (blobcachectl)", m->name, pin ? "pinned" : "unpinned");
-	return 0;
-}
-
-int space_register_control(struct space *sp, struct control *ctl)
-{
-	int r;
-
-	if ((r = control_register(ctl, "status", "status: cache usage and every model's figures",
-				  verb_status, sp)) < 0 ||
-	    (r = control_register(ctl, "warm", "warm MODEL: fill the whole model now", verb_warm,
-				  sp)) < 0 ||
-	    (r = control_register(ctl, "evict", "evict MODEL: remove its unused cache files",
-				  verb_evict, sp)) < 0 ||
-	    (r = control_register(ctl, "pin", "pin MODEL: never cull or purge it", verb_pin, sp)) <
-		    0 ||
-	    (r = control_register(ctl, "unpin", "unpin MODEL: undo a pin", verb_pin, sp)) < 0)
-		return r;
+	remove_meta_copy(sp, m);
 	return 0;
 }
 
 /* ---- life cycle ---- */
-
-/* Private warm mounts left by a daemon that stopped during a warm: nobody reads them; detach
- * them (lazily: umount never waits for the daemon) so that the model can be mounted elsewhere. */
-static void detach_stale_warm_mounts(const char *warm_dir)
-{
-	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-	struct libmnt_fs *fs;
-	size_t len = strlen(warm_dir);
-
-	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *target = mnt_fs_get_target(fs);
-
-		if (!target || strncmp(target, warm_dir, len) != 0 || target[len] != '/')
-			continue;
-		if (umount2(target, MNT_DETACH) == 0)
-			log_notice("detached %s, a warm mount left by a previous daemon", target);
-		else
-			log_warn_errno(errno, "cannot detach %s, left by a previous daemon's warm",
-				       target);
-	}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
-}
 
 int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
 	      struct space **out)
@@ -1357,8 +868,7 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	sp->cull_timer = -1;
 	if (asprintf(&sp->usage_path, "%s/usage", cfg->state_dir) < 0 ||
 	    asprintf(&sp->meta_dir, "%s/meta", cfg->state_dir) < 0 ||
-	    asprintf(&sp->store_dir, "%s/cache", cfg->cache_dir) < 0 ||
-	    asprintf(&sp->warm_dir, "%s/warm", cfg->run_dir) < 0) {
+	    asprintf(&sp->store_dir, "%s/cache", cfg->cache_dir) < 0) {
 		space_free(sp);
 		return -ENOMEM;
 	}
@@ -1366,14 +876,10 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	 * before each cull: every other path in the daemon is absolute (config_validate). */
 	if (chdir("/") < 0)
 		log_warn_errno(errno, "chdir /");
-	detach_stale_warm_mounts(sp->warm_dir);
 	r = load_usage(sp);
 	if (r < 0)
 		log_warn_errno(r, "cannot read %s: starting without usage records", sp->usage_path);
-	r = workpool_new(loop, "space", 1, &sp->pool);
-	if (r >= 0)
-		r = sp->cull_timer =
-			loop_add_periodic(loop, cfg->cull_interval_ms, on_cull_timer, sp);
+	r = sp->cull_timer = loop_add_periodic(loop, cfg->cull_interval_ms, on_cull_timer, sp);
 	if (r < 0) {
 		space_free(sp);
 		return log_error_errno(r, "cannot start the cache space manager");
@@ -1405,13 +911,16 @@ void space_free(struct space *sp)
 {
 	if (!sp)
 		return;
-	if (sp->usage_path && sp->pool)
+	if (sp->usage_path && sp->cull_timer >= 0)
 		save_usage_logged(sp);
 	if (sp->cull_timer >= 0)
 		loop_remove_fd(sp->loop, sp->cull_timer);
-	workpool_free(sp->pool);
-	/* Warms in progress: their clients see the connection close. Private mounts are left to
-	 * the exit (the kernel keeps them; the next daemon's `restore` serves them). */
+	while (sp->holds) {
+		struct space_hold *h = sp->holds;
+		sp->holds = h->next;
+		free(h->model);
+		free(h);
+	}
 	while (sp->entries) {
 		struct space_entry *e = sp->entries;
 		sp->entries = e->next;
@@ -1422,6 +931,5 @@ void space_free(struct space *sp)
 	free(sp->usage_path);
 	free(sp->meta_dir);
 	free(sp->store_dir);
-	free(sp->warm_dir);
 	free(sp);
 }

@@ -13,11 +13,12 @@
  *  - The removal itself is the kernel's `cull` (space_kernel_ops): it refuses a file the
  *    kernel holds (EBUSY), so a file being opened, mounted or written cannot be culled; the
  *    daemon also never tries one with an open object or a warm in progress.
- *  - Control verbs: status, warm, evict, pin, unpin (see blobcachectl(1)).
+ *  - For the operations layer (ops/cachectl.c: the status, warm, evict, pin and unpin verbs):
+ *    pins, holds on models being warmed, the sink of an open blob, per-model figures and
+ *    eviction. This module knows nothing of the control socket or of mounting.
  *
  * Policy decisions are the pure functions of spacepolicy.h. Everything here runs in the loop
- * thread except the private mount and unmount of `warm`, which run in a worker thread (a mount
- * waits on OPENs that the loop thread answers).
+ * thread.
  */
 #pragma once
 
@@ -30,7 +31,8 @@ struct config;
 struct models;
 struct fill;
 struct fill_sink;
-struct control;
+struct catalogue_model;
+struct catalogue_blob;
 struct space;
 struct space_entry; /* one cache file's usage record: the front end's handle */
 
@@ -69,8 +71,6 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	      struct space **out);
 /* Give the kernel action (before any use). */
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
-/* Register status, warm, evict, pin, unpin. */
-int space_register_control(struct space *sp, struct control *ctl);
 /* Saves the usage file. */
 void space_free(struct space *sp);
 
@@ -84,3 +84,52 @@ void space_use_error(struct space_entry *e);		       /* a failed READ */
 void space_use_close(struct space *sp, struct space_entry *e); /* the object is gone */
 
 const struct space_report *space_get_report(struct space *sp);
+
+/* Who pinned a model (flags): the configuration ([model NAME] pin = yes), a run-time pin. */
+enum space_pin {
+	SPACE_PIN_NONE = 0,
+	SPACE_PIN_RUNTIME = 1 << 0,
+	SPACE_PIN_CONFIG = 1 << 1,
+};
+enum space_pin space_model_pin(const struct space *sp, const char *model);
+
+/* Add or remove a run-time pin, saved in the usage file at once (a failed save is logged: the
+ * pin then holds until the daemon stops). Unpinning a model that is not pinned at run time does
+ * nothing. Returns 0 or -ENOMEM. */
+int space_set_pin(struct space *sp, const char *model, bool pin);
+
+/* Holds: a model held (being warmed) is never culled or purged. Hold returns 0 or -ENOMEM;
+ * every successful hold is released once. */
+int space_model_hold(struct space *sp, const char *model);
+void space_model_release(struct space *sp, const char *model);
+unsigned space_model_holds(const struct space *sp, const char *model);
+
+/* The sink of the open object of blob `b` of model `m`, with a reference taken (release it with
+ * fill_sink_unref); NULL when the front end has no such object open. */
+struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model *m,
+				  const struct catalogue_blob *b);
+
+/* Per-model figures, after a fresh scan of the cache (the report is refreshed too). */
+struct space_model_status {
+	const struct catalogue_model *model; /* valid until the next models_* call */
+	uint64_t size;			     /* sum of its blobs, page-aligned */
+	uint64_t cached;		     /* bytes of it in the cache */
+	int64_t last_use_ms;		     /* wall clock, ms */
+	unsigned open_objects;		     /* objects the front end has open on its files */
+	unsigned errors;		     /* failed READs on its files */
+};
+/* Every catalogue model, in catalogue order: *out is malloc'd (free() it), *n its length.
+ * Returns 0 or -ENOMEM. */
+int space_status(struct space *sp, struct space_model_status **out, size_t *n);
+
+struct space_evict_result {
+	unsigned files; /* removed */
+	uint64_t bytes; /* removed */
+	unsigned kept;	/* shared with a pinned model: not removed */
+	unsigned busy;	/* held by the kernel: not removed */
+};
+/* Remove model m's cache files (not those shared with pinned models) and its verified metadata
+ * copy. The caller checks that it is not mounted. Returns 0; -EPERM if it is pinned; -EBUSY
+ * before removing anything if it has open objects or a hold, or after the others are removed
+ * if the kernel refused some files (res->busy > 0). */
+int space_evict(struct space *sp, const struct catalogue_model *m, struct space_evict_result *res);

@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ops/cachectl.h"
+
+#include <inttypes.h>
+#include <libmount.h>
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "catalogue.h"
+#include "configfile.h"
+#include "core/fill.h"
+#include "core/loop.h"
+#include "core/models.h"
+#include "core/space.h"
+#include "core/workpool.h"
+#include "log.h"
+#include "macros.h"
+#include "mountinfo.h"
+#include "ops/control.h"
+
+#define PAGE		   4096ULL
+#define WARM_WINDOW	   8   /* chunk requests a warm keeps in flight */
+#define WARM_PROGRESS_MS   250 /* progress line period */
+#define WARM_FIND_RETRY_MS 100 /* after the private mount: wait for the blobs' OPENs */
+#define WARM_FIND_TRIES	   100
+
+struct warm;
+
+struct cachectl {
+	struct loop *loop;
+	const struct config *cfg;
+	struct models *models;
+	struct fill *fill;
+	struct space *space;
+	struct workpool *pool; /* private mounts and unmounts of warm */
+	char *warm_dir;
+	struct warm *warms;
+};
+
+/* ---- warm: fill a whole model now, through its mount or a private one ---- */
+
+struct warm {
+	struct warm *next;
+	struct cachectl *cc;
+	struct control_conn *conn; /* NULL once the client went away */
+	struct catalogue_model *model;
+	char *mnt;		  /* private mount point, if we mounted */
+	bool mounted;		  /* by us */
+	int mount_result;	  /* of the worker */
+	struct fill_sink **sinks; /* per blob */
+	size_t blob, n_blobs;
+	uint64_t next_off;
+	unsigned outstanding, find_tries;
+	uint64_t done_bytes, total_bytes, origin_before;
+	int result;
+	bool stopping; /* no more requests: error, cancel or all issued */
+	uint64_t start_ms, last_progress_ms;
+	int timer; /* waiting for sinks, -1 */
+	bool held; /* space_model_hold taken */
+};
+
+static bool warming(const struct cachectl *cc, const char *model)
+{
+	for (const struct warm *w = cc->warms; w; w = w->next)
+		if (streq(w->model->name, model))
+			return true;
+	return false;
+}
+
+static void warm_free(struct warm *w)
+{
+	struct cachectl *cc = w->cc;
+
+	for (struct warm **pp = &cc->warms; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (w->held)
+		space_model_release(cc->space, w->model->name);
+	for (size_t i = 0; i < w->n_blobs; i++)
+		fill_sink_unref(w->sinks[i]);
+	free(w->sinks);
+	if (w->model) {
+		catalogue_model_free(w->model);
+		free(w->model);
+	}
+	free(w->mnt);
+	free(w);
+}
+
+static void warm_umount_work(void *userdata)
+{
+	struct warm *w = userdata;
+
+	if (umount2(w->mnt, 0) < 0)
+		umount2(w->mnt, MNT_DETACH);
+	rmdir(w->mnt);
+}
+
+static void warm_umount_done(void *userdata)
+{
+	struct warm *w = userdata;
+
+	if (w->conn)
+		control_finish(w->conn, w->result);
+	warm_free(w);
+}
+
+/* Everything issued has completed: report, unmount what we mounted, answer. */
+static void warm_end(struct warm *w)
+{
+	struct cachectl *cc = w->cc;
+
+	if (w->conn && w->result == 0) {
+		uint64_t ms = MAX(loop_now_ms() - w->start_ms, 1);
+		control_reply(w->conn, "progress %" PRIu64 " %" PRIu64, w->done_bytes,
+			      w->total_bytes);
+		control_reply(w->conn,
+			      "warmed %s: %" PRIu64 " bytes in %.1f s (%.1f MiB/s), %" PRIu64
+			      " bytes from the origin",
+			      w->model->name, w->done_bytes, (double)ms / 1000,
+			      (double)w->done_bytes / (1 << 20) / ((double)ms / 1000),
+			      fill_get_stats(cc->fill)->origin_bytes - w->origin_before);
+	}
+	log_info("warm of model %s %s: %" PRIu64 " of %" PRIu64 " bytes", w->model->name,
+		 w->result < 0 ? "failed"
+		 : w->conn     ? "done"
+			       : "cancelled",
+		 w->done_bytes, w->total_bytes);
+	for (size_t i = 0; i < w->n_blobs; i++)
+		fill_sink_unref(w->sinks[i]);
+	w->n_blobs = 0;
+	if (w->mounted && workpool_submit(cc->pool, warm_umount_work, warm_umount_done, w) >= 0)
+		return;
+	warm_umount_done(w);
+}
+
+static void warm_pump(struct warm *w);
+
+struct warm_request {
+	struct warm *warm;
+	uint64_t len;
+};
+
+static void warm_set_error(struct warm *w, int r)
+{
+	if (w->result < 0)
+		return;
+	w->result = r;
+	w->stopping = true;
+	if (w->conn)
+		control_error(w->conn,
+			      "warming model %s failed: %s (see the daemon's log; is the origin "
+			      "reachable?)",
+			      w->model->name, strerror(-r));
+}
+
+static void warm_chunk_done(void *userdata, int result)
+{
+	struct warm_request *req = userdata;
+	struct warm *w = req->warm;
+
+	w->outstanding--;
+	if (result < 0)
+		warm_set_error(w, result);
+	else
+		w->done_bytes += req->len;
+	free(req);
+	warm_pump(w);
+}
+
+static void warm_pump(struct warm *w)
+{
+	while (!w->stopping && w->outstanding < WARM_WINDOW) {
+		struct warm_request *req;
+		struct fill_sink *s;
+		const struct catalogue_blob *b;
+		uint64_t limit, unit, len;
+		int r;
+
+		if (w->blob >= w->n_blobs) {
+			w->stopping = true;
+			break;
+		}
+		s = w->sinks[w->blob];
+		b = fill_sink_blob(s);
+		limit = ALIGN_UP(b->size, PAGE);
+		unit = fill_unit(w->cc->cfg->chunk_size, b);
+		if (w->next_off >= limit) {
+			w->blob++;
+			w->next_off = 0;
+			continue;
+		}
+		len = MIN(unit - w->next_off % unit, limit - w->next_off);
+		req = calloc(1, sizeof(*req));
+		if (!req) {
+			warm_set_error(w, -ENOMEM);
+			break;
+		}
+		req->warm = w;
+		req->len = len;
+		r = fill_read(s, w->next_off, len, warm_chunk_done, req);
+		if (r < 0) {
+			free(req);
+			warm_set_error(w, r);
+			break;
+		}
+		w->outstanding++;
+		w->next_off += len;
+	}
+	if (w->conn && loop_now_ms() - w->last_progress_ms >= WARM_PROGRESS_MS) {
+		w->last_progress_ms = loop_now_ms();
+		control_reply(w->conn, "progress %" PRIu64 " %" PRIu64, w->done_bytes,
+			      w->total_bytes);
+	}
+	if (w->stopping && w->outstanding == 0)
+		warm_end(w);
+}
+
+static void warm_cancel(struct control_conn *conn, void *userdata)
+{
+	struct warm *w = userdata;
+
+	w->conn = NULL;
+	w->stopping = true;
+	if (w->timer >= 0 || w->mount_result > 0)
+		return; /* ends when the mount or the search for objects ends */
+	if (w->outstanding == 0)
+		warm_end(w);
+}
+
+/* The object of every blob of the model: from an existing mount, or ours. */
+static bool warm_find_sinks(struct warm *w)
+{
+	for (size_t i = 0; i < w->model->n_blobs; i++) {
+		if (w->sinks[i])
+			continue;
+		w->sinks[i] = space_find_sink(w->cc->space, w->model, &w->model->blobs[i]);
+		if (!w->sinks[i])
+			return false;
+	}
+	w->n_blobs = w->model->n_blobs;
+	return true;
+}
+
+static void warm_start_filling(struct warm *w)
+{
+	w->start_ms = loop_now_ms();
+	w->origin_before = fill_get_stats(w->cc->fill)->origin_bytes;
+	w->total_bytes = 0;
+	for (size_t i = 0; i < w->n_blobs; i++)
+		w->total_bytes += ALIGN_UP(fill_sink_blob(w->sinks[i])->size, PAGE);
+	if (w->conn)
+		control_reply(w->conn, "warming %s: %zu blob(s), %" PRIu64 " bytes%s",
+			      w->model->name, w->n_blobs, w->total_bytes,
+			      w->mounted ? " (mounted privately)" : " (using its mount)");
+	warm_pump(w);
+}
+
+static void warm_fail(struct warm *w, int r)
+{
+	w->result = r;
+	w->stopping = true;
+	for (size_t i = 0; i < w->model->n_blobs; i++)
+		if (i >= w->n_blobs && w->sinks[i]) {
+			fill_sink_unref(w->sinks[i]);
+			w->sinks[i] = NULL;
+		}
+	warm_end(w);
+}
+
+static void warm_find_timer(struct loop *loop, void *userdata)
+{
+	struct warm *w = userdata;
+
+	if (!w->stopping && !warm_find_sinks(w) && ++w->find_tries < WARM_FIND_TRIES)
+		return;
+	loop_remove_fd(loop, w->timer);
+	w->timer = -1;
+	if (w->stopping) /* cancelled */
+		return warm_fail(w, -ECANCELED);
+	if (w->n_blobs == 0) {
+		if (w->conn)
+			control_error(w->conn,
+				      "model %s was mounted but not all its blobs were opened by "
+				      "the kernel within %d s; see the daemon's log",
+				      w->model->name, WARM_FIND_TRIES * WARM_FIND_RETRY_MS / 1000);
+		return warm_fail(w, -ETIMEDOUT);
+	}
+	warm_start_filling(w);
+}
+
+static void warm_mount_work(void *userdata)
+{
+	struct warm *w = userdata;
+	const struct model_conf *mc = config_find_model(w->cc->cfg, w->model->name);
+	char opts[512];
+
+	snprintf(opts, sizeof(opts), "fsid=%s%s%s", w->model->name, mc && mc->options ? "," : "",
+		 mc && mc->options ? mc->options : "");
+	if (mkdir(w->mnt, 0700) < 0 && errno != EEXIST) {
+		w->mount_result = -errno;
+		return;
+	}
+	w->mount_result = mount("none", w->mnt, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0
+				  ? -errno
+				  : 0;
+	if (w->mount_result < 0)
+		rmdir(w->mnt);
+}
+
+static void warm_mount_done(void *userdata)
+{
+	struct warm *w = userdata;
+	int r = w->mount_result;
+
+	if (r < 0) {
+		if (w->conn)
+			control_error(w->conn,
+				      "cannot mount model %s privately to warm it: %s (%s)",
+				      w->model->name, strerror(-r),
+				      r == -EBUSY ? "a model without domain_id is mounted once; "
+						    "mounted elsewhere, warm it while mounted"
+						  : "see the daemon's log and dmesg");
+		return warm_fail(w, r);
+	}
+	w->mounted = true;
+	w->mount_result = 0;
+	if (w->stopping)
+		return warm_fail(w, -ECANCELED);
+	if (warm_find_sinks(w))
+		return warm_start_filling(w);
+	w->timer = loop_add_periodic(w->cc->loop, WARM_FIND_RETRY_MS, warm_find_timer, w);
+	if (w->timer < 0)
+		warm_fail(w, w->timer);
+}
+
+/* ---- control verbs ---- */
+
+static const struct catalogue_model *lookup_model(struct cachectl *cc, struct control_conn *conn,
+						  const char *name)
+{
+	const struct catalogue_model *m;
+
+	models_resolve(cc->models, "", 0, NULL); /* re-reads the catalogue if it changed */
+	m = catalogue_find_model(models_catalogue(cc->models), name);
+	if (!m)
+		control_error(conn,
+			      "no model '%s' in the catalogue %s: 'blobcachectl status' lists the "
+			      "models; publish it with 'blobcachectl publish --catalogue'",
+			      name, cc->cfg->catalogue_dir);
+	return m;
+}
+
+static int need_model_arg(struct control_conn *conn, int argc, char **argv)
+{
+	if (argc != 2) {
+		control_error(conn, "usage: %s MODEL", argv[0]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int verb_warm(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	const struct catalogue_model *m;
+	struct warm *w;
+	int r;
+
+	if ((r = need_model_arg(conn, argc, argv)) < 0)
+		return r;
+	if (!(m = lookup_model(cc, conn, argv[1])))
+		return -ENOENT;
+	if (warming(cc, m->name)) {
+		control_error(conn, "model %s is being warmed already", m->name);
+		return -EALREADY;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cc = cc;
+	w->conn = conn;
+	w->timer = -1;
+	w->model = calloc(1, sizeof(*w->model));
+	w->sinks = calloc(m->n_blobs + 1, sizeof(*w->sinks));
+	if (!w->model || !w->sinks) {
+		free(w->sinks);
+		free(w->model);
+		free(w);
+		return -ENOMEM;
+	}
+	/* A deep copy: the catalogue may be reloaded while we warm. */
+	*w->model = *m;
+	w->model->blobs = calloc(m->n_blobs + 1, sizeof(*w->model->blobs));
+	w->model->n_blobs = 0;
+	for (size_t i = 0; w->model->blobs && i < m->n_blobs; i++, w->model->n_blobs++)
+		if (catalogue_blob_copy(&w->model->blobs[i], &m->blobs[i]) < 0)
+			break;
+	w->next = cc->warms;
+	cc->warms = w;
+	if (w->model->n_blobs != m->n_blobs) {
+		warm_free(w);
+		return -ENOMEM;
+	}
+	if ((r = space_model_hold(cc->space, m->name)) < 0) {
+		warm_free(w);
+		return r;
+	}
+	w->held = true;
+	control_set_cancel(conn, warm_cancel, w);
+	if (warm_find_sinks(w)) {
+		warm_start_filling(w);
+		return CONTROL_LATER;
+	}
+	for (size_t i = 0; i < m->n_blobs; i++) { /* a partial set is not used */
+		fill_sink_unref(w->sinks[i]);
+		w->sinks[i] = NULL;
+	}
+	if (asprintf(&w->mnt, "%s/%s", cc->warm_dir, m->name) < 0 ||
+	    (mkdir(cc->warm_dir, 0700) < 0 && errno != EEXIST)) {
+		r = -errno;
+		control_error(conn, "cannot create %s: %s", cc->warm_dir, strerror(errno));
+		warm_free(w);
+		return r;
+	}
+	w->mount_result = 1; /* pending */
+	r = workpool_submit(cc->pool, warm_mount_work, warm_mount_done, w);
+	if (r < 0) {
+		warm_free(w);
+		return r;
+	}
+	return CONTROL_LATER;
+}
+
+static const char *pin_word(enum space_pin p)
+{
+	return p & SPACE_PIN_CONFIG ? "config" : p & SPACE_PIN_RUNTIME ? "yes" : "no";
+}
+
+static int verb_status(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	_cleanup_free_ struct space_model_status *st = NULL;
+	const struct space_report *rep;
+	size_t n = 0;
+	int r;
+
+	if ((r = space_status(cc->space, &st, &n)) < 0)
+		return r;
+	rep = space_get_report(cc->space);
+	control_reply(conn,
+		      "cache dir=%s volume_bytes=%" PRIu64 " used_bytes=%" PRIu64
+		      " cache_bytes=%" PRIu64 " files=%" PRIu64 " high_watermark=%u "
+		      "low_watermark=%u culled_files=%" PRIu64 " purged_files=%" PRIu64
+		      " evicted_files=%" PRIu64,
+		      cc->cfg->cache_dir, rep->volume_bytes, rep->volume_used_bytes,
+		      rep->cache_bytes, rep->files, rep->high_watermark, rep->low_watermark,
+		      rep->culled_files, rep->purged_files, rep->evicted_files);
+	for (size_t m = 0; m < n; m++) {
+		const char *name = st[m].model->name;
+		char where[PATH_MAX];
+		unsigned mounts = mountinfo_count_erofs(name, where, sizeof(where));
+
+		control_reply(conn,
+			      "model name=%s size=%" PRIu64 " cached=%" PRIu64
+			      " pinned=%s last_use_ms=%" PRId64 " mounts=%u open_objects=%u "
+			      "warming=%s errors=%u",
+			      name, st[m].size, st[m].cached,
+			      pin_word(space_model_pin(cc->space, name)), st[m].last_use_ms, mounts,
+			      st[m].open_objects, warming(cc, name) ? "yes" : "no", st[m].errors);
+	}
+	return 0;
+}
+
+static int verb_evict(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	const struct catalogue_model *m;
+	struct space_evict_result res;
+	enum space_pin pin;
+	char where[PATH_MAX];
+	unsigned mounts;
+	int r;
+
+	if ((r = need_model_arg(conn, argc, argv)) < 0)
+		return r;
+	if (!(m = lookup_model(cc, conn, argv[1])))
+		return -ENOENT;
+	pin = space_model_pin(cc->space, m->name);
+	if (pin != SPACE_PIN_NONE) {
+		control_error(conn, "model %s is pinned (%s): unpin it first", m->name,
+			      pin & SPACE_PIN_CONFIG
+				      ? "by the configuration: remove 'pin = yes' from its [model] "
+					"section"
+				      : "at run time: blobcachectl unpin");
+		return -EPERM;
+	}
+	mounts = mountinfo_count_erofs(m->name, where, sizeof(where));
+	if (mounts) {
+		control_error(conn, "model %s is mounted at %s%s: unmount it first", m->name, where,
+			      mounts > 1 ? " (and elsewhere)" : "");
+		return -EBUSY;
+	}
+	r = space_evict(cc->space, m, &res);
+	if (r == -EBUSY && res.busy == 0) {
+		control_error(conn,
+			      "model %s is in use (open objects or a warm in progress; the kernel "
+			      "keeps a model's objects about 10 s after its last unmount): try "
+			      "again shortly",
+			      m->name);
+		return r;
+	}
+	if (r < 0 && r != -EBUSY)
+		return r;
+	control_reply(conn, "evicted %s: %u file(s), %" PRIu64 " bytes", m->name, res.files,
+		      res.bytes);
+	if (res.kept)
+		control_reply(conn, "kept %u file(s) shared with pinned models", res.kept);
+	if (res.busy) {
+		control_error(conn,
+			      "%u file(s) of model %s are in use by the kernel and were kept: "
+			      "try again shortly",
+			      res.busy, m->name);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int verb_pin(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	const struct catalogue_model *m;
+	bool pin = streq(argv[0], "pin");
+	enum space_pin was;
+	int r;
+
+	if ((r = need_model_arg(conn, argc, argv)) < 0)
+		return r;
+	if (!(m = lookup_model(cc, conn, argv[1])))
+		return -ENOENT;
+	was = space_model_pin(cc->space, m->name);
+	if (!pin && was == SPACE_PIN_CONFIG) {
+		control_error(conn,
+			      "model %s is pinned by the configuration ([model %s] pin = yes): "
+			      "remove that line and restart the daemon to unpin it",
+			      m->name, m->name);
+		return -EPERM;
+	}
+	if ((r = space_set_pin(cc->space, m->name, pin)) < 0)
+		return r;
+	control_reply(conn, "%s %s%s", pin ? "pinned" : "unpinned", m->name,
+		      !pin && (was & SPACE_PIN_CONFIG) ? " (still pinned by the configuration)"
+						       : "");
+	log_info("model %s %s (blobcachectl)", m->name, pin ? "pinned" : "unpinned");
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* Private warm mounts left by a daemon that stopped during a warm: nobody reads them; detach
+ * them (lazily: umount never waits for the daemon) so that the model can be mounted elsewhere. */
+static void detach_stale_warm_mounts(const char *warm_dir)
+{
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+	size_t len = strlen(warm_dir);
+
+	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt_fs_get_target(fs);
+
+		if (!target || strncmp(target, warm_dir, len) != 0 || target[len] != '/')
+			continue;
+		if (umount2(target, MNT_DETACH) == 0)
+			log_notice("detached %s, a warm mount left by a previous daemon", target);
+		else
+			log_warn_errno(errno, "cannot detach %s, left by a previous daemon's warm",
+				       target);
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+}
+
+int cachectl_start(struct loop *loop, const struct config *cfg, struct models *models,
+		   struct fill *fill, struct space *space, struct control *ctl,
+		   struct cachectl **out)
+{
+	struct cachectl *cc = calloc(1, sizeof(*cc));
+	int r;
+
+	if (!cc)
+		return -ENOMEM;
+	cc->loop = loop;
+	cc->cfg = cfg;
+	cc->models = models;
+	cc->fill = fill;
+	cc->space = space;
+	if (asprintf(&cc->warm_dir, "%s/warm", cfg->run_dir) < 0) {
+		cc->warm_dir = NULL;
+		cachectl_free(cc);
+		return -ENOMEM;
+	}
+	detach_stale_warm_mounts(cc->warm_dir);
+	if ((r = workpool_new(loop, "warm", 1, &cc->pool)) < 0 ||
+	    (r = control_register(ctl, "status", "status: cache usage and every model's figures",
+				  verb_status, cc)) < 0 ||
+	    (r = control_register(ctl, "warm", "warm MODEL: fill the whole model now", verb_warm,
+				  cc)) < 0 ||
+	    (r = control_register(ctl, "evict", "evict MODEL: remove its unused cache files",
+				  verb_evict, cc)) < 0 ||
+	    (r = control_register(ctl, "pin", "pin MODEL: never cull or purge it", verb_pin, cc)) <
+		    0 ||
+	    (r = control_register(ctl, "unpin", "unpin MODEL: undo a pin", verb_pin, cc)) < 0) {
+		cachectl_free(cc);
+		return log_error_errno(r, "cannot register the cache verbs");
+	}
+	*out = cc;
+	return 0;
+}
+
+void cachectl_free(struct cachectl *cc)
+{
+	if (!cc)
+		return;
+	/* Warms in progress: their clients see the connection close. Private mounts are left to
+	 * the exit (the kernel keeps them; the next daemon's `restore` serves them). */
+	workpool_free(cc->pool);
+	free(cc->warm_dir);
+	free(cc);
+}
