@@ -28,9 +28,11 @@ daemon_blobcached_SOURCES = \
 	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
 	daemon/core/fill.c daemon/core/fill.h \
 	daemon/core/models.c daemon/core/models.h \
+	daemon/core/mountinfo.c daemon/core/mountinfo.h \
 	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
 	daemon/frontend/msg.c daemon/frontend/msg.h \
 	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
+	daemon/frontend/ondemand_records.c daemon/frontend/ondemand_records.h \
 	daemon/frontend/holder.c daemon/frontend/holder.h \
 	daemon/ops/control.c daemon/ops/control.h \
 	daemon/ops/probe.c daemon/ops/probe.h \

@@ -20,6 +20,7 @@
 #include "core/loop.h"
 #include "macros.h"
 #include "core/models.h"
+#include "core/mountinfo.h"
 #include "core/spacepolicy.h"
 #include "core/workpool.h"
 
@@ -688,43 +689,12 @@ static void on_cull_timer(struct loop *loop, void *userdata)
 		save_usage_logged(sp);
 }
 
-/* ---- mounts, from /proc/self/mountinfo ---- */
+/* ---- mounts ---- */
 
-/* How many EROFS mounts have fsid=MODEL; the first mount point in `where`. */
+/* How many EROFS mounts have fsid=MODEL (in any volume); the first mount point in `where`. */
 static unsigned count_mounts(const char *model, char *where, size_t where_len)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, want[128];
-	size_t cap = 0;
-	unsigned n = 0;
-
-	if (where_len)
-		where[0] = '\0';
-	if (!f)
-		return 0;
-	snprintf(want, sizeof(want), "fsid=%s", model);
-	while (getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - "), *opts, *tok, *save = NULL, mnt[PATH_MAX];
-		char fstype[32], source[PATH_MAX];
-		bool match = false;
-
-		if (!sep || sscanf(sep + 3, "%31s %4095s", fstype, source) != 2 ||
-		    !streq(fstype, "erofs"))
-			continue;
-		opts = strrchr(line, ' ');
-		if (!opts)
-			continue;
-		opts[strcspn(opts, "\n")] = '\0';
-		for (tok = strtok_r(opts + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			if (streq(tok, want))
-				match = true;
-		if (!match)
-			continue;
-		if (n++ == 0 && sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
-			snprintf(where, where_len, "%s", mnt);
-	}
-	free(line);
-	return n;
+	return erofs_mounts_count(model, NULL, where, where_len);
 }
 
 /* ---- warm ---- */
