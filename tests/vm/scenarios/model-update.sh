@@ -89,6 +89,8 @@ pass "after the unmount, the next mount reads v2 (metadata of the same size as v
 publish v3
 ctl mount m /models/m || fail "blobcachectl mount v3"
 check_tree /models/m /tmp/want-v3 "v3 mount (blobcachectl mount)"
+assert_eq "meta $(bc_model_blob m meta)" "$(head -n 1 "$STATE/served/erofs,m/m")" \
+	"the record of what the metadata cache file holds"
 ctl umount m || fail "blobcachectl umount"
 bc_wait_closed 30
 pass "v3 published with the daemon running and mounted with blobcachectl mount reads v3"
