@@ -8,8 +8,7 @@ daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/parse.c daemon/lib/parse.h \
 	daemon/lib/catalogue.c daemon/lib/catalogue.h \
 	daemon/lib/erofs.c daemon/lib/erofs.h \
-	daemon/lib/verify.c daemon/lib/verify.h \
-	daemon/lib/mountinfo.c daemon/lib/mountinfo.h
+	daemon/lib/verify.c daemon/lib/verify.h
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
@@ -29,9 +28,11 @@ daemon_blobcached_SOURCES = \
 	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
 	daemon/core/fill.c daemon/core/fill.h \
 	daemon/core/models.c daemon/core/models.h \
+	daemon/core/mountinfo.c daemon/core/mountinfo.h \
 	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
 	daemon/frontend/msg.c daemon/frontend/msg.h \
 	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
+	daemon/frontend/ondemand_records.c daemon/frontend/ondemand_records.h \
 	daemon/frontend/holder.c daemon/frontend/holder.h \
 	daemon/ops/control.c daemon/ops/control.h \
 	daemon/ops/cachectl.c daemon/ops/cachectl.h \

@@ -347,7 +347,7 @@ static int run(struct daemon *d, const char *device)
 	r = setup_signals(d);
 	if (r < 0)
 		return log_error_errno(r, "cannot set up signal handling");
-	r = models_new(d->cfg.catalogue_dir, &d->models);
+	r = models_new(d->cfg.catalogue_dir, d->cfg.state_dir, &d->models);
 	if (r < 0)
 		return log_error_errno(r,
 				       "cannot load the catalogue from %s (set [daemon] catalogue)",
@@ -417,9 +417,13 @@ static int run(struct daemon *d, const char *device)
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
-	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, d->fill, d->models, &d->od);
+	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, &d->cfg, d->fill, d->models,
+			   &d->od);
 	if (r < 0)
 		return r;
+	/* Drop the kept versions of re-published models that nothing mounts any more; the
+	 * front ends are set up, so their uses are known. */
+	models_prune_versions(d->models);
 	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
 	if (r < 0)
 		return r;

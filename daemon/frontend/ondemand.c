@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <linux/cachefiles.h>
 #include <sys/epoll.h>
@@ -19,7 +20,9 @@
 #include "core/loop.h"
 #include "macros.h"
 #include "core/models.h"
+#include "core/mountinfo.h"
 #include "frontend/msg.h"
+#include "frontend/ondemand_records.h"
 #include "core/space.h"
 
 #define MAX_OBJECT_ID (1u << 20)
@@ -49,6 +52,8 @@ struct ondemand {
 	struct ondemand_stats stats;
 	struct space *space; /* usage reports, or NULL */
 	bool resumed;	     /* `restore` took over a previous daemon's binding */
+	char *cache_dir;     /* cachefiles' directory: cache/I<volume>/@xx/D<key> */
+	char *served_dir;    /* state_dir/served: what each name-keyed cache file holds */
 };
 
 /* The device takes one command per write(). */
@@ -186,7 +191,114 @@ struct open_ctx {
 	struct catalogue_blob blob;
 	char model[MODEL_NAME_MAX + 1];
 	char volume[MSG_MAX_SIZE], key[MSG_MAX_SIZE];
+	/* A metadata blob asked for by name (the cache file is keyed by a name, not content): */
+	bool save_record; /* record what is served before the copen */
+	bool discard;	  /* discard the cache file first: it holds another version */
+	char old_meta[DIGEST_HEX_LEN + 1]; /* what the record said ("" if none), for the log */
+	char cache_path[PATH_MAX];	   /* the cache file, when discard */
 };
+
+/* Before the copen of a name-keyed metadata blob: the cache file is discarded if it may hold
+ * another version, and what is served is recorded. Returns 0 or -errno (the OPEN is refused:
+ * serving with the file's content unknown could show another version's tree). */
+static int prepare_name_keyed(struct open_ctx *ctx)
+{
+	struct ondemand *od = ctx->od;
+	struct od_record rec = { .size = ctx->blob.size };
+	int r;
+
+	if (ctx->discard) {
+		r = od_cache_file_discard(ctx->cache_path);
+		if (r < 0 && r != -ENOENT)
+			return log_error_errno(
+				r,
+				"OPEN %u: cannot discard the cache file %s of model "
+				"%s, which holds another version; refusing the mount",
+				ctx->msg_id, ctx->cache_path, ctx->model);
+		if (ctx->old_meta[0])
+			log_notice("model %s was re-published (metadata %.12s -> %.12s): its "
+				   "cached metadata is discarded",
+				   ctx->model, ctx->old_meta, ctx->blob.digest);
+		else
+			log_notice("model %s: no record of what its cached metadata holds (kept "
+				   "by an older blobcached?): discarded, serving metadata %.12s",
+				   ctx->model, ctx->blob.digest);
+	}
+	if (!ctx->save_record)
+		return 0;
+	snprintf(rec.meta, sizeof(rec.meta), "%s", ctx->blob.digest);
+	r = od_record_save(od->served_dir, ctx->volume, ctx->key, &rec);
+	if (r >= 0)
+		return 0;
+	/* A missing record is safe (the next new mount discards the file); a stale one is not. */
+	log_warn_errno(r, "OPEN %u: cannot record what the cache file of model %s holds",
+		       ctx->msg_id, ctx->model);
+	r = od_record_remove(od->served_dir, ctx->volume, ctx->key);
+	if (r < 0)
+		return log_error_errno(r,
+				       "OPEN %u: cannot remove the stale record of model %s; "
+				       "refusing the mount",
+				       ctx->msg_id, ctx->model);
+	return 0;
+}
+
+/* Which version to serve for an OPEN of a model's metadata by name, and what to do with the
+ * cache file first (ondemand_records.h). *model and *blob may be switched to a retained
+ * version: a mount made before the model was re-published, re-opened after a restart. */
+static int plan_name_keyed(struct open_ctx *ctx, const char *volume_name,
+			   const struct catalogue_model **model, const struct catalogue_blob **blob)
+{
+	struct ondemand *od = ctx->od;
+	const struct catalogue_model *v;
+	const struct catalogue_blob *b;
+	struct od_record rec;
+	bool have_rec, live, exists;
+	int r;
+
+	r = od_record_load(od->served_dir, ctx->volume, ctx->key, &rec);
+	have_rec = r >= 0;
+	if (r < 0 && r != -ENOENT)
+		log_warn_errno(r,
+			       "OPEN %u: unreadable record of model %s's cache file: treated as "
+			       "none",
+			       ctx->msg_id, (*model)->name);
+	/* The kernel re-opens the objects of live mounts after `restore`; a new mount's OPEN
+	 * arrives inside its mount(2), before the mount is attached, and no second mount of one
+	 * fsid in one volume can exist: a mount in place means a re-open. */
+	live = od->resumed && erofs_mounts_count(ctx->key, volume_name, NULL, 0) > 0;
+	exists = od_cache_file_find(od->cache_dir, ctx->volume, ctx->key, ctx->cache_path,
+				    sizeof(ctx->cache_path)) == 0;
+	switch (od_decide(have_rec ? &rec : NULL, (*model)->meta, live, exists)) {
+	case OD_SERVE_RECORDED:
+		if (streq(rec.meta, (*model)->meta))
+			break;
+		v = models_find_version(od->models, (*model)->name, rec.meta);
+		b = v ? models_meta_blob(v) : NULL;
+		if (!b) {
+			log_error("OPEN %u: model %s is mounted with metadata %.12s, re-published "
+				  "since as %.12s, and that version is no longer known: refusing "
+				  "(remount it to read the new version)",
+				  ctx->msg_id, (*model)->name, rec.meta, (*model)->meta);
+			return -ENOENT;
+		}
+		log_notice("OPEN %u: model %s is mounted with metadata %.12s (re-published since "
+			   "as %.12s): serving the mounted version until it is unmounted",
+			   ctx->msg_id, (*model)->name, rec.meta, (*model)->meta);
+		*model = v;
+		*blob = b;
+		break;
+	case OD_SERVE_CURRENT_DISCARD:
+		ctx->discard = true;
+		snprintf(ctx->old_meta, sizeof(ctx->old_meta), "%s", have_rec ? rec.meta : "");
+		ctx->save_record = true;
+		break;
+	case OD_SERVE_CURRENT:
+		ctx->save_record =
+			!have_rec || !streq(rec.meta, (*model)->meta) || rec.size != (*blob)->size;
+		break;
+	}
+	return 0;
+}
 
 static void open_meta_verified(void *userdata, int result, void *buf, uint64_t len)
 {
@@ -199,6 +311,10 @@ static void open_meta_verified(void *userdata, int result, void *buf, uint64_t l
 				"OPEN %u: metadata blob %.12s of model %s could not be fetched and "
 				"verified against its digest; the mount fails",
 				ctx->msg_id, ctx->blob.digest, ctx->model);
+		close(ctx->fd);
+		copen_reply(od, ctx->msg_id, -EIO);
+	} else if ((result = prepare_name_keyed(ctx)) < 0) {
+		od->stats.opens_refused++;
 		close(ctx->fd);
 		copen_reply(od, ctx->msg_id, -EIO);
 	} else {
@@ -261,19 +377,33 @@ static void handle_open(struct ondemand *od, const struct msg *m)
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return copen_reply(od, m->msg_id, -ENOMEM);
+	ctx->od = od;
+	ctx->msg_id = m->msg_id;
+	ctx->object_id = m->object_id;
 	/* The whole volume key ("erofs,NAME"): it names the cache file's directory. */
 	snprintf(ctx->volume, sizeof(ctx->volume), "%.*s", (int)m->open.volume_key_len,
 		 m->open.volume_key);
 	snprintf(ctx->key, sizeof(ctx->key), "%.*s", (int)m->open.cookie_key_len,
 		 m->open.cookie_key);
+	if (model && !name_is_digest(m->open.cookie_key, m->open.cookie_key_len)) {
+		char vname[MSG_MAX_SIZE];
+
+		snprintf(vname, sizeof(vname), "%.*s", (int)volume_len, volume);
+		r = plan_name_keyed(ctx, vname, &model, &blob);
+		if (r < 0) {
+			od->stats.opens_refused++;
+			free(ctx);
+			return copen_reply(od, m->msg_id, r);
+		}
+	}
+	/* Kept so that this version can still be served once the model is re-published. */
+	if (model)
+		models_retain(od->models, model);
 	r = catalogue_blob_copy(&ctx->blob, blob);
 	if (r < 0) {
 		free(ctx);
 		return copen_reply(od, m->msg_id, r);
 	}
-	ctx->od = od;
-	ctx->msg_id = m->msg_id;
-	ctx->object_id = m->object_id;
 	snprintf(ctx->model, sizeof(ctx->model), "%s", model ? model->name : "?");
 	ctx->fd = fd;
 	r = fill_fetch_verified_blob(od->fill, &ctx->blob, open_meta_verified, ctx);
@@ -525,8 +655,8 @@ static bool kernel_has_restore(const char *release)
 	return major > 6 || (major == 6 && minor >= 8);
 }
 
-int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fill,
-		   struct models *models, struct ondemand **out)
+int ondemand_start(struct loop *loop, int devfd, bool restored, const struct config *cfg,
+		   struct fill *fill, struct models *models, struct ondemand **out)
 {
 	struct ondemand *od;
 	struct utsname u;
@@ -560,8 +690,16 @@ int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fil
 	od->models = models;
 	od->devfd = devfd;
 	od->resumed = resumed;
+	od->cache_dir = strdup(cfg->cache_dir);
+	if (!od->cache_dir || asprintf(&od->served_dir, "%s/served", cfg->state_dir) < 0) {
+		free(od->cache_dir);
+		free(od);
+		return -ENOMEM;
+	}
 	r = loop_add_fd(loop, devfd, EPOLLIN, on_device, od);
 	if (r < 0) {
+		free(od->served_dir);
+		free(od->cache_dir);
 		free(od);
 		return log_error_errno(r, "cannot watch the cachefiles device");
 	}
@@ -580,6 +718,8 @@ void ondemand_stop(struct ondemand *od)
 			object_release(od->objects[i]);
 		}
 	free(od->objects);
+	free(od->cache_dir);
+	free(od->served_dir);
 	/* Closing the device withdraws the cache: pending READs fail with EIO in the kernel. */
 	close(od->devfd);
 	free(od);

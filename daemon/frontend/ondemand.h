@@ -25,9 +25,11 @@ struct ondemand_stats {
 int ondemand_bind(const char *dev, const struct config *cfg);
 
 /* Serve the bound device devfd (ownership passes). `restored`: the fd comes from the device
- * holder, bound by an earlier daemon: write `restore` so the kernel re-sends pending requests. */
-int ondemand_start(struct loop *loop, int devfd, bool restored, struct fill *fill,
-		   struct models *models, struct ondemand **out);
+ * holder, bound by an earlier daemon: write `restore` so the kernel re-sends pending requests.
+ * cfg gives the cache directory and the state directory (records of name-keyed cache files,
+ * ondemand_records.h); it is read here only. */
+int ondemand_start(struct loop *loop, int devfd, bool restored, const struct config *cfg,
+		   struct fill *fill, struct models *models, struct ondemand **out);
 void ondemand_stop(struct ondemand *od);
 const struct ondemand_stats *ondemand_get_stats(const struct ondemand *od);
 

@@ -16,7 +16,7 @@
 #include "core/workpool.h"
 #include "log.h"
 #include "macros.h"
-#include "mountinfo.h"
+#include "core/mountinfo.h"
 #include "ops/control.h"
 
 #define PAGE		   4096ULL
@@ -462,7 +462,7 @@ static int verb_status(struct control_conn *conn, int argc, char **argv, void *u
 	for (size_t m = 0; m < n; m++) {
 		const char *name = st[m].model->name;
 		char where[PATH_MAX];
-		unsigned mounts = mountinfo_count_erofs(name, where, sizeof(where));
+		unsigned mounts = erofs_mounts_count(name, NULL, where, sizeof(where));
 
 		control_reply(conn,
 			      "model name=%s size=%" PRIu64 " cached=%" PRIu64
@@ -498,7 +498,7 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 				      : "at run time: blobcachectl unpin");
 		return -EPERM;
 	}
-	mounts = mountinfo_count_erofs(m->name, where, sizeof(where));
+	mounts = erofs_mounts_count(m->name, NULL, where, sizeof(where));
 	if (mounts) {
 		control_error(conn, "model %s is mounted at %s%s: unmount it first", m->name, where,
 			      mounts > 1 ? " (and elsewhere)" : "");

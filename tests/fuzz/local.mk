@@ -1,7 +1,8 @@
 # Fuzz targets (libFuzzer, clang): a short run in every `make check`; longer: tests/fuzz/run 600
 TESTS += tests/fuzz/short.test
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run tests/fuzz/short.test tests/fuzz/fuzz-msg.c tests/fuzz/fuzz-config.c \
-	tests/fuzz/fuzz-catalogue.c tests/fuzz/fuzz-content-range.c
+	tests/fuzz/fuzz-catalogue.c tests/fuzz/fuzz-content-range.c \
+	tests/fuzz/fuzz-record.c
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/build

@@ -60,3 +60,18 @@ tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/core/spacepolicy.
 tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_space_LDADD = $(UNIT_LIBS)
 endif
+
+# Re-published models: retained versions (core), records of name-keyed cache files and the
+# decision at a metadata OPEN (on-demand front end), mountinfo option matching.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-records tests/unit/test-models
+TESTS += tests/unit/test-records tests/unit/test-models
+tests_unit_test_records_SOURCES = tests/unit/test-records.c daemon/frontend/ondemand_records.c \
+	daemon/core/mountinfo.c
+tests_unit_test_records_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS)
+tests_unit_test_records_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS)
+tests_unit_test_models_SOURCES = tests/unit/test-models.c daemon/core/models.c \
+	daemon/core/mountinfo.c
+tests_unit_test_models_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS)
+tests_unit_test_models_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS)
+endif

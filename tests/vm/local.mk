@@ -25,6 +25,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/warm-status.sh \
 	tests/vm/scenarios/cull-watermark.sh \
 	tests/vm/scenarios/purge-unused.sh \
+	tests/vm/scenarios/model-update.sh \
 	tests/vm/scenarios/cull-race.sh \
 	tests/vm/scenarios/cache-full.sh \
 	tests/vm/scenarios/demo.sh \

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Retained model versions (core/models.h): a re-published model's old version stays servable
+ * by digest while it is in use, survives a restart, and is dropped once unused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+
+#include "core/models.h"
+#include "io.h"
+#include "test-helpers.h"
+
+#define M1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define D1 "2222222222222222222222222222222222222222222222222222222222222222"
+#define M2 "3333333333333333333333333333333333333333333333333333333333333333"
+#define D2 "4444444444444444444444444444444444444444444444444444444444444444"
+#define CD "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+
+struct fixture {
+	char *dir, catalogue[1024], state[1024];
+	const char *in_use_meta; /* what the in-use hook claims */
+};
+
+static void put_model(struct fixture *f, const char *name, const char *meta, const char *data)
+{
+	char path[4096], text[2048];
+	struct timespec times[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+	static long tick = 1000;
+	int n = snprintf(text, sizeof(text),
+			 "[model]\nname = %s\nmeta = %s\nchunk_size = 1048576\n"
+			 "[blob %s]\nsize = 4096\nrole = meta\n"
+			 "[blob %s]\nsize = 4096\nrole = data\ndigest_chunk_size = 4096\n"
+			 "[chunks %s]\n" CD "\n",
+			 name, meta, meta, data, data);
+
+	snprintf(path, sizeof(path), "%s/%s.model", f->catalogue, name);
+	test_write_file(path, text, (size_t)n);
+	/* The daemon notices a change by the directory's mtime: make it move for certain. */
+	times[1].tv_sec = tick++;
+	times[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, f->catalogue, times, 0), 0);
+}
+
+static bool hook(void *userdata, const char *name, const char *meta)
+{
+	struct fixture *f = userdata;
+
+	(void)name;
+	return f->in_use_meta && strcmp(f->in_use_meta, meta) == 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = test_make_temp_dir();
+	snprintf(f->catalogue, sizeof(f->catalogue), "%s/catalogue", f->dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	assert_int_equal(mkdir_parents(f->catalogue), 0);
+	assert_int_equal(mkdir_parents(f->state), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	test_remove_tree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static const struct catalogue_model *resolve_model(struct models *m, const char *key)
+{
+	const struct catalogue_model *model = NULL;
+
+	return models_resolve(m, key, strlen(key), &model) ? model : NULL;
+}
+
+static void republished_version_retained_while_in_use(void **state)
+{
+	struct fixture *f = *state;
+	const struct catalogue_model *model;
+	struct models *m = NULL;
+	char path[4096];
+	struct stat st;
+
+	put_model(f, "m", M1, D1);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	models_set_in_use(m, hook, f);
+	model = resolve_model(m, "m");
+	assert_non_null(model);
+	assert_string_equal(model->meta, M1);
+	assert_int_equal(models_retain(m, model), 0);
+	assert_int_equal(models_retain(m, model), 0); /* once is enough */
+	snprintf(path, sizeof(path), "%s/versions/" M1 "/m.model", f->state);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* v2 published while v1 is in use: the name is v2, v1's blobs still resolve. */
+	f->in_use_meta = M1;
+	put_model(f, "m", M2, D2);
+	model = resolve_model(m, "m");
+	assert_non_null(model);
+	assert_string_equal(model->meta, M2);
+	model = resolve_model(m, D1);
+	assert_non_null(model);
+	assert_string_equal(model->meta, M1);
+	assert_non_null(resolve_model(m, M1));
+	assert_non_null(resolve_model(m, D2));
+	model = models_find_version(m, "m", M1);
+	assert_non_null(model);
+	assert_string_equal(models_meta_blob(model)->digest, M1);
+	model = models_find_version(m, "m", M2);
+	assert_non_null(model);
+	assert_string_equal(model->meta, M2);
+	assert_null(models_find_version(m, "m", D2));
+	assert_null(models_find_version(m, "other", M1));
+
+	/* A restart finds the retained version on disk. */
+	models_free(m);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	models_set_in_use(m, hook, f);
+	models_prune_versions(m);
+	model = resolve_model(m, D1);
+	assert_non_null(model);
+	assert_string_equal(model->meta, M1);
+
+	/* No longer in use: dropped, with its verified metadata copy; the current one stays. */
+	snprintf(path, sizeof(path), "%s/meta", f->state);
+	assert_int_equal(mkdir_parents(path), 0);
+	snprintf(path, sizeof(path), "%s/meta/" M1, f->state);
+	test_write_file(path, "x", 1);
+	f->in_use_meta = NULL;
+	models_prune_versions(m);
+	assert_null(resolve_model(m, D1));
+	assert_int_equal(stat(path, &st), -1);
+	snprintf(path, sizeof(path), "%s/versions/" M1, f->state);
+	assert_int_equal(stat(path, &st), -1);
+	assert_non_null(resolve_model(m, D2));
+	models_free(m);
+}
+
+static void current_version_never_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct models *m = NULL;
+	char path[4096];
+	struct stat st;
+
+	put_model(f, "m", M1, D1);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	assert_int_equal(models_retain(m, resolve_model(m, "m")), 0);
+	models_prune_versions(m);
+	snprintf(path, sizeof(path), "%s/versions/" M1 "/m.model", f->state);
+	assert_int_equal(stat(path, &st), 0);
+	/* Replaced, unused: the catalogue change itself drops it. */
+	put_model(f, "m", M2, D2);
+	assert_non_null(resolve_model(m, "m"));
+	assert_int_equal(stat(path, &st), -1);
+	assert_null(resolve_model(m, D1));
+	models_free(m);
+}
+
+static void damaged_versions_ignored(void **state)
+{
+	struct fixture *f = *state;
+	struct models *m = NULL;
+	char path[4096];
+
+	/* A file whose metadata is not its directory's name, a directory not named by a
+	 * digest, an unparsable entry: none is served. */
+	snprintf(path, sizeof(path), "%s/versions/" M2, f->state);
+	assert_int_equal(mkdir_parents(path), 0);
+	put_model(f, "m", M1, D1);
+	snprintf(path, sizeof(path), "%s/m.model", f->catalogue);
+	{
+		size_t len;
+		char *text = test_read_file(path, &len), dst[4096];
+		snprintf(dst, sizeof(dst), "%s/versions/" M2 "/m.model", f->state);
+		test_write_file(dst, text, len);
+		snprintf(dst, sizeof(dst), "%s/versions/notadigest", f->state);
+		assert_int_equal(mkdir_parents(dst), 0);
+		snprintf(dst, sizeof(dst), "%s/versions/notadigest/m.model", f->state);
+		test_write_file(dst, text, len);
+		free(text);
+	}
+	snprintf(path, sizeof(path), "%s/versions/" M1, f->state);
+	assert_int_equal(mkdir_parents(path), 0);
+	snprintf(path, sizeof(path), "%s/versions/" M1 "/x.model", f->state);
+	test_write_file(path, "[model\n", 7);
+	put_model(f, "m", M2, D2);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	assert_null(resolve_model(m, D1));
+	assert_null(models_find_version(m, "m", M1));
+	models_free(m);
+}
+
+static void no_state_dir_no_versions(void **state)
+{
+	struct fixture *f = *state;
+	struct models *m = NULL;
+
+	put_model(f, "m", M1, D1);
+	assert_int_equal(models_new(f->catalogue, NULL, &m), 0);
+	assert_int_equal(models_retain(m, resolve_model(m, "m")), 0);
+	put_model(f, "m", M2, D2);
+	assert_null(resolve_model(m, D1));
+	models_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(republished_version_retained_while_in_use, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(current_version_never_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(damaged_versions_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_state_dir_no_versions, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,111 @@
+# A model re-published under its name (blobcachectl publish --force) three times: every mount
+# made after an update reads exactly the new version, although the name-keyed metadata cache
+# file of the old one is still on the cache volume and v2's metadata blob has the same size as
+# v1's (the kernel's only coherency check is the size). A mount of the old version kept mounted
+# across an update and a daemon kill -9 + restart (restore) keeps reading the old bytes until it
+# is unmounted; with the old versions' blobs gone from the origin and the daemon restarted, the
+# next mount reads the newest version. Plain `mount -t erofs -o fsid=` and `blobcachectl mount`.
+# (Issue 9, part 1.)
+# vm: --timeout 1200
+. /usr/share/blobcache-tests/lib.sh
+. /usr/share/blobcache-tests/blobcache.sh
+trap bc_show_log EXIT
+STATE=/var/lib/blobcached
+ctl() { blobcachectl --run-dir /run/blobcached "$@"; }
+
+# meta_size ENTRY: size of the metadata blob of a model entry file.
+meta_size() {
+	awk '/^meta *=/ { m = $3 }
+		/^\[blob / { d = $2; sub(/\]$/, "", d) }
+		/^size *=/ && d == m && m != "" { print $3; exit }' "$1"
+}
+# blobs ENTRY: every blob digest a model entry lists.
+blobs() { sed -n 's/^\[blob \([0-9a-f]*\)\]$/\1/p' "$1"; }
+# check_tree DIR WANT WHAT: sha256 of every file of DIR equal to the list WANT.
+check_tree() {
+	tree_sums "$1" >/tmp/got
+	cmp -s "$2" /tmp/got || {
+		diff "$2" /tmp/got | head -n 20
+		fail "$3: content differs from its source"
+	}
+}
+publish() {
+	bc_publish m "/srv/src/$1" --force >/dev/null || fail "publish $1"
+	cp /srv/catalogue/m.model "/tmp/$1.model"
+	tree_sums "/srv/src/$1" >"/tmp/want-$1"
+}
+
+# v1; v2: the same files with the same sizes, other bytes (same metadata size); v3: one more
+# file and one fewer.
+make_model /srv/src/v1 8 20
+cp -a /srv/src/v1 /srv/src/v2
+dd if=/dev/urandom of=/srv/src/v2/model.safetensors bs=1048576 count=8 2>/dev/null
+dd if=/dev/urandom of=/srv/src/v2/shards/part-3.bin bs=1 count=2992 2>/dev/null
+cp -a /srv/src/v2 /srv/src/v3
+dd if=/dev/urandom of=/srv/src/v3/extra.bin bs=65536 count=40 2>/dev/null
+rm /srv/src/v3/shards/part-5.bin
+
+publish v1
+# No read-ahead: the part of v1 not read before the restart must still need the daemon.
+bc_config request_timeout=10s readahead=0
+bc_start || fail "daemon start"
+mkdir -p /mnt/m /models
+mount -t erofs -o fsid=m none /mnt/m || fail "mount v1"
+# Only part of v1 is read before the restart below, so that its data object still needs the
+# daemon afterwards (the kernel re-opens an object at its first READ after a restore).
+part_sums() { (cd "$1" && sha256sum config.json shards/* && head -c 4194304 model.safetensors | sha256sum); }
+part_sums /srv/src/v1 >/tmp/want-part
+part_sums /mnt/m >/tmp/got-part
+cmp -s /tmp/want-part /tmp/got-part || fail "v1 mount: the small files and the first 4 MiB differ"
+pass "v1 mounted with mount -t erofs -o fsid=m reads v1 (small files, first 4 MiB)"
+
+publish v2
+v1size=$(meta_size /tmp/v1.model)
+v2size=$(meta_size /tmp/v2.model)
+echo "metadata blob: v1 $v1size bytes, v2 $v2size bytes"
+assert_eq "$v1size" "$v2size" "v2's metadata blob size (same as v1's: the kernel cannot tell them apart)"
+assert_ne "$(bc_model_blob m meta)" "$(sed -n 's/^meta *= *//p' /tmp/v1.model)" "v2's metadata digest"
+part_sums /mnt/m >/tmp/got-part
+cmp -s /tmp/want-part /tmp/got-part || fail "the v1 mount after v2 was published differs"
+pass "the v1 mount keeps reading v1 after v2 is published"
+
+bc_kill9
+bc_start || fail "daemon restart with v1 mounted"
+grep -q "resumed the cache from the device holder" $BC_LOG || fail "the restart did not resume"
+drop_caches
+check_tree /mnt/m /tmp/want-v1 "the v1 mount after a kill -9 and restart"
+pass "the v1 mount reads v1 across a kill -9 + restart (restore) with v2 in the catalogue"
+umount /mnt/m || fail "umount v1"
+bc_wait_closed 30
+
+mount -t erofs -o fsid=m none /mnt/m || fail "mount v2"
+check_tree /mnt/m /tmp/want-v2 "v2 mount"
+grep -q "model m was re-published" $BC_LOG || fail "the discarded metadata was not logged"
+umount /mnt/m
+bc_wait_closed 30
+pass "after the unmount, the next mount reads v2 (metadata of the same size as v1's)"
+
+# v3, mounted through the daemon, without a restart: the catalogue change is noticed.
+publish v3
+ctl mount m /models/m || fail "blobcachectl mount v3"
+check_tree /models/m /tmp/want-v3 "v3 mount (blobcachectl mount)"
+assert_eq "meta $(bc_model_blob m meta)" "$(head -n 1 "$STATE/served/erofs,m/m")" \
+	"the record of what the metadata cache file holds"
+ctl umount m || fail "blobcachectl umount"
+bc_wait_closed 30
+pass "v3 published with the daemon running and mounted with blobcachectl mount reads v3"
+
+# The old versions' blobs leave the origin; a full stop and start: the newest version mounts.
+for d in $(blobs /tmp/v1.model) $(blobs /tmp/v2.model); do
+	grep -q "^\[blob $d\]" /tmp/v3.model || rm -f "/srv/origin/blobs/sha256/$d"
+done
+bc_stop
+bc_start || fail "daemon start without the old blobs"
+ls $STATE/versions
+[ "$(ls $STATE/versions | wc -l)" = 1 ] || fail "retained versions not dropped: $(ls $STATE/versions)"
+drop_caches
+mount -t erofs -o fsid=m none /mnt/m || fail "mount v3 after the restart"
+check_tree /mnt/m /tmp/want-v3 "v3 mount after the old blobs were removed and a restart"
+umount /mnt/m
+bc_stop
+pass "with the old versions' blobs removed and a restart, the next mount reads v3"
