@@ -302,12 +302,14 @@ static int model_key(struct parse_state *st, const char *section, const char *mo
 			return fail(st, "out of memory");
 		return 1;
 	}
-	if (streq(name, "pin")) {
-		if (parse_bool(value, &m->pin) < 0)
-			return fail(st, "[%s] pin = '%s': expected yes or no", section, value);
+	if (streq(name, "pin") || streq(name, "preload")) {
+		bool *field = streq(name, "pin") ? &m->pin : &m->preload;
+		if (parse_bool(value, field) < 0)
+			return fail(st, "[%s] %s = '%s': expected yes or no", section, name, value);
 		return 1;
 	}
-	return fail(st, "unknown key '%s' in [%s] (known: mount, options, pin)", name, section);
+	return fail(st, "unknown key '%s' in [%s] (known: mount, options, pin, preload)", name,
+		    section);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -623,6 +625,7 @@ void config_print(const struct config *c, FILE *f)
 		if (m->options)
 			fprintf(f, "options = %s\n", m->options);
 		fprintf(f, "pin = %s\n", m->pin ? "yes" : "no");
+		fprintf(f, "preload = %s\n", m->preload ? "yes" : "no");
 	}
 }
 

@@ -18,6 +18,7 @@ struct model_conf {
 	char *mount;   /* managed mount point, or NULL: the daemon mounts the model there */
 	char *options; /* extra EROFS mount options (e.g. domain_id=...), or NULL */
 	bool pin;      /* never culled or purged */
+	bool preload;  /* filled in the background as soon as it is in the catalogue */
 };
 
 struct config {

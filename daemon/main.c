@@ -300,6 +300,37 @@ static int check_not_root_fs(const struct config *cfg)
 			       cfg->cache_dir);
 }
 
+/* /models: every catalogue model with its figures, managed mount and preload. */
+static int probe_list_models(void *userdata, struct probe_model **out, size_t *n_out)
+{
+	struct daemon *d = userdata;
+	_cleanup_free_ struct space_model_status *st = NULL;
+	struct probe_model *pm;
+	size_t n = 0;
+	int r;
+
+	r = space_status(d->space, &st, &n);
+	if (r < 0)
+		return r;
+	pm = calloc(n + 1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = st[i].model->name;
+
+		pm[i].name = name;
+		pm[i].size = st[i].size;
+		pm[i].cached = st[i].cached;
+		pm[i].pinned = space_model_pin(d->space, name) != SPACE_PIN_NONE;
+		if (!mounts_model_state(d->mounts, name, &pm[i].mount, &pm[i].mount_up))
+			pm[i].mount = NULL;
+		pm[i].preload = cachectl_preload_state(d->cachectl, name);
+	}
+	*out = pm;
+	*n_out = n;
+	return 0;
+}
+
 static void probe_gather(void *userdata, struct probe_source *out)
 {
 	struct daemon *d = userdata;
@@ -313,6 +344,10 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->extra_metrics = probe_mounts_metrics;
 	out->extra = d->mounts;
 	out->space = d->space ? space_get_report(d->space) : NULL;
+	if (d->space) {
+		out->list_models = probe_list_models;
+		out->models_userdata = d;
+	}
 }
 
 static int run(struct daemon *d, const char *device)
@@ -454,6 +489,9 @@ static int run(struct daemon *d, const char *device)
 	if (r < 0)
 		return r; /* logged */
 	r = mounts_start(d->mounts, d->control, !ondemand_resumed(d->od));
+	if (r < 0)
+		return r;
+	r = cachectl_start_preloads(d->cachectl, d->mounts);
 	if (r < 0)
 		return r;
 	r = linkwatch_start(d->loop, on_link_change, d, &d->links);

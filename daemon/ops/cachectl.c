@@ -18,14 +18,34 @@
 #include "macros.h"
 #include "core/mountinfo.h"
 #include "ops/control.h"
+#include "ops/mounts.h"
 
 #define PAGE		   4096ULL
 #define WARM_WINDOW	   8   /* chunk requests a warm keeps in flight */
 #define WARM_PROGRESS_MS   250 /* progress line period */
 #define WARM_FIND_RETRY_MS 100 /* after the private mount: wait for the blobs' OPENs */
 #define WARM_FIND_TRIES	   100
+#define PRELOAD_WINDOW	   2	 /* a preload stays behind demand reads */
+#define PRELOAD_CHECK_MS   1000	 /* how often preloads look at the catalogue and mounts */
+#define PRELOAD_RETRY_MS   30000 /* after a failed preload */
 
 struct warm;
+
+/* A model with [model NAME] preload = yes. */
+enum preload_state {
+	PRELOAD_WAITING, /* not in the catalogue, its managed mount not up, or a retry pending */
+	PRELOAD_RUNNING,
+	PRELOAD_DONE,
+	PRELOAD_FAILED, /* retried after PRELOAD_RETRY_MS */
+};
+
+struct preload {
+	struct preload *next;
+	char name[MODEL_NAME_MAX + 1];
+	char meta[DIGEST_HEX_LEN + 1]; /* the version preloaded (or being preloaded) */
+	enum preload_state state;
+	uint64_t retry_ms; /* loop_now_ms() after which a failed preload is tried again */
+};
 
 struct cachectl {
 	struct loop *loop;
@@ -36,6 +56,9 @@ struct cachectl {
 	struct workpool *pool; /* private mounts and unmounts of warm */
 	char *warm_dir;
 	struct warm *warms;
+	struct mounts *mounts; /* managed mounts, for preloads through them */
+	struct preload *preloads;
+	int preload_timer; /* -1: none */
 };
 
 /* ---- warm: fill a whole model now, through its mount or a private one ---- */
@@ -56,14 +79,24 @@ struct warm {
 	int result;
 	bool stopping; /* no more requests: error, cancel or all issued */
 	uint64_t start_ms, last_progress_ms;
-	int timer; /* waiting for sinks, -1 */
-	bool held; /* space_model_hold taken */
+	int timer;		 /* waiting for sinks, -1 */
+	bool held;		 /* space_model_hold taken */
+	unsigned window;	 /* chunk requests kept in flight */
+	struct preload *preload; /* the preload this warm serves, or NULL */
 };
 
 static bool warming(const struct cachectl *cc, const char *model)
 {
 	for (const struct warm *w = cc->warms; w; w = w->next)
 		if (streq(w->model->name, model))
+			return true;
+	return false;
+}
+
+static bool preloading(const struct cachectl *cc, const char *model)
+{
+	for (const struct warm *w = cc->warms; w; w = w->next)
+		if (w->preload && streq(w->model->name, model))
 			return true;
 	return false;
 }
@@ -99,9 +132,14 @@ static void warm_umount_work(void *userdata)
 	rmdir(w->mnt);
 }
 
+static void preload_finished(struct preload *p, int result);
+
 static void warm_umount_done(void *userdata)
 {
 	struct warm *w = userdata;
+
+	if (w->preload)
+		preload_finished(w->preload, w->result);
 
 	if (w->conn)
 		control_finish(w->conn, w->result);
@@ -125,9 +163,9 @@ static void warm_end(struct warm *w)
 			      fill_get_stats(cc->fill)->origin_bytes - w->origin_before);
 	}
 	log_info("warm of model %s %s: %" PRIu64 " of %" PRIu64 " bytes", w->model->name,
-		 w->result < 0 ? "failed"
-		 : w->conn     ? "done"
-			       : "cancelled",
+		 w->result < 0		 ? "failed"
+		 : w->conn || w->preload ? "done"
+					 : "cancelled",
 		 w->done_bytes, w->total_bytes);
 	for (size_t i = 0; i < w->n_blobs; i++)
 		fill_sink_unref(w->sinks[i]);
@@ -173,7 +211,7 @@ static void warm_chunk_done(void *userdata, int result)
 
 static void warm_pump(struct warm *w)
 {
-	while (!w->stopping && w->outstanding < WARM_WINDOW) {
+	while (!w->stopping && w->outstanding < w->window) {
 		struct warm_request *req;
 		struct fill_sink *s;
 		const struct catalogue_blob *b;
@@ -363,27 +401,22 @@ static int need_model_arg(struct control_conn *conn, int argc, char **argv)
 	return 0;
 }
 
-static int verb_warm(struct control_conn *conn, int argc, char **argv, void *userdata)
+/* Start warming model m: through its objects if it is mounted, else through a private mount.
+ * conn: the client to report to, or NULL (a preload). Returns 0 (the warm is under way and ends
+ * by itself) or -errno (reported to conn). */
+static int warm_start(struct cachectl *cc, const struct catalogue_model *m,
+		      struct control_conn *conn, unsigned window, struct preload *preload)
 {
-	struct cachectl *cc = userdata;
-	const struct catalogue_model *m;
 	struct warm *w;
 	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(cc, conn, argv[1])))
-		return -ENOENT;
-	if (warming(cc, m->name)) {
-		control_error(conn, "model %s is being warmed already", m->name);
-		return -EALREADY;
-	}
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->cc = cc;
 	w->conn = conn;
 	w->timer = -1;
+	w->window = window;
 	w->model = calloc(1, sizeof(*w->model));
 	w->sinks = calloc(m->n_blobs + 1, sizeof(*w->sinks));
 	if (!w->model || !w->sinks) {
@@ -410,10 +443,12 @@ static int verb_warm(struct control_conn *conn, int argc, char **argv, void *use
 		return r;
 	}
 	w->held = true;
-	control_set_cancel(conn, warm_cancel, w);
+	w->preload = preload;
+	if (conn)
+		control_set_cancel(conn, warm_cancel, w);
 	if (warm_find_sinks(w)) {
 		warm_start_filling(w);
-		return CONTROL_LATER;
+		return 0;
 	}
 	for (size_t i = 0; i < m->n_blobs; i++) { /* a partial set is not used */
 		fill_sink_unref(w->sinks[i]);
@@ -421,18 +456,40 @@ static int verb_warm(struct control_conn *conn, int argc, char **argv, void *use
 	}
 	if (asprintf(&w->mnt, "%s/%s", cc->warm_dir, m->name) < 0 ||
 	    (mkdir(cc->warm_dir, 0700) < 0 && errno != EEXIST)) {
-		r = -errno;
-		control_error(conn, "cannot create %s: %s", cc->warm_dir, strerror(errno));
+		r = errno ? -errno : -ENOMEM;
+		if (conn)
+			control_error(conn, "cannot create %s: %s", cc->warm_dir, strerror(-r));
+		w->preload = NULL; /* the caller sees the error */
 		warm_free(w);
 		return r;
 	}
 	w->mount_result = 1; /* pending */
 	r = workpool_submit(cc->pool, warm_mount_work, warm_mount_done, w);
 	if (r < 0) {
+		w->preload = NULL;
 		warm_free(w);
 		return r;
 	}
-	return CONTROL_LATER;
+	return 0;
+}
+
+static int verb_warm(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	const struct catalogue_model *m;
+	int r;
+
+	if ((r = need_model_arg(conn, argc, argv)) < 0)
+		return r;
+	if (!(m = lookup_model(cc, conn, argv[1])))
+		return -ENOENT;
+	if (warming(cc, m->name)) {
+		control_error(conn, "model %s is being warmed already%s", m->name,
+			      preloading(cc, m->name) ? " (preload = yes)" : "");
+		return -EALREADY;
+	}
+	r = warm_start(cc, m, conn, WARM_WINDOW, NULL);
+	return r < 0 ? r : CONTROL_LATER;
 }
 
 static const char *pin_word(enum space_pin p)
@@ -558,6 +615,102 @@ static int verb_pin(struct control_conn *conn, int argc, char **argv, void *user
 	return 0;
 }
 
+/* ---- preload: [model NAME] preload = yes ---- */
+
+static const char *const preload_words[] = {
+	[PRELOAD_WAITING] = "waiting",
+	[PRELOAD_RUNNING] = "running",
+	[PRELOAD_DONE] = "done",
+	[PRELOAD_FAILED] = "failed",
+};
+
+static void preload_finished(struct preload *p, int result)
+{
+	p->state = result < 0 ? PRELOAD_FAILED : PRELOAD_DONE;
+	if (result < 0) {
+		p->retry_ms = loop_now_ms() + PRELOAD_RETRY_MS;
+		log_warn_errno(result, "preload of model %s failed; trying again in %d s", p->name,
+			       PRELOAD_RETRY_MS / 1000);
+	} else {
+		log_info("preload of model %s done: it is fully cached", p->name);
+	}
+}
+
+/* Is the model fully cached already? (A scan of the cache: done once per preload start.) */
+static bool fully_cached(struct cachectl *cc, const char *name)
+{
+	_cleanup_free_ struct space_model_status *st = NULL;
+	size_t n = 0;
+
+	if (space_status(cc->space, &st, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (streq(st[i].model->name, name))
+			return st[i].size > 0 && st[i].cached >= st[i].size;
+	return false;
+}
+
+static void preload_check(struct cachectl *cc, struct preload *p)
+{
+	const struct model_conf *mc = config_find_model(cc->cfg, p->name);
+	const struct catalogue_model *m =
+		catalogue_find_model(models_catalogue(cc->models), p->name);
+	const char *path;
+	bool up = false;
+	int r;
+
+	if (!m) {
+		if (p->state != PRELOAD_RUNNING)
+			p->state = PRELOAD_WAITING;
+		return;
+	}
+	if (!streq(p->meta, m->meta)) { /* published, or published again */
+		if (p->state == PRELOAD_RUNNING)
+			return; /* the warm of the older version ends first */
+		snprintf(p->meta, sizeof(p->meta), "%s", m->meta);
+		p->state = PRELOAD_WAITING;
+		p->retry_ms = 0;
+	}
+	if (p->state == PRELOAD_RUNNING || p->state == PRELOAD_DONE)
+		return;
+	if (p->state == PRELOAD_FAILED && loop_now_ms() < p->retry_ms)
+		return;
+	/* A model the daemon mounts is preloaded through that mount, once it is in place. */
+	if (mc && mc->mount && (!mounts_model_state(cc->mounts, p->name, &path, &up) || !up)) {
+		p->state = PRELOAD_WAITING;
+		return;
+	}
+	if (warming(cc, p->name))
+		return; /* blobcachectl warm is at it */
+	if (fully_cached(cc, p->name)) {
+		p->state = PRELOAD_DONE;
+		log_info("preload of model %s: already fully cached", p->name);
+		return;
+	}
+	log_info("preloading model %s (metadata %.12s) in the background", p->name, m->meta);
+	p->state = PRELOAD_RUNNING;
+	r = warm_start(cc, m, NULL, PRELOAD_WINDOW, p);
+	if (r < 0)
+		preload_finished(p, r);
+}
+
+static void on_preload_timer(struct loop *loop, void *userdata)
+{
+	struct cachectl *cc = userdata;
+
+	models_resolve(cc->models, "", 0, NULL); /* re-reads the catalogue if it changed */
+	for (struct preload *p = cc->preloads; p; p = p->next)
+		preload_check(cc, p);
+}
+
+const char *cachectl_preload_state(const struct cachectl *cc, const char *model)
+{
+	for (const struct preload *p = cc ? cc->preloads : NULL; p; p = p->next)
+		if (streq(p->name, model))
+			return preload_words[p->state];
+	return "off";
+}
+
 /* ---- life cycle ---- */
 
 /* Private warm mounts left by a daemon that stopped during a warm: nobody reads them; detach
@@ -593,6 +746,7 @@ int cachectl_start(struct loop *loop, const struct config *cfg, struct models *m
 
 	if (!cc)
 		return -ENOMEM;
+	cc->preload_timer = -1;
 	cc->loop = loop;
 	cc->cfg = cfg;
 	cc->models = models;
@@ -621,10 +775,43 @@ int cachectl_start(struct loop *loop, const struct config *cfg, struct models *m
 	return 0;
 }
 
+int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts)
+{
+	cc->mounts = mounts;
+	for (size_t i = 0; i < cc->cfg->n_models; i++) {
+		struct preload *p;
+
+		if (!cc->cfg->models[i].preload)
+			continue;
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		snprintf(p->name, sizeof(p->name), "%s", cc->cfg->models[i].name);
+		p->next = cc->preloads;
+		cc->preloads = p;
+	}
+	if (!cc->preloads)
+		return 0;
+	cc->preload_timer = loop_add_periodic(cc->loop, PRELOAD_CHECK_MS, on_preload_timer, cc);
+	if (cc->preload_timer < 0)
+		return log_error_errno(cc->preload_timer, "cannot start the preload timer");
+	on_preload_timer(cc->loop, cc);
+	return 0;
+}
+
 void cachectl_free(struct cachectl *cc)
 {
 	if (!cc)
 		return;
+	if (cc->preload_timer >= 0)
+		loop_remove_fd(cc->loop, cc->preload_timer);
+	for (struct warm *w = cc->warms; w; w = w->next)
+		w->preload = NULL; /* the preloads go now; warms are left to the exit */
+	while (cc->preloads) {
+		struct preload *p = cc->preloads;
+		cc->preloads = p->next;
+		free(p);
+	}
 	/* Warms in progress: their clients see the connection close. Private mounts are left to
 	 * the exit (the kernel keeps them; the next daemon's `restore` serves them). */
 	workpool_free(cc->pool);

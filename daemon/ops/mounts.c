@@ -1068,6 +1068,18 @@ int mounts_start(struct mounts *m, struct control *ctl, bool fresh_cache)
 	return 0;
 }
 
+bool mounts_model_state(const struct mounts *m, const char *name, const char **path, bool *up)
+{
+	for (const struct managed_mount *mm = m ? m->list : NULL; mm; mm = mm->next) {
+		if (mm->kind != KIND_MODEL || mm->removed || !streq(mm->name, name))
+			continue;
+		*path = mm->path;
+		*up = mm->state == ST_MOUNTED && mm->answering;
+		return true;
+	}
+	return false;
+}
+
 bool mounts_ready(const struct mounts *m, char *why, size_t why_len)
 {
 	size_t used = why_len ? strlen(why) : 0;

@@ -47,6 +47,11 @@ void mounts_recheck(struct mounts *m, const char *why);
  * not answering. */
 bool mounts_ready(const struct mounts *m, char *why, size_t why_len);
 
+/* The managed mount of model `name` ([model] mount = or blobcachectl mount): true, with its
+ * mount point (valid until the next mounts_* call) and whether it is mounted and answering;
+ * false when the model has none. Loop thread. */
+bool mounts_model_state(const struct mounts *m, const char *name, const char **path, bool *up);
+
 /* Prometheus lines: state, remounts and last recovery time of every managed mount. */
 void mounts_format_metrics(const struct mounts *m, FILE *f);
 

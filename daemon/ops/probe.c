@@ -2,6 +2,7 @@
 #include "ops/probe.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -172,6 +173,62 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 	}
 }
 
+bool probe_model_ready(const struct probe_model *m)
+{
+	return m->size > 0 && m->cached >= m->size && (!m->mount || m->mount_up);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_model(FILE *f, const struct probe_model *m)
+{
+	fprintf(f, "{\"name\": ");
+	json_string(f, m->name);
+	fprintf(f,
+		", \"ready\": %s, \"size\": %" PRIu64 ", \"cached\": %" PRIu64
+		", \"cached_fraction\": %.4f, \"pinned\": %s, \"mount\": ",
+		probe_model_ready(m) ? "true" : "false", m->size, MIN(m->cached, m->size),
+		m->size ? (double)MIN(m->cached, m->size) / (double)m->size : 0.0,
+		m->pinned ? "true" : "false");
+	if (m->mount) {
+		json_string(f, m->mount);
+		fprintf(f, ", \"mounted\": %s", m->mount_up ? "true" : "false");
+	} else {
+		fprintf(f, "null");
+	}
+	fprintf(f, ", \"preload\": ");
+	json_string(f, m->preload ? m->preload : "off");
+	fprintf(f, "}");
+}
+
+void probe_format_models(const struct probe_model *models, size_t n, bool one, FILE *f)
+{
+	if (one && n) {
+		json_model(f, &models[0]);
+		fprintf(f, "\n");
+		return;
+	}
+	fprintf(f, "{\"models\": [");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s\n  ", i ? "," : "");
+		json_model(f, &models[i]);
+	}
+	fprintf(f, "%s]}\n", n ? "\n" : "");
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
 			     char *body, size_t len)
 {
@@ -187,6 +244,38 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* /models and /models/NAME (name NULL: the list). */
+static enum MHD_Result models_reply(struct MHD_Connection *c, const struct probe_source *src,
+				    const char *name)
+{
+	_cleanup_free_ struct probe_model *models = NULL;
+	_cleanup_free_ char *buf = NULL;
+	const struct probe_model *pick = NULL;
+	size_t n = 0, len = 0;
+	unsigned status = MHD_HTTP_OK;
+	FILE *f;
+
+	if (src->list_models(src->models_userdata, &models, &n) < 0)
+		return MHD_NO; /* out of memory: the connection is closed */
+	if (name) {
+		for (size_t i = 0; i < n && !pick; i++)
+			if (streq(models[i].name, name))
+				pick = &models[i];
+		if (!pick) {
+			static char unknown[] = "{\"error\": \"no such model in the catalogue\"}\n";
+			return reply(c, MHD_HTTP_NOT_FOUND, "application/json", unknown,
+				     sizeof(unknown) - 1);
+		}
+		status = probe_model_ready(pick) ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+	}
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return MHD_NO;
+	probe_format_models(pick ? pick : models, pick ? 1 : n, pick != NULL, f);
+	fclose(f);
+	return reply(c, status, "application/json", buf, len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -221,8 +310,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		free(buf);
 		return ret;
 	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "text/plain",
-		     "not found: try /livez /readyz /metrics\n", 39);
+	if ((streq(url, "/models") || strncmp(url, "/models/", 8) == 0) && src.list_models)
+		return models_reply(c, &src, url[7] == '/' ? url + 8 : NULL);
+	{
+		static char not_found[] = "not found: try /livez /readyz /metrics /models\n";
+		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof(not_found) - 1);
+	}
 }
 
 /* Let MHD work until it has nothing due now: with external epoll it may leave work (an error

@@ -6,6 +6,9 @@
  *   /readyz   200 when the device is bound, no request is older than its deadline and the
  *             origin's last fetch did not fail; 503 with the reasons otherwise
  *   /metrics  Prometheus text format
+ *   /models   JSON: every catalogue model, its size, cached bytes, managed mount and preload
+ *   /models/NAME  the same for one model: 200 when it is ready (fully cached and, if the daemon
+ *             manages a mount of it, mounted and answering), 503 otherwise, 404 if unknown
  */
 #pragma once
 
@@ -22,6 +25,17 @@
 struct loop;
 struct probe;
 
+/* One model, for /models. */
+struct probe_model {
+	const char *name;
+	uint64_t size;	 /* its blobs, page-aligned */
+	uint64_t cached; /* bytes of them in the cache */
+	bool pinned;
+	const char *mount;   /* managed mount point, or NULL */
+	bool mount_up;	     /* that mount is in place and answering */
+	const char *preload; /* "off", "waiting", "running", "done" or "failed" */
+};
+
 /* What the endpoint reports, gathered by the daemon. */
 struct probe_source {
 	const struct fill_stats *fill;
@@ -35,11 +49,21 @@ struct probe_source {
 	void (*extra_metrics)(const void *extra, FILE *f);
 	const void *extra;
 	const struct space_report *space; /* cache usage; NULL: not reported */
+	/* Optional (NULL: /models answers 404): the models, as a malloc'd array whose strings
+	 * stay valid until the request is answered. Returns 0 or -errno. */
+	int (*list_models)(void *userdata, struct probe_model **out, size_t *n);
+	void *models_userdata;
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 
 /* Pure: is the daemon ready? If not, writes the reasons (one per line) into why. */
 bool probe_ready(const struct probe_source *s, uint64_t now_ms, char *why, size_t why_len);
+
+/* Pure: is the model ready for its consumers (fully cached; mounted and answering if managed)? */
+bool probe_model_ready(const struct probe_model *m);
+
+/* Pure: models as JSON: an object for models[0] alone if `one`, else {"models": [...]}. */
+void probe_format_models(const struct probe_model *models, size_t n, bool one, FILE *f);
 
 /* Pure: the counters in the Prometheus text exposition format (version 0.0.4). */
 void probe_format_metrics(const struct probe_source *s, FILE *f);

@@ -184,20 +184,23 @@ static void model_sections_parse_validate_and_print(void **state)
 	FILE *f;
 
 	assert_int_equal(config_init_defaults(&a), 0);
-	assert_int_equal(config_parse_text(&a,
-					   "[origin]\npath = /srv/o\n"
-					   "[model llama-7b]\nmount = /models/llama-7b\npin = yes\n"
-					   "[model bert]\noptions = domain_id=shared\n"
-					   "[model llama-7b]\npin = no\n",
-					   "t", err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		config_parse_text(&a,
+				  "[origin]\npath = /srv/o\n"
+				  "[model llama-7b]\nmount = /models/llama-7b\npin = yes\n"
+				  "[model bert]\noptions = domain_id=shared\npreload = yes\n"
+				  "[model llama-7b]\npin = no\n",
+				  "t", err, sizeof(err)),
+		0);
 	assert_int_equal(config_validate(&a, err, sizeof(err)), 0);
 	assert_int_equal(a.n_models, 2);
 	m = config_find_model(&a, "llama-7b");
 	assert_non_null(m);
 	assert_string_equal(m->mount, "/models/llama-7b");
 	assert_false(m->pin); /* the later section wins key by key */
+	assert_false(m->preload);
 	m = config_find_model(&a, "bert");
+	assert_true(m->preload);
 	assert_non_null(m);
 	assert_null(m->mount);
 	assert_string_equal(m->options, "domain_id=shared");
@@ -220,6 +223,8 @@ static void model_sections_parse_validate_and_print(void **state)
 	expect_error("[model]\npin = yes\n", "[model] needs a name");
 	expect_error("[model a]\nmount = models/a\n", "t.conf:2: [model a] mount = 'models/a'");
 	expect_error("[model a]\npin = maybe\n", "expected yes or no");
+	expect_error("[model a]\npreload = sometimes\n",
+		     "[model a] preload = 'sometimes': expected yes or no");
 	expect_error("[model a]\noptions = fsid=b\n", "fsid= is the model name");
 	expect_error("[model a]\nsize = 3\n", "unknown key 'size' in [model a]");
 

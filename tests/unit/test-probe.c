@@ -101,6 +101,65 @@ static void all_reasons_are_listed(void **state)
 	assert_true(strlen(why) < 8);
 }
 
+/* A model is ready when every byte is cached and, if the daemon mounts it, that mount works. */
+static void model_ready_needs_all_bytes_and_a_working_managed_mount(void **state)
+{
+	struct probe_model m = { .name = "m", .size = 8192, .cached = 4096, .preload = "running" };
+
+	assert_false(probe_model_ready(&m));
+	m.cached = 8192;
+	assert_true(probe_model_ready(&m));
+	m.mount = "/models/m";
+	assert_false(probe_model_ready(&m));
+	m.mount_up = true;
+	assert_true(probe_model_ready(&m));
+	m.size = m.cached = 0; /* nothing known of it: never ready */
+	assert_false(probe_model_ready(&m));
+}
+
+static char *format_models(const struct probe_model *models, size_t n, bool one)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	probe_format_models(models, n, one, f);
+	fclose(f);
+	return buf;
+}
+
+/* The JSON: fraction, ready, mount (escaped) or null, preload; a list or one object. */
+static void models_json_lists_figures_and_escapes_paths(void **state)
+{
+	struct probe_model ms[2] = {
+		{ .name = "a", .size = 4096, .cached = 1024, .preload = "running" },
+		{ .name = "b",
+		  .size = 100,
+		  .cached = 200,
+		  .mount = "/m/\"q\"\\x\n",
+		  .mount_up = true,
+		  .pinned = true },
+	};
+	char *one = format_models(ms, 1, true), *all = format_models(ms, 2, false), *none;
+
+	assert_string_equal(one, "{\"name\": \"a\", \"ready\": false, \"size\": 4096, \"cached\": "
+				 "1024, \"cached_fraction\": 0.2500, \"pinned\": false, \"mount\": "
+				 "null, \"preload\": \"running\"}\n");
+	assert_non_null(strstr(all, "{\"models\": [\n  {\"name\": \"a\""));
+	/* more cached than the size (page padding) reports the size */
+	assert_non_null(strstr(all,
+			       "\"name\": \"b\", \"ready\": true, \"size\": 100, \"cached\": "
+			       "100, \"cached_fraction\": 1.0000, \"pinned\": true, \"mount\": "
+			       "\"/m/\\\"q\\\"\\\\x\\u000a\", \"mounted\": true, \"preload\": "
+			       "\"off\"}\n]}\n"));
+	none = format_models(NULL, 0, false);
+	assert_string_equal(none, "{\"models\": []}\n");
+	free(one);
+	free(all);
+	free(none);
+}
+
 static void metrics_carry_counters_histogram_and_types(void **state)
 {
 	struct space_model_report models[] = {
@@ -318,6 +377,8 @@ int main(void)
 				       reset),
 		cmocka_unit_test_setup(all_reasons_are_listed, reset),
 		cmocka_unit_test_setup(metrics_carry_counters_histogram_and_types, reset),
+		cmocka_unit_test(model_ready_needs_all_bytes_and_a_working_managed_mount),
+		cmocka_unit_test(models_json_lists_figures_and_escapes_paths),
 		cmocka_unit_test_setup(endpoint_survives_idle_sockets_and_huge_headers, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
