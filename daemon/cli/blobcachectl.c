@@ -3,6 +3,7 @@
  * its own options and returns an exit status. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "catalogue.h"
 #include "cli/ctlclient.h"
 #include "cli/ctlspace.h"
+#include "cli/gc.h"
 #include "log.h"
 #include "macros.h"
 #include "parse.h"
@@ -129,6 +131,124 @@ static int cmd_publish(int argc, char **argv)
 	printf("mount with:   mount -t erofs -o fsid=%s none /mnt/%s\n", o.name, o.name);
 	publish_result_free(&res);
 	return EXIT_SUCCESS;
+}
+
+static void unpublish_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl unpublish [OPTIONS] NAME ORIGIN_DIR\n"
+	      "\n"
+	      "Remove model NAME's entry from ORIGIN_DIR/models (nodes then drop the model and\n"
+	      "purge its cache files once it is no longer mounted). Its blobs stay on the origin\n"
+	      "until 'blobcachectl gc ORIGIN_DIR' removes the ones no other model uses.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -c, --catalogue DIR    also remove the entry from DIR (a catalogue directory)\n"
+	      "  -h, --help             show this help and exit\n",
+	      f);
+}
+
+static int cmd_unpublish(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "catalogue", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *catalogue_dir = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			catalogue_dir = optarg;
+			break;
+		case 'h':
+			unpublish_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			unpublish_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		log_error("unpublish needs NAME ORIGIN_DIR (got %d arguments)", argc - optind);
+		unpublish_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (unpublish_model(argv[optind], argv[optind + 1], catalogue_dir) < 0)
+		return EXIT_FAILURE;
+	printf("unpublished model %s; its blobs stay until 'blobcachectl gc %s'\n", argv[optind],
+	       argv[optind + 1]);
+	return EXIT_SUCCESS;
+}
+
+static void gc_usage(FILE *f)
+{
+	fputs("Usage: blobcachectl gc [OPTIONS] ORIGIN_DIR\n"
+	      "\n"
+	      "Remove the blobs of ORIGIN_DIR/blobs/sha256 that no ORIGIN_DIR/models/*.model\n"
+	      "references and that were not modified within the grace period. Runs under the\n"
+	      "origin lock (ORIGIN_DIR/.lock), which publish holds while its entry is not yet\n"
+	      "written; the grace period protects blobs copied in by other means. An entry that\n"
+	      "cannot be read stops gc before it removes anything.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -n, --dry-run          list what would be removed, remove nothing\n"
+	      "  -g, --grace DURATION   keep blobs modified within DURATION (default 1h; 0 keeps\n"
+	      "                         none: only when nothing but blobcachectl writes blobs)\n"
+	      "  -h, --help             show this help and exit\n",
+	      f);
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct gc_options o = { .grace_ms = GC_DEFAULT_GRACE_MS };
+	struct gc_result res;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "ng:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'g':
+			if (parse_duration_ms(optarg, &o.grace_ms) < 0) {
+				log_error("--grace '%s' is not a duration; use e.g. 1h, 30m or 0",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			gc_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			gc_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		log_error("gc needs ORIGIN_DIR (got %d arguments)", argc - optind);
+		gc_usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.origin_dir = argv[optind];
+	if (gc_run(&o, &res) < 0)
+		return EXIT_FAILURE;
+	printf("gc %s%s: %u model entries reference %u blobs (%" PRIu64 " bytes); %s %u "
+	       "unreferenced blobs (%" PRIu64 " bytes); kept %u unreferenced blobs modified "
+	       "within the grace period (%" PRIu64 " bytes)\n",
+	       o.origin_dir, o.dry_run ? " (dry run)" : "", res.entries, res.referenced,
+	       res.referenced_bytes, o.dry_run ? "would remove" : "removed", res.removed,
+	       res.removed_bytes, res.young, res.young_bytes);
+	if (res.missing)
+		printf("%u referenced blobs are missing (see the warnings above)\n", res.missing);
+	return res.missing ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static void show_model_usage(FILE *f)
@@ -313,6 +433,8 @@ static int cmd_model_verb(int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "publish", "build an EROFS image of a directory and publish it as a model", cmd_publish },
+	{ "unpublish", "remove a model's entry from the origin", cmd_unpublish },
+	{ "gc", "remove the origin's blobs that no model references", cmd_gc },
 	{ "show-model", "check and print a model's catalogue entry", cmd_show_model },
 	{ "mount", "have the daemon mount a model and keep it mounted", cmd_mount },
 	{ "umount", "unmount a model mounted with mount", cmd_umount },

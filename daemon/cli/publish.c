@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/gc.h"
 #include "erofs.h"
 #include "log.h"
 #include "macros.h"
@@ -262,7 +263,8 @@ static int fsync_dir(const char *path)
 }
 
 /* Move a built blob to BLOBS/<digest>. A blob already there with the right content is kept
- * (it may be in use); one whose content does not match its name is replaced. */
+ * (it may be in use), with its modification time refreshed so that gc's grace period keeps
+ * it; one whose content does not match its name is replaced. */
 static int store_blob(struct publish_state *s, size_t slot, const char *tmp, const char *blobs_dir,
 		      struct publish_blob_result *b)
 {
@@ -277,10 +279,17 @@ static int store_blob(struct publish_state *s, size_t slot, const char *tmp, con
 	if (stat(target, &st) == 0) {
 		r = publish_sha256_file(target, existing, &existing_size);
 		if (r == 0 && streq(existing, b->digest) && existing_size == b->size) {
-			b->existed = true;
-			return 0;
+			r = origin_touch_blob(target);
+			if (r == 0) {
+				b->existed = true;
+				return 0;
+			}
+			if (r != -ENOENT)
+				return log_error_errno(r, "cannot refresh %s", target);
+			/* gone meanwhile (removed by hand): store ours */
+		} else {
+			log_warn("%s does not match its digest; replacing it", target);
 		}
-		log_warn("%s does not match its digest; replacing it", target);
 	}
 	if (chmod(tmp, 0644) < 0)
 		return log_error_errno(errno, "chmod %s", tmp);
@@ -498,6 +507,7 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 {
 	const char *mkfs = o->mkfs_path ? o->mkfs_path : MKFS_EROFS_PATH;
 	_cleanup_free_ char *blobs_dir = NULL, *models_dir = NULL;
+	_cleanup_close_ int lock = -EBADF;
 	bool unchanged;
 	int r;
 
@@ -533,6 +543,11 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = mkdir_p(models_dir, 0755);
 	if (r < 0)
 		return log_error_errno(r, "cannot create %s", models_dir);
+	/* From the first blob stored to the entry written, this model's blobs are referenced by
+	 * nothing: the origin lock keeps a concurrent gc out of that window. */
+	lock = origin_lock(o->origin_dir, false);
+	if (lock < 0)
+		return lock;
 	/* Data first: a meta blob in the store is only useful with its data blob. */
 	r = store_blob(s, 1, s->tmp_data, blobs_dir, &res->data);
 	if (r < 0)

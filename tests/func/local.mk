@@ -1,5 +1,5 @@
 # Functional tests on the host (no kernel, no root needed).
-FUNC_TESTS = tests/func/config-example.test tests/func/metrics-parse.test
+FUNC_TESTS = tests/func/config-example.test tests/func/metrics-parse.test tests/func/gc.test
 TESTS += $(FUNC_TESTS)
 EXTRA_DIST += $(FUNC_TESTS)
 TEST_EXTENSIONS += .test

@@ -21,7 +21,8 @@ tests_unit_test_erofs_SOURCES = tests/unit/test-erofs.c
 tests_unit_test_erofs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_erofs_LDADD = $(UNIT_LIBS)
 
-tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/cli/publish.c daemon/cli/publish.h
+tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/cli/publish.c daemon/cli/publish.h \
+	daemon/cli/gc.c
 tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_publish_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)
 

@@ -215,7 +215,8 @@ static void test_sha256_file_chunks(void **state)
 	free(dir);
 }
 
-/* No ".publish-*" temporary directory left: origin holds blobs/ and models/ at most. */
+/* No ".publish-*" temporary directory left: origin holds blobs/, models/ and the origin lock
+ * (.lock, see cli/gc.h) at most. */
 static void assert_no_leftovers(const struct fixture *f)
 {
 	DIR *d = opendir(f->origin);
@@ -224,7 +225,7 @@ static void assert_no_leftovers(const struct fixture *f)
 	assert_non_null(d);
 	while ((e = readdir(d))) {
 		if (streq(e->d_name, ".") || streq(e->d_name, "..") || streq(e->d_name, "blobs") ||
-		    streq(e->d_name, "models"))
+		    streq(e->d_name, "models") || streq(e->d_name, ".lock"))
 			continue;
 		fail_msg("left behind in origin: %s", e->d_name);
 	}
