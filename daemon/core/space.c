@@ -658,6 +658,45 @@ static void purge_unused(struct space *sp, struct view *v)
 	}
 }
 
+/* Cache files no catalogue model uses (the model was unpublished, or re-published and this is
+ * its old version) are removed once nothing has them open. Not while some catalogue file could
+ * not be loaded: its model's files would look unused. */
+static void retire_unreferenced(struct space *sp, struct view *v)
+{
+	static uint64_t warned_ms;
+	unsigned files = 0;
+	uint64_t bytes = 0;
+
+	if (models_catalogue(sp->models)->n_skipped) {
+		if (!warned_ms || loop_now_ms() - warned_ms > 600000) {
+			warned_ms = loop_now_ms();
+			log_warn("%zu catalogue file(s) could not be loaded (see above): cache "
+				 "files "
+				 "of no loaded model are kept until they load or are removed",
+				 models_catalogue(sp->models)->n_skipped);
+		}
+		return;
+	}
+	for (size_t i = 0; i < v->n_files; i++) {
+		struct space_entry *e = v->entries[i];
+		const struct space_file *f = &v->files[i];
+		uint64_t b = e->bytes;
+
+		if (f->n_owners || !f->present || f->in_use || f->pinned)
+			continue;
+		if (cull_entry(sp, e) < 0)
+			continue; /* held by the kernel (just unmounted): next time */
+		files++;
+		bytes += b;
+		log_info("removed cache file %s/D%s: no model of the catalogue uses it "
+			 "(unpublished, "
+			 "or an older version)",
+			 e->volume, e->key);
+	}
+	sp->report.retired_files += files;
+	sp->report.retired_bytes += bytes;
+}
+
 static void on_cull_timer(struct loop *loop, void *userdata)
 {
 	struct space *sp = userdata;
@@ -667,6 +706,7 @@ static void on_cull_timer(struct loop *loop, void *userdata)
 	if (view_build(sp, &v) < 0)
 		return;
 	watermark_cull(sp, &v);
+	retire_unreferenced(sp, &v);
 	if (sp->cfg->purge_unused_after_ms &&
 	    loop_now_ms() - sp->last_purge_ms >= sp->cfg->purge_check_every_ms) {
 		sp->last_purge_ms = loop_now_ms();

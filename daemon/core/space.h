@@ -61,7 +61,9 @@ struct space_report {
 	uint64_t culled_files, culled_bytes; /* by the watermark cull */
 	uint64_t purged_files, purged_bytes; /* by the purge of unused models */
 	uint64_t evicted_files, evicted_bytes;
-	uint64_t cull_busy; /* cull refused by the kernel (file in use) */
+	uint64_t retired_files, retired_bytes; /* of no catalogue model (unpublished, or an old
+						* version), once unused */
+	uint64_t cull_busy;		       /* cull refused by the kernel (file in use) */
 	size_t n_models;
 	struct space_model_report *models;
 };

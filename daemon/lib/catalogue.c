@@ -824,16 +824,20 @@ static int load_one(int dirfd, const char *dir, const char *file, struct catalog
 		return r;
 	case -EILSEQ:
 		log_error("%s: contains a NUL byte, not a catalogue file; skipped", origin);
+		out->n_skipped++;
 		return 0;
 	case -EFBIG:
 		log_error("%s: larger than %d bytes, not a catalogue file; skipped", origin,
 			  CATALOGUE_FILE_MAX);
+		out->n_skipped++;
 		return 0;
 	case -EBADFD:
 		log_error("%s: not a regular file; skipped", origin);
+		out->n_skipped++;
 		return 0;
 	default:
 		log_error_errno(r, "%s: cannot read, skipped", origin);
+		out->n_skipped++;
 		return 0;
 	}
 
@@ -842,6 +846,7 @@ static int load_one(int dirfd, const char *dir, const char *file, struct catalog
 		return r;
 	if (r < 0) {
 		log_error("%s; model skipped", err);
+		out->n_skipped++;
 		return 0;
 	}
 	if (strlen(m.name) != stem_len || strncmp(m.name, file, stem_len) != 0) {
@@ -849,6 +854,7 @@ static int load_one(int dirfd, const char *dir, const char *file, struct catalog
 			  "%s%s or fix name =; model skipped",
 			  origin, m.name, m.name, CATALOGUE_SUFFIX);
 		catalogue_model_free(&m);
+		out->n_skipped++;
 		return 0;
 	}
 	conflict = find_size_conflict(out, &m, &loaded, &other);
@@ -860,6 +866,7 @@ static int load_one(int dirfd, const char *dir, const char *file, struct catalog
 			  conflict->size == loaded->size ? " (same size, other chunk digests)"
 							 : "");
 		catalogue_model_free(&m);
+		out->n_skipped++;
 		return 0;
 	}
 	models = reallocarray(out->models, out->n_models + 1, sizeof(*models));

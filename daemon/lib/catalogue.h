@@ -75,6 +75,7 @@ struct catalogue_model {
 struct catalogue {
 	size_t n_models;
 	struct catalogue_model *models; /* owned */
+	size_t n_skipped; /* files of the directory that could not be loaded (logged) */
 };
 
 /* Deep copy of a blob, with its own chunk digests: what outlives a catalogue reload (the

@@ -151,11 +151,13 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		sample(f, "cache_removed_files_total", "reason", "watermark", sp->culled_files);
 		sample(f, "cache_removed_files_total", "reason", "purge", sp->purged_files);
 		sample(f, "cache_removed_files_total", "reason", "evict", sp->evicted_files);
+		sample(f, "cache_removed_files_total", "reason", "retired", sp->retired_files);
 		family(f, "cache_removed_bytes_total", "counter",
 		       "Bytes of the cache files removed, by reason");
 		sample(f, "cache_removed_bytes_total", "reason", "watermark", sp->culled_bytes);
 		sample(f, "cache_removed_bytes_total", "reason", "purge", sp->purged_bytes);
 		sample(f, "cache_removed_bytes_total", "reason", "evict", sp->evicted_bytes);
+		sample(f, "cache_removed_bytes_total", "reason", "retired", sp->retired_bytes);
 		counter(f, "cull_busy_total", "culls the kernel refused (file in use)",
 			sp->cull_busy);
 		family(f, "model_cached_bytes", "gauge", "Bytes of a model in the cache");

@@ -34,7 +34,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/systemd-nfs.sh \
 	tests/vm/scenarios/nfs-origin.sh \
 	tests/vm/scenarios/nfs-partition.sh \
-	tests/vm/scenarios/model-preload.sh
+	tests/vm/scenarios/model-preload.sh \
+	tests/vm/scenarios/model-retire.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
