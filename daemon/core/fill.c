@@ -149,7 +149,10 @@ uint64_t fill_unit(uint64_t chunk_size, const struct catalogue_blob *blob)
 bool fill_readahead_plan(uint64_t first, uint64_t last_first, uint64_t ra_next, uint64_t ra_chunks,
 			 uint64_t n_chunks, uint64_t *from, uint64_t *to)
 {
-	bool sequential = first == 0 || (first >= last_first && first <= ra_next);
+	/* Evidence of a sequential reader: a request that follows on from the previous one (in
+	 * its chunk, or up to the next chunk not yet asked for). A first request is no evidence,
+	 * wherever it lands: a reader of one small file reads one chunk. */
+	bool sequential = last_first != UINT64_MAX && first >= last_first && first <= ra_next;
 
 	if (ra_chunks == 0 || n_chunks == 0 || !sequential)
 		return false;

@@ -84,7 +84,8 @@ int fill_plan(uint64_t blob_size, uint64_t chunk_size, uint64_t off, uint64_t le
 uint64_t fill_unit(uint64_t chunk_size, const struct catalogue_blob *blob);
 
 /* Pure: read-ahead decision. Given the first chunk of a new request, the sink's previous request
- * start and the next chunk not yet requested or prefetched, say whether the access is sequential
+ * start (UINT64_MAX: none yet) and the next chunk not yet requested or prefetched, say whether
+ * the access is sequential (it follows on from the previous request: a first request never is)
  * and which chunks [*from, *to] to prefetch (ra_chunks ahead of `first`). */
 bool fill_readahead_plan(uint64_t first, uint64_t last_first, uint64_t ra_next, uint64_t ra_chunks,
 			 uint64_t n_chunks, uint64_t *from, uint64_t *to);

@@ -82,14 +82,22 @@ static void fetch_unit_is_raised_to_the_digest_chunk(void **state)
 	assert_int_equal(fill_unit(MiB, &b), MiB);
 }
 
-static void readahead_starts_at_the_beginning_and_follows_a_sequential_reader(void **state)
+static void readahead_waits_for_a_second_request_and_follows_a_sequential_reader(void **state)
 {
 	uint64_t from, to;
 
-	/* First READ at chunk 0: sequential, prefetch chunks 1..8. */
-	assert_true(fill_readahead_plan(0, UINT64_MAX, 0, 8, 100, &from, &to));
+	/* A first READ is no evidence of a sequential reader, at chunk 0 or elsewhere (a reader
+	 * of one small file must cost one chunk). */
+	assert_false(fill_readahead_plan(0, UINT64_MAX, 0, 8, 100, &from, &to));
+	assert_false(fill_readahead_plan(40, UINT64_MAX, 0, 8, 100, &from, &to));
+	/* The second READ follows on (same chunk): sequential, prefetch chunks 1..8. */
+	assert_true(fill_readahead_plan(0, 0, 1, 8, 100, &from, &to));
 	assert_int_equal(from, 1);
 	assert_int_equal(to, 8);
+	/* ... or the next chunk. */
+	assert_true(fill_readahead_plan(1, 0, 1, 8, 100, &from, &to));
+	assert_int_equal(from, 2);
+	assert_int_equal(to, 9);
 	/* The reader reaches chunk 9 (1..8 were prefetched, so no READs came for them). */
 	assert_true(fill_readahead_plan(9, 0, 9, 8, 100, &from, &to));
 	assert_int_equal(from, 10);
@@ -124,7 +132,8 @@ int main(void)
 		cmocka_unit_test(last_chunk_is_clipped_and_padded_to_a_page),
 		cmocka_unit_test(page_multiple_blob_needs_no_padding),
 		cmocka_unit_test(fetch_unit_is_raised_to_the_digest_chunk),
-		cmocka_unit_test(readahead_starts_at_the_beginning_and_follows_a_sequential_reader),
+		cmocka_unit_test(
+			readahead_waits_for_a_second_request_and_follows_a_sequential_reader),
 		cmocka_unit_test(readahead_stops_at_the_blob_end_and_ignores_random_access),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

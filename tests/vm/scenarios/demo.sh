@@ -34,8 +34,12 @@ ls /models/sample | head
 echo "origin bytes so far: $(mib "$(bc_stat origin_bytes)") of $(mib "$model_size") (metadata only)"
 
 step "5. Read one small file: only its chunk is fetched"
+before=$(bc_stat origin_bytes)
 cat /models/sample/config.json
-echo "origin bytes so far: $(mib "$(bc_stat origin_bytes)"), READs: $(bc_stat reads)"
+small=$(($(bc_stat origin_bytes) - before))
+echo "origin bytes for config.json: $small (one 1 MiB chunk at most); so far: $(mib "$(bc_stat origin_bytes)"), READs: $(bc_stat reads)"
+# Read-ahead follows a sequential reader, not a single request: one small file costs one chunk.
+[ "$small" -le 1048576 ] || fail "reading config.json fetched $small bytes from the origin"
 blobcachectl --run-dir /run/blobcached status
 
 step "6. Read the whole model (sha256 of every file, checked against the source)"
