@@ -60,3 +60,12 @@ tests_unit_test_space_SOURCES = tests/unit/test-space.c daemon/core/spacepolicy.
 tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_space_LDADD = $(UNIT_LIBS)
 endif
+
+# mount.blobcache: the helper's command line and -o options.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-mountopts
+TESTS += tests/unit/test-mountopts
+tests_unit_test_mountopts_SOURCES = tests/unit/test-mountopts.c daemon/cli/mountopts.c
+tests_unit_test_mountopts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mountopts_LDADD = $(UNIT_LIBS)
+endif
