@@ -32,7 +32,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/systemd-restart.sh \
 	tests/vm/scenarios/systemd-nfs.sh \
 	tests/vm/scenarios/nfs-origin.sh \
-	tests/vm/scenarios/nfs-partition.sh
+	tests/vm/scenarios/nfs-partition.sh \
+	tests/vm/scenarios/dkms-modules.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -48,6 +49,7 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/init \
 	tests/vm/prepare-debian \
 	tests/vm/systemd-runner \
+	tests/vm/dkms-modules \
 	tests/vm/lib.sh \
 	tests/vm/blobcache.sh
 
