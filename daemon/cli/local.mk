@@ -12,7 +12,9 @@ dist_man_MANS += man/blobcachectl.1
 # mount.blobcache (and umount.blobcache, the same program): mount(8)'s external helper for
 # `mount -t blobcache MODEL DIR` and fstab. mount(8) looks for helpers in /sbin: the default
 # with --prefix=/usr (configure --with-mount-helper-dir=DIR to change it).
-mounthelper_PROGRAMS = daemon/mount.blobcache
+# (an "exec" directory, so that install-exec installs it before install-exec-hook runs)
+mounthelperexecdir = $(mounthelperdir)
+mounthelperexec_PROGRAMS = daemon/mount.blobcache
 daemon_mount_blobcache_SOURCES = \
 	daemon/cli/mount-blobcache.c \
 	daemon/cli/mountopts.c daemon/cli/mountopts.h \
@@ -23,7 +25,7 @@ dist_man_MANS += man/mount.blobcache.8 man/umount.blobcache.8
 
 install-exec-hook: install-umount-helper
 install-umount-helper:
-	cd $(DESTDIR)$(mounthelperdir) && rm -f umount.blobcache && $(LN_S) mount.blobcache umount.blobcache
+	$(MKDIR_P) $(DESTDIR)$(mounthelperdir) && cd $(DESTDIR)$(mounthelperdir) && rm -f umount.blobcache && $(LN_S) mount.blobcache umount.blobcache
 uninstall-hook: uninstall-umount-helper
 uninstall-umount-helper:
 	rm -f $(DESTDIR)$(mounthelperdir)/umount.blobcache
