@@ -34,7 +34,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/nfs-origin.sh \
 	tests/vm/scenarios/nfs-partition.sh \
 	tests/vm/scenarios/dkms-modules.sh \
-	tests/vm/scenarios/mount-helper.sh
+	tests/vm/scenarios/mount-helper.sh \
+	tests/vm/scenarios/deb-install.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
