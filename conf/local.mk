@@ -27,4 +27,5 @@ conf/blobcached.service: conf/blobcached.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) conf && sed -e 's|@sbindir[@]|$(sbindir)|g' $(srcdir)/conf/blobcached.service.in >$@.tmp && mv $@.tmp $@
 AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir='$${dc_install_base}/lib/systemd/system' \
-	--with-udevrulesdir='$${dc_install_base}/lib/udev/rules.d'
+	--with-udevrulesdir='$${dc_install_base}/lib/udev/rules.d' \
+	--with-mount-helper-dir='$${dc_install_base}/sbin'

@@ -5,4 +5,5 @@ dist_man_MANS += man/blobcache-build-modules.8
 EXTRA_DIST += kmod-helpers/README.md \
 	kmod-helpers/dkms/dkms.conf \
 	kmod-helpers/dkms/Makefile \
-	kmod-helpers/dkms/dkms-prepare-sources
+	kmod-helpers/dkms/dkms-prepare-sources \
+	kmod-helpers/dkms/dkms-kernel-check

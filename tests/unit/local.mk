@@ -75,3 +75,12 @@ tests_unit_test_models_SOURCES = tests/unit/test-models.c daemon/core/models.c \
 tests_unit_test_models_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS)
 tests_unit_test_models_LDADD = $(UNIT_LIBS) $(MOUNT_LIBS)
 endif
+
+# mount.blobcache: the helper's command line and -o options.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-mountopts
+TESTS += tests/unit/test-mountopts
+tests_unit_test_mountopts_SOURCES = tests/unit/test-mountopts.c daemon/cli/mountopts.c
+tests_unit_test_mountopts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mountopts_LDADD = $(UNIT_LIBS)
+endif

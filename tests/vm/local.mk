@@ -35,7 +35,10 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/nfs-origin.sh \
 	tests/vm/scenarios/nfs-partition.sh \
 	tests/vm/scenarios/model-preload.sh \
-	tests/vm/scenarios/model-retire.sh
+	tests/vm/scenarios/model-retire.sh \
+	tests/vm/scenarios/dkms-modules.sh \
+	tests/vm/scenarios/mount-helper.sh \
+	tests/vm/scenarios/deb-install.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
@@ -51,6 +54,7 @@ EXTRA_DIST += $(VM_SCENARIOS) \
 	tests/vm/init \
 	tests/vm/prepare-debian \
 	tests/vm/systemd-runner \
+	tests/vm/dkms-modules \
 	tests/vm/lib.sh \
 	tests/vm/blobcache.sh
 
