@@ -24,6 +24,7 @@ struct loop;
 struct origin;
 struct fill;
 struct fill_sink;
+struct chunkmap;
 
 struct fill_options {
 	uint64_t chunk_size;	     /* fetch unit: power of two >= 4096 */
@@ -107,6 +108,18 @@ void fill_sink_unref(struct fill_sink *s);
 int fill_sink_fd(const struct fill_sink *s);
 const struct catalogue_blob *fill_sink_blob(const struct fill_sink *s);
 uint64_t fill_sink_origin_bytes(const struct fill_sink *s);
+/* The sink's fetch unit (fill_unit of its blob): the chunk size of its presence map. */
+uint64_t fill_sink_unit(const struct fill_sink *s);
+
+/* Judge presence by a chunk map (core/chunkmap.h) instead of SEEK_HOLE on the fd: for plain
+ * cache files, where a chunk cut short by a crash is allocated but must not count. A chunk is
+ * then marked only after its write is fdatasync'd. Takes ownership of map (freed with the
+ * sink). Call before the first fill_read. */
+void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map);
+
+/* Is all of [off, off+len) already in the sink's cache file (as fill_read would judge it)?
+ * false for an invalid range. */
+bool fill_range_cached(const struct fill_sink *s, uint64_t off, uint64_t len);
 
 /* Give the sink verified contents for its start (e.g. the metadata blob checked before the
  * OPEN answer), `len` bytes padded to 4096, which it writes into the cache file when the first
