@@ -388,15 +388,17 @@ static int choose_frontend(struct daemon *d, const char *device, const char *ubl
 		log_info("front end: cachefiles on-demand (frontend = auto: the kernel has it)");
 		return 0;
 	}
-	if (r != -EINVAL && r != -ENOENT && r != -EOPNOTSUPP)
-		return r; /* e.g. EBUSY: another cache daemon; ublk would not mend that */
-	r = ublk_probe(ublk_control);
-	if (r < 0)
-		return log_error_errno(r,
-				       "frontend = auto: neither cachefiles on-demand mode nor "
-				       "ublk (%s) is available: modprobe ublk_drv, or see "
-				       "blobcache-kcheck",
-				       ublk_control);
+	/* Only "the kernel has no on-demand mode" falls back; a refused cache directory or a
+	 * device held by another cache daemon would fail in ublk mode too, or needs the operator. */
+	if (r != -EINVAL && r != -ENOENT)
+		return r;
+	if (ublk_probe(ublk_control) < 0) {
+		log_error("frontend = auto: neither cachefiles on-demand mode nor ublk (%s) is "
+			  "available: modprobe ublk_drv (then frontend = auto or ublk), or see "
+			  "blobcache-kcheck",
+			  ublk_control);
+		return r; /* the on-demand cause: its exit status */
+	}
 	*use_ublk = true;
 	log_notice("front end: ublk (frontend = auto: this kernel has no cachefiles on-demand "
 		   "mode; %s is there)",
