@@ -32,7 +32,10 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/systemd-restart.sh \
 	tests/vm/scenarios/systemd-nfs.sh \
 	tests/vm/scenarios/nfs-origin.sh \
-	tests/vm/scenarios/nfs-partition.sh
+	tests/vm/scenarios/nfs-partition.sh \
+	tests/vm/scenarios/ublk-publish-mount.sh \
+	tests/vm/scenarios/ublk-second-read.sh \
+	tests/vm/scenarios/ublk-corrupt-chunk.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
