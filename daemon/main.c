@@ -389,7 +389,8 @@ static int choose_frontend(struct daemon *d, const char *device, const char *ubl
 		return 0;
 	}
 	/* Only "the kernel has no on-demand mode" falls back; a refused cache directory or a
-	 * device held by another cache daemon would fail in ublk mode too, or needs the operator. */
+	 * device held by another cache daemon would fail in ublk mode too, or needs the operator.
+	 */
 	if (r != -EINVAL && r != -ENOENT)
 		return r;
 	if (ublk_probe(ublk_control) < 0) {
