@@ -327,9 +327,10 @@ static void run_mount(struct job *job)
 		job->result = -EIO;
 		return;
 	}
-	if (job->replace_stale && table_has(tb, mm)) {
-		/* Its objects belonged to the cache binding that ended with the previous daemon:
-		 * every read of it would fail. Detach the EROFS mount (the anchor stays) and mount
+	if (job->replace_stale && (mm->bdev_source ? mount_table_has_fs(tb, mm->path, "erofs", NULL)
+						   : table_has(tb, mm))) {
+		/* Its objects (or block devices) belonged to the previous daemon: every read of it
+		 * would fail. Detach the EROFS mount (the anchor stays) and mount
 		 * the model again; open files keep the old mount until they close. */
 		if (umount2(mm->path, MNT_DETACH) < 0) {
 			snprintf(job->message, sizeof(job->message),
