@@ -336,6 +336,7 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->extra_metrics = probe_mounts_metrics;
 	out->extra = d->mounts;
 	out->space = d->space ? space_get_report(d->space) : NULL;
+	out->ublk = d->ublk ? ublk_get_stats(d->ublk) : NULL;
 }
 
 /* Managed mounts in ublk mode: a model's devices are made before its mount. */

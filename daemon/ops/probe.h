@@ -16,6 +16,7 @@
 
 #include "core/fill.h"
 #include "frontend/ondemand.h"
+#include "frontend/ublk.h"
 #include "core/origin.h"
 #include "core/space.h"
 
@@ -35,6 +36,7 @@ struct probe_source {
 	void (*extra_metrics)(const void *extra, FILE *f);
 	const void *extra;
 	const struct space_report *space; /* cache usage; NULL: not reported */
+	const struct ublk_stats *ublk;	  /* the ublk front end's; NULL: on-demand mode */
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 
