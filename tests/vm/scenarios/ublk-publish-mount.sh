@@ -2,7 +2,8 @@
 # publish a model (one large file, many small ones), start with frontend = ublk, mount it with
 # blobcachectl mount (one /dev/ublkbN per blob), and check the sha256 of every file; after
 # blobcachectl umount no ublk device is left and the daemon's fd count is back to its baseline.
-# Then frontend = auto picks ublk on this kernel and says so.
+# Then frontend = auto picks ublk on this kernel and says so; blobcache-kcheck reports the two
+# front ends.
 # vm: --modules stock --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -14,6 +15,13 @@ fds() { ls /proc/"$BC_PID"/fd | wc -l; }
 
 modprobe ublk_drv || fail "modprobe ublk_drv"
 [ -c /dev/ublk-control ] || fail "no /dev/ublk-control after modprobe ublk_drv"
+# blobcache-kcheck tells, per front end, what this kernel can use (the probe binds for a moment).
+mkdir -p /var/cache/blobcached/kprobe
+blobcache-kcheck --probe /var/cache/blobcached/kprobe >/tmp/kcheck.out 2>&1
+sed -n '/^front ends/,$p' /tmp/kcheck.out
+grep -q "ondemand: not usable on this kernel" /tmp/kcheck.out || fail "kcheck: on-demand not reported unusable"
+grep -q "ublk: usable (/dev/ublk-control is there)" /tmp/kcheck.out || fail "kcheck: ublk not reported usable"
+grep -q "the ublk front end can" /tmp/kcheck.out || fail "kcheck: result line does not name ublk"
 make_model /srv/src/m 48 150
 bc_publish m /srv/src/m || fail "publish"
 
