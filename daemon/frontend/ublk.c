@@ -2,7 +2,6 @@
 #include "frontend/ublk.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <liburing.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -53,8 +52,7 @@ static const char *const dev_state_names[] = {
 struct ublk_io {
 	struct ublk_dev *d;
 	uint16_t tag;
-	bool busy;     /* in the fill core or reading the cache file: the tag is ours */
-	bool fetching; /* a FETCH or COMMIT_AND_FETCH is with the kernel */
+	bool busy; /* in the fill core or reading the cache file: the tag is ours */
 	void *buf;
 	uint64_t off;
 	uint32_t len, done;
@@ -124,7 +122,6 @@ struct ublk {
 	int ctrl_fd;
 	struct io_uring ctrl;
 	bool ctrl_ready, ctrl_on_loop;
-	unsigned ctrl_inflight;
 	struct ublk_model *models_list;
 	struct ublk_blob *blobs;
 	struct ublk_stats stats;
@@ -271,7 +268,6 @@ static int ctrl_send(struct ublk *u, struct ctrl_op *op, void *addr, uint16_t le
 	cmd->addr = (uint64_t)(uintptr_t)addr;
 	cmd->len = len;
 	cmd->data[0] = data0;
-	u->ctrl_inflight++;
 	ctrl_flush(u);
 	return 0;
 }
@@ -320,7 +316,6 @@ static void on_ctrl(struct loop *loop, int fd, uint32_t events, void *userdata)
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&u->ctrl, cqe);
-		u->ctrl_inflight--;
 		op->done(u, op, res);
 		free(op);
 	}
@@ -357,7 +352,6 @@ static void queue_io_cmd(struct ublk_dev *d, struct ublk_io *io, uint32_t cmd_op
 	cmd->tag = io->tag;
 	cmd->result = result;
 	cmd->addr = (uint64_t)(uintptr_t)io->buf;
-	io->fetching = true;
 }
 
 /* Answer a request (bytes read, or -errno) and hand its tag back for the next one. Frees
@@ -465,7 +459,6 @@ static void on_queue(struct loop *loop, int fd, uint32_t events, void *userdata)
 			io_read_done(d, io, res);
 			continue;
 		}
-		io->fetching = false;
 		if (res == UBLK_IO_RES_OK) {
 			io_start(d, io);
 		} else {
