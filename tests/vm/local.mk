@@ -28,6 +28,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/cull-race.sh \
 	tests/vm/scenarios/cache-full.sh \
 	tests/vm/scenarios/demo.sh \
+	tests/vm/scenarios/demo-ublk.sh \
 	tests/vm/scenarios/debian-guest.sh \
 	tests/vm/scenarios/systemd-restart.sh \
 	tests/vm/scenarios/systemd-nfs.sh \
