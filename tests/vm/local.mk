@@ -37,7 +37,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-publish-mount.sh \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
-	tests/vm/scenarios/ublk-kill9.sh
+	tests/vm/scenarios/ublk-kill9.sh \
+	tests/vm/scenarios/ublk-http-concurrent.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
