@@ -799,7 +799,8 @@ static void wake_ready(struct fill *f)
 		log_error_errno(errno, "eventfd write failed");
 }
 
-int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata)
+static int read_range(struct fill_sink *s, uint64_t off, uint64_t len, bool readahead,
+		      fill_done_fn done, void *userdata)
 {
 	struct fill *f = s->fill;
 	struct fill_request *req;
@@ -836,7 +837,8 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 			break;
 		}
 	}
-	start_readahead(s, first);
+	if (readahead)
+		start_readahead(s, first);
 	if (--req->pending == 0) {
 		/* Nothing to fetch (all present): complete from the loop, not from inside this
 		 * call, so the caller's state is settled when done() runs. */
@@ -847,6 +849,17 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 	}
 	dispatch(f);
 	return 0;
+}
+
+int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata)
+{
+	return read_range(s, off, len, true, done, userdata);
+}
+
+int fill_read_no_readahead(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done,
+			   void *userdata)
+{
+	return read_range(s, off, len, false, done, userdata);
 }
 
 /* Pool thread: look for a verified copy of a whole blob in opts.meta_dir. */

@@ -131,6 +131,12 @@ void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len);
  * call. Returns 0, or -errno (then `done` is not called). */
 int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata);
 
+/* fill_read without read-ahead, and without counting as a reader's position: for reads that are
+ * not a reader's (the kernel's partition scan of a new block device reads its first and last
+ * blocks; read-ahead from there would fetch chunks nobody asked for). */
+int fill_read_no_readahead(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done,
+			   void *userdata);
+
 /* Fetch a whole (small) blob into memory and verify it against its digest (its name), e.g. the
  * EROFS metadata blob before the kernel is allowed to parse it. A verified copy is kept in
  * opts.meta_dir and used (checked again) next time, so a cached model mounts without the origin.

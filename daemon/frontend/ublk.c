@@ -420,7 +420,11 @@ static void io_start(struct ublk_dev *d, struct ublk_io *io)
 		u->stats.reads_cached++;
 		return io_read_file(d, io);
 	}
-	r = fill_read(d->blob->sink, off, len, io_filled, io);
+	/* While START_DEV runs, the reads are the kernel's partition scan, not a reader's. */
+	if (d->state == DEV_STARTING)
+		r = fill_read_no_readahead(d->blob->sink, off, len, io_filled, io);
+	else
+		r = fill_read(d->blob->sink, off, len, io_filled, io);
 	if (r < 0)
 		io_complete(d, io, r);
 }

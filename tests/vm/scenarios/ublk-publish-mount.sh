@@ -34,6 +34,11 @@ mkdir -p /models/m
 ctl mount m /models/m || fail "blobcachectl mount m"
 assert_eq erofs "$(fs_type /models/m)" "filesystem at /models/m"
 assert_eq 2 "$(ls /dev/ublkb* | wc -l)" "block devices (meta + data)"
+# The mount (and the kernel's partition scan of the new devices) fetch a few chunks, no
+# read-ahead: at most the metadata blob, the first and the last data chunk.
+at_mount=$(bc_stat origin_bytes)
+echo "origin bytes after the mount: $at_mount"
+[ "$at_mount" -le $((3 * 1048576)) ] || fail "the mount fetched $at_mount bytes (read-ahead of a probe?)"
 grep " /models/m " /proc/mounts
 src=$(awk '$2 == "/models/m" { s = $1 } END { print s }' /proc/mounts) # the last: over the anchor
 case "$src" in /dev/ublkb*) ;; *) fail "mount source $src is not a ublk device" ;; esac
