@@ -20,6 +20,7 @@ enum key_type {
 	KEY_DURATION,
 	KEY_LOG_LEVEL,
 	KEY_BOOL,
+	KEY_FRONTEND,
 };
 
 struct config_key {
@@ -95,7 +96,20 @@ static const struct config_key keys[] = {
 	K("daemon", "probe_listen", KEY_STRING, probe_listen, 0, 0,
 	  "ADDRESS:PORT of /livez /readyz /metrics (loopback by default), or off"),
 	K("daemon", "log_level", KEY_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
+	K("daemon", "frontend", KEY_FRONTEND, frontend, 0, 0,
+	  "auto|ondemand|ublk: cachefiles on-demand mode, or ublk block devices"),
 };
+
+static const char *const frontends[] = {
+	[CONFIG_FRONTEND_AUTO] = "auto",
+	[CONFIG_FRONTEND_ONDEMAND] = "ondemand",
+	[CONFIG_FRONTEND_UBLK] = "ublk",
+};
+
+const char *config_frontend_name(enum config_frontend f)
+{
+	return (size_t)f < ARRAY_SIZE(frontends) ? frontends[f] : "?";
+}
 
 static const char *const log_levels[] = {
 	[LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
@@ -234,6 +248,14 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 			}
 		return fail(st, "[%s] %s = '%s': expected error, warning, notice, info or debug",
 			    k->section, k->name, value);
+	case KEY_FRONTEND:
+		for (size_t i = 0; i < ARRAY_SIZE(frontends); i++)
+			if (streq(value, frontends[i])) {
+				*(enum config_frontend *)field = (enum config_frontend)i;
+				return 1;
+			}
+		return fail(st, "[%s] %s = '%s': expected auto, ondemand or ublk", k->section,
+			    k->name, value);
 	case KEY_BOOL:
 		if (parse_bool(value, (bool *)field) < 0)
 			return fail(st, "[%s] %s = '%s': expected yes or no", k->section, k->name,
@@ -613,6 +635,10 @@ void config_print(const struct config *c, FILE *f)
 			break;
 		case KEY_BOOL:
 			fprintf(f, "%s", *(const bool *)field ? "yes" : "no");
+			break;
+		case KEY_FRONTEND:
+			fprintf(f, "%s",
+				config_frontend_name(*(const enum config_frontend *)field));
 			break;
 		}
 		fprintf(f, "\n");

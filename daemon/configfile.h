@@ -21,6 +21,16 @@ struct model_conf {
 	bool preload;  /* filled in the background as soon as it is in the catalogue */
 };
 
+/* [daemon] frontend */
+enum config_frontend {
+	CONFIG_FRONTEND_AUTO,	  /* on-demand where the kernel has it, else ublk */
+	CONFIG_FRONTEND_ONDEMAND, /* cachefiles on-demand mode (/dev/cachefiles) */
+	CONFIG_FRONTEND_UBLK,	  /* ublk block devices (/dev/ublk-control) */
+};
+
+/* The configuration name of a front end ("auto", "ondemand", "ublk"). */
+const char *config_frontend_name(enum config_frontend f);
+
 struct config {
 	/* [cache] */
 	char *cache_dir;		/* where cachefiles keeps its files: ext4 or XFS */
@@ -58,6 +68,7 @@ struct config {
 	uint64_t restart_grace_ms; /* device holder keeps the cache this long without a daemon */
 	char *probe_listen;	   /* ADDRESS:PORT of /livez /readyz /metrics, or "off" */
 	int log_level;		   /* syslog level */
+	enum config_frontend frontend; /* how the kernel reaches the cache */
 	/* [model NAME] sections, in file order */
 	struct model_conf *models;
 	size_t n_models;

@@ -15,7 +15,7 @@ COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 # blobcached: the daemon, in layers whose includes point one way (each uses only those above it):
 #   lib/       shared with the CLI and kmod-helpers: logging, names, catalogue, EROFS, digests
 #   core/      the fill core: event loop, origins, chunk fills, models, cache space
-#   frontend/  the kernel interfaces that turn reads into fills (cachefiles on-demand)
+#   frontend/  the kernel interfaces that turn reads into fills (cachefiles on-demand, ublk)
 #   ops/       operations around them: control socket, managed mounts, probes, systemd
 #   main.c and configfile.c put them together.
 sbin_PROGRAMS += daemon/blobcached
@@ -27,6 +27,7 @@ daemon_blobcached_SOURCES = \
 	daemon/core/origin.h daemon/core/origin_file.c \
 	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
 	daemon/core/fill.c daemon/core/fill.h \
+	daemon/core/chunkmap.c daemon/core/chunkmap.h \
 	daemon/core/models.c daemon/core/models.h \
 	daemon/core/mountinfo.c daemon/core/mountinfo.h \
 	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
@@ -34,6 +35,8 @@ daemon_blobcached_SOURCES = \
 	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
 	daemon/frontend/ondemand_records.c daemon/frontend/ondemand_records.h \
 	daemon/frontend/holder.c daemon/frontend/holder.h \
+	daemon/frontend/ublk.c daemon/frontend/ublk.h \
+	daemon/frontend/ublkplan.c daemon/frontend/ublkplan.h \
 	daemon/ops/control.c daemon/ops/control.h \
 	daemon/ops/cachectl.c daemon/ops/cachectl.h \
 	daemon/ops/probe.c daemon/ops/probe.h \
@@ -42,9 +45,9 @@ daemon_blobcached_SOURCES = \
 	daemon/ops/sdnotify.c daemon/ops/sdnotify.h \
 	daemon/ops/caps.c daemon/ops/caps.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
-	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS)
+	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS) $(URING_CFLAGS)
 daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
-	$(SYSTEMD_LIBS) $(CAP_LIBS) $(MOUNT_LIBS) $(NL_LIBS)
+	$(SYSTEMD_LIBS) $(CAP_LIBS) $(MOUNT_LIBS) $(NL_LIBS) $(URING_LIBS)
 
 include daemon/cli/local.mk
 

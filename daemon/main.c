@@ -22,6 +22,7 @@
 #include "core/models.h"
 #include "ops/mounts.h"
 #include "frontend/ondemand.h"
+#include "frontend/ublk.h"
 #include "core/origin.h"
 #include "ops/sdnotify.h"
 #include "core/space.h"
@@ -38,7 +39,8 @@ struct daemon {
 	struct models *models;
 	struct origin *origin;
 	struct fill *fill;
-	struct ondemand *od;
+	struct ondemand *od; /* on-demand front end, or NULL */
+	struct ublk *ublk;   /* ublk front end, or NULL */
 	int sigfd;
 	char *status_path;
 	char *meta_dir;
@@ -59,12 +61,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: blobcached [OPTIONS]\n"
 		   "\n"
-		   "Serve EROFS model images from a local cache through the kernel's cachefiles\n"
-		   "on-demand mode, filling the cache by range from the origin.\n"
+		   "Serve EROFS model images from a local cache, filling it by range from the\n"
+		   "origin, through the kernel's cachefiles on-demand mode or ublk block devices\n"
+		   "([daemon] frontend = auto | ondemand | ublk).\n"
 		   "\n"
 		   "Options:\n"
 		   "  -c, --config FILE     configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 		   "      --device PATH     cachefiles device (default /dev/cachefiles)\n"
+		   "      --ublk-control PATH\n"
+		   "                        ublk control device (default " UBLK_CONTROL_DEVICE ")\n"
 		   "      --dump-config     print the effective configuration and exit\n"
 		   "      --check-config    check the configuration and exit (0 if valid)\n"
 		   "  -d, --debug           log at debug level (every READ)\n"
@@ -75,10 +80,18 @@ static void usage(FILE *f)
 		   "blobcached.conf(5).\n");
 }
 
+/* The on-demand counters, zero in ublk mode (the status and metrics keep their shape). */
+static const struct ondemand_stats *od_stats(const struct daemon *d)
+{
+	static const struct ondemand_stats none;
+
+	return d->od ? ondemand_get_stats(d->od) : &none;
+}
+
 static int write_status(struct daemon *d)
 {
 	const struct fill_stats *fs = fill_get_stats(d->fill);
-	const struct ondemand_stats *os = ondemand_get_stats(d->od);
+	const struct ondemand_stats *os = od_stats(d);
 	_cleanup_free_ char *tmp = NULL;
 	FILE *f;
 
@@ -113,7 +126,19 @@ static int write_status(struct daemon *d)
 			(unsigned long long)hs->retries, (unsigned long long)hs->bytes,
 			(unsigned long long)hs->failed);
 	}
-	ondemand_print_objects(d->od, f);
+	fprintf(f, "frontend=%s\n", d->ublk ? "ublk" : "ondemand");
+	if (d->ublk) {
+		const struct ublk_stats *us = ublk_get_stats(d->ublk);
+		fprintf(f,
+			"ublk_devices=%llu\nublk_devices_added=%llu\nublk_devices_removed=%llu\n"
+			"ublk_device_errors=%llu\nublk_reads=%llu\nublk_reads_cached=%llu\n"
+			"ublk_reads_failed=%llu\nublk_bytes_read=%llu\n",
+			us->devices, us->devices_added, us->devices_removed, us->device_errors,
+			us->reads, us->reads_cached, us->reads_failed, us->bytes_read);
+		ublk_print_devices(d->ublk, f);
+	} else {
+		ondemand_print_objects(d->od, f);
+	}
 	mounts_print_status(d->mounts, f);
 	if (fclose(f) != 0 || rename(tmp, d->status_path) < 0) {
 		int r = -errno;
@@ -336,21 +361,91 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	struct daemon *d = userdata;
 
 	out->fill = fill_get_stats(d->fill);
-	out->ondemand = ondemand_get_stats(d->od);
+	out->ondemand = od_stats(d);
 	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
 	out->request_timeout_ms = d->cfg.request_timeout_ms;
-	out->bound = d->od != NULL;
+	out->bound = d->od != NULL || d->ublk != NULL;
 	out->extra_ready = probe_mounts_ready;
 	out->extra_metrics = probe_mounts_metrics;
 	out->extra = d->mounts;
 	out->space = d->space ? space_get_report(d->space) : NULL;
-	if (d->space) {
+	if (d->space && !d->ublk) { /* the figures are of cachefiles' files (not yet ublk's) */
 		out->list_models = probe_list_models;
 		out->models_userdata = d;
 	}
+	out->ublk = d->ublk ? ublk_get_stats(d->ublk) : NULL;
 }
 
-static int run(struct daemon *d, const char *device)
+/* Managed mounts in ublk mode: a model's devices are made before its mount. */
+static int ublk_mount_attach(void *userdata, const char *model, mounts_attach_done_fn done,
+			     void *ctx)
+{
+	return ublk_attach_model(userdata, model, done, ctx);
+}
+
+static void ublk_mount_cancel(void *userdata, const char *model, void *ctx)
+{
+	ublk_attach_cancel(userdata, model, ctx);
+}
+
+static void ublk_mount_detach(void *userdata, const char *model)
+{
+	ublk_detach_model(userdata, model);
+}
+
+static const struct mounts_blockdev_ops ublk_mount_ops = {
+	.attach = ublk_mount_attach,
+	.cancel = ublk_mount_cancel,
+	.detach = ublk_mount_detach,
+};
+
+/* Which front end serves: on-demand binds /dev/cachefiles here (before any thread: the device
+ * holder is forked); ublk starts later, with the fill core. auto tries on-demand first: only
+ * binding tells whether the kernel has it (EINVAL: built without it; ENOENT: no cachefiles). */
+static int choose_frontend(struct daemon *d, const char *device, const char *ublk_control,
+			   bool *use_ublk)
+{
+	int r;
+
+	*use_ublk = false;
+	switch (d->cfg.frontend) {
+	case CONFIG_FRONTEND_UBLK:
+		*use_ublk = true;
+		log_info("front end: ublk ([daemon] frontend = ublk)");
+		return 0;
+	case CONFIG_FRONTEND_ONDEMAND:
+		r = acquire_device(d, device);
+		if (r >= 0)
+			log_info("front end: cachefiles on-demand ([daemon] frontend = ondemand)");
+		return r;
+	case CONFIG_FRONTEND_AUTO:
+		break;
+	}
+	r = acquire_device(d, device);
+	if (r >= 0) {
+		log_info("front end: cachefiles on-demand (frontend = auto: the kernel has it)");
+		return 0;
+	}
+	/* Only "the kernel has no on-demand mode" falls back; a refused cache directory or a
+	 * device held by another cache daemon would fail in ublk mode too, or needs the operator.
+	 */
+	if (r != -EINVAL && r != -ENOENT)
+		return r;
+	if (ublk_probe(ublk_control) < 0) {
+		log_error("frontend = auto: neither cachefiles on-demand mode nor ublk (%s) is "
+			  "available: modprobe ublk_drv (then frontend = auto or ublk), or see "
+			  "blobcache-kcheck",
+			  ublk_control);
+		return r; /* the on-demand cause: its exit status */
+	}
+	*use_ublk = true;
+	log_notice("front end: ublk (frontend = auto: this kernel has no cachefiles on-demand "
+		   "mode; %s is there)",
+		   ublk_control);
+	return 0;
+}
+
+static int run(struct daemon *d, const char *device, const char *ublk_control)
 {
 	struct fill_options fopts = {
 		.chunk_size = d->cfg.chunk_size,
@@ -360,6 +455,7 @@ static int run(struct daemon *d, const char *device)
 		.threads = d->cfg.verify_threads,
 	};
 	struct stat st;
+	bool use_ublk = false;
 	int r;
 
 	/* An NFS origin is mounted by the daemon (mounts.c): its mount point may be new. */
@@ -398,7 +494,7 @@ static int run(struct daemon *d, const char *device)
 	}
 	sdn_status("binding the cache %s", d->cfg.cache_dir);
 	/* Before any thread starts: the device holder is forked from here. */
-	r = acquire_device(d, device);
+	r = choose_frontend(d, device, ublk_control, &use_ublk);
 	if (r < 0) {
 		/* No on-demand support (EINVAL), cache dir on a filesystem cachefiles refuses
 		 * (EOPNOTSUPP, also tmpfs), device held by another cache daemon (EBUSY): a
@@ -452,18 +548,35 @@ static int run(struct daemon *d, const char *device)
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
-	r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, &d->cfg, d->fill, d->models,
-			   &d->od);
-	if (r < 0)
-		return r;
+	if (use_ublk) {
+		struct ublk_options uopts = {
+			.control = ublk_control,
+			.cache_dir = d->cfg.cache_dir,
+			.run_dir = d->cfg.run_dir,
+		};
+		r = ublk_start(d->loop, d->fill, d->models, &uopts, &d->ublk);
+		if (r < 0) {
+			d->exit_status = r == -ENOENT ? 0 : EXIT_NO_RESTART;
+			return r;
+		}
+	} else {
+		r = ondemand_start(d->loop, TAKE_FD(d->devfd), d->restored, &d->cfg, d->fill,
+				   d->models, &d->od);
+		if (r < 0)
+			return r;
+	}
 	/* Drop the kept versions of re-published models that nothing mounts any more; the
 	 * front ends are set up, so their uses are known. */
 	models_prune_versions(d->models);
 	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
 	if (r < 0)
 		return r;
-	space_set_kernel(d->space, &ondemand_space_ops, d->od);
-	ondemand_set_space(d->od, d->space);
+	/* Culling goes through the kernel's `cull` in on-demand mode; the ublk cache files have
+	 * no kernel action yet (the space manager then leaves them alone). */
+	if (d->od) {
+		space_set_kernel(d->space, &ondemand_space_ops, d->od);
+		ondemand_set_space(d->od, d->space);
+	}
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
 	if (strcmp(d->cfg.probe_listen, "off") != 0) {
@@ -488,10 +601,14 @@ static int run(struct daemon *d, const char *device)
 	r = mounts_new(d->loop, &d->cfg, &d->mounts);
 	if (r < 0)
 		return r; /* logged */
-	r = mounts_start(d->mounts, d->control, !ondemand_resumed(d->od));
+	if (d->ublk)
+		mounts_set_blockdev(d->mounts, &ublk_mount_ops, d->ublk);
+	/* ublk: an earlier daemon's devices died with it (no user recovery yet): mounts found in
+	 * place are replaced. */
+	r = mounts_start(d->mounts, d->control, d->ublk || !ondemand_resumed(d->od));
 	if (r < 0)
 		return r;
-	r = cachectl_start_preloads(d->cachectl, d->mounts);
+	r = cachectl_start_preloads(d->cachectl, d->mounts, d->ublk == NULL);
 	if (r < 0)
 		return r;
 	r = linkwatch_start(d->loop, on_link_change, d, &d->links);
@@ -534,6 +651,7 @@ static void teardown(struct daemon *d)
 		 */
 		fill_free(d->fill);
 		ondemand_stop(d->od);
+		ublk_stop(d->ublk);
 		origin_free(d->origin);
 	}
 	space_free(d->space);
@@ -556,6 +674,7 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'D' },
+		{ "ublk-control", required_argument, NULL, 'U' },
 		{ "dump-config", no_argument, NULL, 'P' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -564,6 +683,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *device = "/dev/cachefiles";
+	const char *ublk_control = UBLK_CONTROL_DEVICE;
 	bool explicit_config = false, dump = false, check = false, debug = false;
 	struct daemon d = { .sigfd = -1, .devfd = -EBADF, .holder_conn = -EBADF };
 	int c, r;
@@ -576,6 +696,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			device = optarg;
+			break;
+		case 'U':
+			ublk_control = optarg;
 			break;
 		case 'P':
 			dump = true;
@@ -623,7 +746,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level(debug ? LOG_DEBUG : d.cfg.log_level);
 
-	r = run(&d, device);
+	r = run(&d, device, ublk_control);
 	teardown(&d);
 	if (r < 0)
 		return d.exit_status ? d.exit_status : 1;

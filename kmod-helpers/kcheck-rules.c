@@ -83,6 +83,9 @@ static const char *const symbol_names[_KC_SYM_COUNT] = {
 	[KC_SYM_CACHEFILES_ONDEMAND] = "CONFIG_CACHEFILES_ONDEMAND",
 	[KC_SYM_EROFS_FS] = "CONFIG_EROFS_FS",
 	[KC_SYM_EROFS_FS_ONDEMAND] = "CONFIG_EROFS_FS_ONDEMAND",
+	[KC_SYM_BLK_DEV_UBLK] = "CONFIG_BLK_DEV_UBLK",
+	[KC_SYM_BLKDEV_UBLK_LEGACY_OPCODES] = "CONFIG_BLKDEV_UBLK_LEGACY_OPCODES",
+	[KC_SYM_IO_URING] = "CONFIG_IO_URING",
 };
 
 const char *kc_symbol_name(enum kc_symbol symbol)
@@ -607,6 +610,97 @@ static void evaluate_device(const struct kc_facts *facts, struct kc_report *repo
 	}
 }
 
+/* Can the ublk front end run here? false with the reason and the fix; true with *loaded (the
+ * driver serves now) and *known (the config was read). */
+static bool ublk_usable(const struct kc_facts *facts, char *why, size_t why_len, char *fix,
+			size_t fix_len, bool *loaded, bool *known)
+{
+	const enum kc_config_value *c = facts->config.values;
+	const struct kc_module_facts *m = &facts->ublk_module;
+
+	*loaded = facts->is_running && facts->ublk_control_present;
+	*known = facts->config_source[0] != '\0';
+	if (facts->version_valid && !kc_version_at_least(&facts->version, 6, 0)) {
+		snprintf(why, why_len, "ublk needs Linux 6.0 or later");
+		snprintf(fix, fix_len, "run a 6.x kernel (6.12 LTS)");
+		return false;
+	}
+	if (*loaded)
+		return true;
+	if (!*known)
+		return true; /* cannot tell: the caller says so */
+	if (!config_on(c[KC_SYM_BLK_DEV_UBLK])) {
+		snprintf(why, why_len, "CONFIG_BLK_DEV_UBLK%s: this kernel has no ublk driver",
+			 kc_config_value_name(c[KC_SYM_BLK_DEV_UBLK]));
+		snprintf(
+			fix, fix_len,
+			"boot a kernel with CONFIG_BLK_DEV_UBLK=m (Debian's and Ubuntu's have it)");
+		return false;
+	}
+	if (c[KC_SYM_BLKDEV_UBLK_LEGACY_OPCODES] == KC_CONFIG_NO) {
+		snprintf(
+			why, why_len,
+			"CONFIG_BLKDEV_UBLK_LEGACY_OPCODES is not set: blobcached sends the legacy "
+			"ublk opcodes (what Debian 12's <linux/ublk_cmd.h> defines)");
+		snprintf(fix, fix_len, "boot a kernel with CONFIG_BLKDEV_UBLK_LEGACY_OPCODES=y");
+		return false;
+	}
+	if (c[KC_SYM_IO_URING] == KC_CONFIG_NO) {
+		snprintf(why, why_len, "CONFIG_IO_URING is not set: ublk is driven over io_uring");
+		snprintf(fix, fix_len, "boot a kernel with CONFIG_IO_URING=y");
+		return false;
+	}
+	if (c[KC_SYM_BLK_DEV_UBLK] == KC_CONFIG_MODULE && m->presence == KC_MODULE_MISSING) {
+		snprintf(why, why_len, "ublk_drv is configured as a module but not installed");
+		snprintf(fix, fix_len, "install the kernel's modules package (ublk_drv.ko)");
+		return false;
+	}
+	return true;
+}
+
+static void evaluate_frontends(const struct kc_facts *facts, struct kc_report *report)
+{
+	bool ondemand = kc_report_count(report, KC_PROBLEM) == 0, ublk, loaded, known;
+	char why[256] = "", fix[256] = "";
+	struct kc_finding *f;
+
+	ublk = ublk_usable(facts, why, sizeof(why), fix, sizeof(fix), &loaded, &known);
+	if (ondemand) {
+		f = add(report, "frontend.ondemand", "front ends", KC_OK);
+		say(f, "ondemand: usable (frontend = auto picks it)");
+	} else {
+		f = add(report, "frontend.ondemand", "front ends", KC_INFO);
+		say(f, "ondemand: not usable on this kernel (the problems above)%s",
+		    ublk ? "; frontend = auto uses ublk" : "");
+	}
+	if (!ublk) {
+		/* Only a warning: on-demand may serve; when it cannot either, its problems say so.
+		 */
+		f = add(report, "frontend.ublk", "front ends", KC_WARNING);
+		say(f, "ublk: not usable: %s", why);
+		advise(f, "%s", fix);
+	} else if (loaded) {
+		f = add(report, "frontend.ublk", "front ends", KC_OK);
+		say(f, "ublk: usable (%s is there)%s", facts->ublk_control_path,
+		    ondemand ? "" : "; set [daemon] frontend = ublk or auto");
+	} else if (!known) {
+		f = add(report, "frontend.ublk", "front ends", KC_INFO);
+		say(f, "ublk: cannot tell without the kernel config (needs CONFIG_BLK_DEV_UBLK, "
+		       "Linux 6.0+)");
+		advise(f, "modprobe ublk_drv, then check that /dev/ublk-control exists");
+	} else if (!facts->is_running) {
+		f = add(report, "frontend.ublk", "front ends", KC_OK);
+		say(f, "ublk: usable (CONFIG_BLK_DEV_UBLK%s)",
+		    kc_config_value_name(facts->config.values[KC_SYM_BLK_DEV_UBLK]));
+	} else {
+		f = add(report, "frontend.ublk", "front ends", ondemand ? KC_OK : KC_INFO);
+		say(f, "ublk: usable once ublk_drv is loaded (no %s yet)",
+		    facts->ublk_control_path[0] ? facts->ublk_control_path : "/dev/ublk-control");
+		advise(f, "modprobe ublk_drv (and list it in /etc/modules-load.d/ to load it at "
+			  "boot)");
+	}
+}
+
 void kc_evaluate(const struct kc_facts *facts, struct kc_report *report)
 {
 	report->count = 0;
@@ -614,6 +708,7 @@ void kc_evaluate(const struct kc_facts *facts, struct kc_report *report)
 	evaluate_config(facts, report);
 	evaluate_modules(facts, report);
 	evaluate_device(facts, report);
+	evaluate_frontends(facts, report);
 }
 
 enum kc_verdict kc_report_worst(const struct kc_report *report)

@@ -52,6 +52,9 @@ enum kc_symbol {
 	KC_SYM_CACHEFILES_ONDEMAND,
 	KC_SYM_EROFS_FS,
 	KC_SYM_EROFS_FS_ONDEMAND,
+	KC_SYM_BLK_DEV_UBLK,		   /* the ublk front end */
+	KC_SYM_BLKDEV_UBLK_LEGACY_OPCODES, /* blobcached sends the legacy opcodes */
+	KC_SYM_IO_URING,
 	_KC_SYM_COUNT,
 };
 
@@ -134,6 +137,12 @@ struct kc_facts {
 	enum kc_probe_stage probe_stage;
 	int probe_error; /* 0 or -errno of the stage that failed */
 	char probe_dir[PATH_MAX];
+
+	/* The ublk front end: ublk_drv (not in modules[]: the on-demand checks do not need it)
+	 * and /dev/ublk-control. */
+	struct kc_module_facts ublk_module;
+	char ublk_control_path[PATH_MAX];
+	bool ublk_control_present;
 };
 
 /* One line of the report. The strings are owned by the finding. */
@@ -152,6 +161,11 @@ struct kc_report {
 	size_t count;
 	struct kc_finding findings[KC_MAX_FINDINGS];
 };
+
+/* The last section, "front ends", says for each front end whether this kernel can use it:
+ * "frontend.ondemand" (ok, or info when it cannot: the findings above say why) and
+ * "frontend.ublk" (ok; info when ublk_drv only needs loading or the config is unknown; a warning
+ * with the fix when it cannot). */
 
 /* Turn facts into findings, in report order. Never fails; the report is reset first. */
 void kc_evaluate(const struct kc_facts *facts, struct kc_report *report);

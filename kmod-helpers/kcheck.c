@@ -288,20 +288,14 @@ static bool fixture_module_loaded(const struct options *opts, const char *name)
 	return false;
 }
 
-static void gather_module(const struct options *opts, struct kmod_ctx *ctx, struct kc_facts *facts,
-			  enum kc_module_id id)
+/* The first of names (NULL-terminated) that the module directory knows, into m. */
+static void gather_module_named(const struct options *opts, struct kmod_ctx *ctx,
+				struct kc_facts *facts, const char *const *names,
+				struct kc_module_facts *m)
 {
-	/* fscache.ko was merged into netfs.ko in 6.8. */
-	static const char *const alternatives[_KC_MOD_COUNT][3] = {
-		[KC_MOD_CACHEFILES] = { "cachefiles" },
-		[KC_MOD_EROFS] = { "erofs" },
-		[KC_MOD_NETFS] = { "netfs", "fscache" },
-	};
-	struct kc_module_facts *m = &facts->modules[id];
-
 	m->presence = KC_MODULE_MISSING;
-	for (size_t i = 0; alternatives[id][i]; i++) {
-		const char *name = alternatives[id][i];
+	for (size_t i = 0; names[i]; i++) {
+		const char *name = names[i];
 		_cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
 		const char *path;
 		int state;
@@ -332,6 +326,19 @@ static void gather_module(const struct options *opts, struct kmod_ctx *ctx, stru
 	}
 }
 
+static void gather_module(const struct options *opts, struct kmod_ctx *ctx, struct kc_facts *facts,
+			  enum kc_module_id id)
+{
+	/* fscache.ko was merged into netfs.ko in 6.8. */
+	static const char *const alternatives[_KC_MOD_COUNT][3] = {
+		[KC_MOD_CACHEFILES] = { "cachefiles" },
+		[KC_MOD_EROFS] = { "erofs" },
+		[KC_MOD_NETFS] = { "netfs", "fscache" },
+	};
+
+	gather_module_named(opts, ctx, facts, alternatives[id], &facts->modules[id]);
+}
+
 static void gather_modules(const struct options *opts, struct kc_facts *facts)
 {
 	/* Under --root, do not let the host's /etc/modprobe.d leak into a fixture's answers. */
@@ -354,6 +361,10 @@ static void gather_modules(const struct options *opts, struct kc_facts *facts)
 	}
 	for (int id = 0; id < _KC_MOD_COUNT; id++)
 		gather_module(opts, ctx, facts, (enum kc_module_id)id);
+	{
+		static const char *const ublk[] = { "ublk_drv", NULL };
+		gather_module_named(opts, ctx, facts, ublk, &facts->ublk_module);
+	}
 }
 
 /* One command per write(), as the device wants. Returns 0 or -errno. */
@@ -422,6 +433,13 @@ static void gather(const struct options *opts, struct kc_facts *facts)
 	gather_config(opts, facts);
 	gather_modules(opts, facts);
 	gather_device(opts, facts);
+	/* The ublk front end's control device: only the running kernel's means anything. */
+	if (facts->is_running && root_path(opts, "/dev/ublk-control", facts->ublk_control_path,
+					   sizeof(facts->ublk_control_path)) == 0) {
+		struct stat st;
+		facts->ublk_control_present =
+			stat(facts->ublk_control_path, &st) == 0 && S_ISCHR(st.st_mode);
+	}
 }
 
 /* Print LABEL, then TEXT wrapped at 100 columns with continuation lines indented to the label. */
@@ -455,7 +473,8 @@ static void print_wrapped(const char *label, const char *text)
 static void print_text(const struct kc_facts *facts, const struct kc_report *report)
 {
 	const char *section = NULL, *last_fix = NULL;
-	char result[256];
+	char result[320];
+	const struct kc_finding *ublk = kc_report_find(report, "frontend.ublk");
 	size_t problems = kc_report_count(report, KC_PROBLEM);
 	size_t warnings = kc_report_count(report, KC_WARNING);
 
@@ -485,6 +504,15 @@ static void print_text(const struct kc_facts *facts, const struct kc_report *rep
 		snprintf(result, sizeof(result),
 			 "no problems found, %zu warning%s: read %s before relying on this kernel.",
 			 warnings, warnings == 1 ? "" : "s", warnings == 1 ? "it" : "them");
+	else if (ublk && ublk->verdict != KC_WARNING)
+		snprintf(result, sizeof(result),
+			 "%zu problem%s, %zu warning%s: the on-demand front end cannot serve on "
+			 "this "
+			 "kernel until the problems are fixed; the ublk front end can (%s).",
+			 problems, problems == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s",
+			 ublk->verdict == KC_OK
+				 ? "[daemon] frontend = auto or ublk"
+				 : "modprobe ublk_drv, then frontend = auto or ublk");
 	else
 		snprintf(result, sizeof(result),
 			 "%zu problem%s, %zu warning%s: blobcached cannot serve images on this "

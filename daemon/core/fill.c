@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "core/chunkmap.h"
 #include "io.h"
 #include "log.h"
 #include "core/loop.h"
@@ -81,6 +82,7 @@ struct fill_sink {
 	bool verify_warned;
 	void *preload; /* verified bytes [0, preload_len) to write at the first READ */
 	uint64_t preload_len;
+	struct chunkmap *map; /* presence, when SEEK_HOLE cannot tell (NULL: SEEK_HOLE) */
 };
 
 struct job_queue {
@@ -239,6 +241,7 @@ void fill_sink_unref(struct fill_sink *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	chunkmap_free(s->map);
 	free(s->preload);
 	catalogue_blob_release(&s->blob);
 	free(s);
@@ -257,6 +260,17 @@ const struct catalogue_blob *fill_sink_blob(const struct fill_sink *s)
 uint64_t fill_sink_origin_bytes(const struct fill_sink *s)
 {
 	return s->origin_bytes;
+}
+
+uint64_t fill_sink_unit(const struct fill_sink *s)
+{
+	return s->unit;
+}
+
+void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map)
+{
+	chunkmap_free(s->map);
+	s->map = map;
 }
 
 void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len)
@@ -345,6 +359,26 @@ static void job_free(struct chunk_job *job)
 	free(job);
 }
 
+/* Write a verified chunk into a sink's cache file: 0 or -errno. With a chunk map, the chunk
+ * counts only once its bytes are durable: fdatasync, then the mark. Blocks: pool threads (and
+ * the rare join below). */
+static int sink_write_chunk(struct fill_sink *s, const void *buf, uint64_t index, uint64_t start,
+			    uint64_t len)
+{
+	ssize_t n;
+
+	do
+		n = pwrite(s->fd, buf, len, (off_t)start);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)len)
+		return n < 0 ? -errno : -EIO;
+	if (!s->map)
+		return 0;
+	if (fdatasync(s->fd) < 0)
+		return -errno;
+	return chunkmap_mark(s->map, index);
+}
+
 /* Finish every waiter with the job's outcome for its sink; the job leaves the table. */
 /* Answer a whole-blob fetch once: with its result, or -ETIMEDOUT at its deadline. */
 static void blob_job_answer(struct fill *f, struct chunk_job *job, int result)
@@ -383,11 +417,8 @@ static void job_complete(struct fill *f, struct chunk_job *job)
 				r = job->target_results[i];
 			} else if (job->buf) {
 				/* Joined while the pool was writing: write its sink here (rare). */
-				ssize_t n = pwrite(w->sink->fd, job->buf, job->end - job->start,
-						   (off_t)job->start);
-				r = n == (ssize_t)(job->end - job->start) ? 0
-				    : n < 0				  ? -errno
-									  : -EIO;
+				r = sink_write_chunk(w->sink, job->buf, job->index, job->start,
+						     job->end - job->start);
 			}
 		}
 		request_chunk_done(f, w->req, r);
@@ -432,13 +463,9 @@ static void process_work(void *userdata)
 	/* The tail past the blob's end is padding up to the next page: writes to the cache file
 	 * are O_DIRECT and must be page-sized. */
 	memset((char *)job->buf + job->data_len, 0, len - job->data_len);
-	for (size_t i = 0; i < job->n_targets; i++) {
-		ssize_t n;
-		do
-			n = pwrite(job->targets[i]->fd, job->buf, len, (off_t)job->start);
-		while (n < 0 && errno == EINTR);
-		job->target_results[i] = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
-	}
+	for (size_t i = 0; i < job->n_targets; i++)
+		job->target_results[i] =
+			sink_write_chunk(job->targets[i], job->buf, job->index, job->start, len);
 }
 
 static void process_done(void *userdata)
@@ -636,12 +663,29 @@ void fill_check_origin(struct fill *f)
 	}
 }
 
-/* Is [start, end) of the cache file already written? (SEEK_HOLE finds the first hole.) */
-static bool chunk_present(int fd, uint64_t start, uint64_t end)
+/* Is chunk index ([start, end)) of the cache file already written? The chunk map says so if
+ * the sink has one; otherwise SEEK_HOLE finds the first hole. */
+static bool chunk_present(const struct fill_sink *s, uint64_t index, uint64_t start, uint64_t end)
 {
-	off_t hole = lseek(fd, (off_t)start, SEEK_HOLE);
+	off_t hole;
 
+	if (s->map)
+		return chunkmap_has(s->map, index);
+	hole = lseek(s->fd, (off_t)start, SEEK_HOLE);
 	return hole >= 0 && (uint64_t)hole >= end;
+}
+
+bool fill_range_cached(const struct fill_sink *s, uint64_t off, uint64_t len)
+{
+	uint64_t first, last, start, end, data_len;
+
+	if (fill_plan(s->blob.size, s->unit, off, len, &first, &last) < 0)
+		return false;
+	for (uint64_t i = first; i <= last; i++)
+		if (!fill_chunk_extent(s->blob.size, s->unit, i, &start, &end, &data_len) ||
+		    !chunk_present(s, i, start, end))
+			return false;
+	return true;
 }
 
 static struct chunk_job *job_new(struct fill_sink *s, uint64_t index, bool prefetch)
@@ -688,7 +732,7 @@ static int attach_chunk(struct fill_sink *s, struct fill_request *req, uint64_t 
 	if (!job) {
 		if (!fill_chunk_extent(s->blob.size, s->unit, index, &start, &end, &data_len))
 			return -EINVAL;
-		if (chunk_present(s->fd, start, end)) {
+		if (chunk_present(s, index, start, end)) {
 			f->stats.chunks_present++;
 			return 0;
 		}
@@ -738,7 +782,7 @@ static void start_readahead(struct fill_sink *s, uint64_t first)
 			uint64_t start, end, data_len;
 			if (job_find(f, s->blob.digest, i) ||
 			    !fill_chunk_extent(s->blob.size, s->unit, i, &start, &end, &data_len) ||
-			    chunk_present(s->fd, start, end))
+			    chunk_present(s, i, start, end))
 				continue;
 			if (!job_new(s, i, true))
 				break;
@@ -758,7 +802,8 @@ static void wake_ready(struct fill *f)
 		log_error_errno(errno, "eventfd write failed");
 }
 
-int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata)
+static int read_range(struct fill_sink *s, uint64_t off, uint64_t len, bool readahead,
+		      fill_done_fn done, void *userdata)
 {
 	struct fill *f = s->fill;
 	struct fill_request *req;
@@ -795,7 +840,8 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 			break;
 		}
 	}
-	start_readahead(s, first);
+	if (readahead)
+		start_readahead(s, first);
 	if (--req->pending == 0) {
 		/* Nothing to fetch (all present): complete from the loop, not from inside this
 		 * call, so the caller's state is settled when done() runs. */
@@ -806,6 +852,17 @@ int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done
 	}
 	dispatch(f);
 	return 0;
+}
+
+int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata)
+{
+	return read_range(s, off, len, true, done, userdata);
+}
+
+int fill_read_no_readahead(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done,
+			   void *userdata)
+{
+	return read_range(s, off, len, false, done, userdata);
 }
 
 /* Pool thread: look for a verified copy of a whole blob in opts.meta_dir. */

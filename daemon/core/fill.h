@@ -24,6 +24,7 @@ struct loop;
 struct origin;
 struct fill;
 struct fill_sink;
+struct chunkmap;
 
 struct fill_options {
 	uint64_t chunk_size;	     /* fetch unit: power of two >= 4096 */
@@ -108,6 +109,18 @@ void fill_sink_unref(struct fill_sink *s);
 int fill_sink_fd(const struct fill_sink *s);
 const struct catalogue_blob *fill_sink_blob(const struct fill_sink *s);
 uint64_t fill_sink_origin_bytes(const struct fill_sink *s);
+/* The sink's fetch unit (fill_unit of its blob): the chunk size of its presence map. */
+uint64_t fill_sink_unit(const struct fill_sink *s);
+
+/* Judge presence by a chunk map (core/chunkmap.h) instead of SEEK_HOLE on the fd: for plain
+ * cache files, where a chunk cut short by a crash is allocated but must not count. A chunk is
+ * then marked only after its write is fdatasync'd. Takes ownership of map (freed with the
+ * sink). Call before the first fill_read. */
+void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map);
+
+/* Is all of [off, off+len) already in the sink's cache file (as fill_read would judge it)?
+ * false for an invalid range. */
+bool fill_range_cached(const struct fill_sink *s, uint64_t off, uint64_t len);
 
 /* Give the sink verified contents for its start (e.g. the metadata blob checked before the
  * OPEN answer), `len` bytes padded to 4096, which it writes into the cache file when the first
@@ -118,6 +131,12 @@ void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len);
 /* Fill [off, off+len) of the sink's blob. `done` is called exactly once, never from inside this
  * call. Returns 0, or -errno (then `done` is not called). */
 int fill_read(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done, void *userdata);
+
+/* fill_read without read-ahead, and without counting as a reader's position: for reads that are
+ * not a reader's (the kernel's partition scan of a new block device reads its first and last
+ * blocks; read-ahead from there would fetch chunks nobody asked for). */
+int fill_read_no_readahead(struct fill_sink *s, uint64_t off, uint64_t len, fill_done_fn done,
+			   void *userdata);
 
 /* Fetch a whole (small) blob into memory and verify it against its digest (its name), e.g. the
  * EROFS metadata blob before the kernel is allowed to parse it. A verified copy is kept in

@@ -775,7 +775,7 @@ int cachectl_start(struct loop *loop, const struct config *cfg, struct models *m
 	return 0;
 }
 
-int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts)
+int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts, bool supported)
 {
 	cc->mounts = mounts;
 	for (size_t i = 0; i < cc->cfg->n_models; i++) {
@@ -783,6 +783,12 @@ int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts)
 
 		if (!cc->cfg->models[i].preload)
 			continue;
+		if (!supported) {
+			log_warn("[model %s] preload = yes is ignored: the ublk front end cannot "
+				 "preload yet (use frontend = ondemand, or read the model once)",
+				 cc->cfg->models[i].name);
+			continue;
+		}
 		p = calloc(1, sizeof(*p));
 		if (!p)
 			return -ENOMEM;

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 struct loop;
 struct config;
 struct models;
@@ -25,8 +27,9 @@ int cachectl_start(struct loop *loop, const struct config *cfg, struct models *m
 /* Start the preloads ([model NAME] preload = yes): each model is filled in the background, with
  * few chunks in flight, once it is in the catalogue (again when it is re-published) and, if the
  * daemon mounts it, once that mount is in place; a failure is retried every 30 s. Call once the
- * managed mounts are started. Returns 0 or -errno (logged). */
-int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts);
+ * managed mounts are started. supported: false in ublk mode, where warming does not reach the
+ * cache files yet (preloads are then logged as ignored). Returns 0 or -errno (logged). */
+int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts, bool supported);
 
 /* "off", "waiting", "running", "done" or "failed" (cc may be NULL). */
 const char *cachectl_preload_state(const struct cachectl *cc, const char *model);

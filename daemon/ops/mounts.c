@@ -73,6 +73,10 @@ struct managed_mount {
 	uint64_t last_recovery_ms;
 	char last_error[1024];
 	struct control_conn *waiter; /* blobcachectl mount/umount waiting for the job */
+	/* Block-device front ends: set before the mount job starts, immutable while it runs. */
+	char *bdev_source;  /* e.g. /dev/ublkb3; NULL until the devices serve */
+	char *bdev_options; /* e.g. device=/dev/ublkb4 */
+	bool attaching;	    /* the front end is making the devices (holds a reference) */
 };
 
 enum job_kind { JOB_MOUNT, JOB_DETACH, JOB_UNMOUNT, JOB_PROBE };
@@ -108,6 +112,8 @@ struct mounts {
 	char *state_path;
 	dev_t cache_dev;
 	bool started;
+	const struct mounts_blockdev_ops *bdev; /* NULL: models mount by name (fsid=) */
+	void *bdev_userdata;
 };
 
 static void job_queue_unref(struct job_queue *q)
@@ -136,6 +142,8 @@ static __attribute__((noinline)) void mm_unref(struct managed_mount *mm)
 	free(mm->path);
 	free(mm->options);
 	free(mm->source);
+	free(mm->bdev_source);
+	free(mm->bdev_options);
 	free(mm);
 }
 
@@ -155,6 +163,10 @@ static bool table_has(struct libmnt_table *tb, const struct managed_mount *mm)
 {
 	if (mm->kind == KIND_NFS)
 		return mount_table_has_fs(tb, mm->path, "nfs", mm->source);
+	/* Block devices: the model's devices; before they serve, any EROFS there (a mount of an
+	 * earlier daemon's devices, which died with it). */
+	if (mm->m->bdev)
+		return mount_table_has_fs(tb, mm->path, "erofs", mm->bdev_source);
 	return mount_table_has_erofs(tb, mm->path, mm->name);
 }
 
@@ -206,7 +218,14 @@ static int mount_model(struct job *job, struct libmnt_table *tb)
 	r = check_mount_point(job);
 	if (r < 0)
 		return r;
-	r = mount_erofs_options(mm->name, mm->options, opts, sizeof(opts));
+	if (mm->bdev_source)
+		r = snprintf(opts, sizeof(opts), "%s%s%s", mm->bdev_options,
+			     mm->options && *mm->options && *mm->bdev_options ? "," : "",
+			     mm->options ? mm->options : "") < (int)sizeof(opts)
+			    ? 0
+			    : -ENAMETOOLONG;
+	else
+		r = mount_erofs_options(mm->name, mm->options, opts, sizeof(opts));
 	if (r < 0)
 		JOB_FAIL(job, -r, "mount options of %s too long", mm->name);
 	/* The anchor: the mount point bound onto itself and made shared, so that the EROFS
@@ -218,9 +237,11 @@ static int mount_model(struct job *job, struct libmnt_table *tb)
 	}
 	if (!shared && mount(NULL, mm->path, NULL, MS_SHARED, NULL) < 0)
 		JOB_FAIL(job, errno, "cannot make %s shared: %s", mm->path, strerror(errno));
-	if (mount("none", mm->path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
+	if (mount(mm->bdev_source ? mm->bdev_source : "none", mm->path, "erofs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
 		int e = errno;
-		JOB_FAIL(job, e, "mount -t erofs -o %s none %s: %s%s", opts, mm->path, strerror(e),
+		JOB_FAIL(job, e, "mount -t erofs -o %s %s %s: %s%s", opts,
+			 mm->bdev_source ? mm->bdev_source : "none", mm->path, strerror(e),
 			 e == ENOENT || e == EIO
 				 ? " (is the model in the catalogue? see the daemon's log)"
 				 : "");
@@ -306,9 +327,10 @@ static void run_mount(struct job *job)
 		job->result = -EIO;
 		return;
 	}
-	if (job->replace_stale && table_has(tb, mm)) {
-		/* Its objects belonged to the cache binding that ended with the previous daemon:
-		 * every read of it would fail. Detach the EROFS mount (the anchor stays) and mount
+	if (job->replace_stale && (mm->bdev_source ? mount_table_has_fs(tb, mm->path, "erofs", NULL)
+						   : table_has(tb, mm))) {
+		/* Its objects (or block devices) belonged to the previous daemon: every read of it
+		 * would fail. Detach the EROFS mount (the anchor stays) and mount
 		 * the model again; open files keep the old mount until they close. */
 		if (umount2(mm->path, MNT_DETACH) < 0) {
 			snprintf(job->message, sizeof(job->message),
@@ -442,11 +464,73 @@ static void set_error(struct managed_mount *mm, int level, int err, const char *
 	log_full_errno(level, 0, "%s %s: %s", kind_name(mm), mm->name, msg);
 }
 
+static void mount_done(struct mounts *m, struct managed_mount *mm, struct job *job);
+
+/* The front end could not make the model's devices: a failed mount attempt. */
+static void attach_failed(struct mounts *m, struct managed_mount *mm, int err)
+{
+	struct job job = { .mm = mm, .kind = JOB_MOUNT, .result = err };
+
+	snprintf(job.message, sizeof(job.message),
+		 "cannot make the block devices of model %s: %s%s", mm->name, strerror(-err),
+		 err == -ENOENT ? " (is the model in the catalogue?)" : " (see the daemon's log)");
+	mount_done(m, mm, &job);
+}
+
+static void on_attached(void *ctx, int result, const char *source, const char *options)
+{
+	struct managed_mount *mm = ctx;
+	struct mounts *m = mm->m;
+	char *src, *opts;
+
+	mm->attaching = false;
+	if (mm->removed || mm->state != ST_MOUNTING) {
+		mm_unref(mm);
+		return;
+	}
+	if (result < 0) {
+		attach_failed(m, mm, result);
+		mm_unref(mm);
+		return;
+	}
+	src = strdup(source);
+	opts = strdup(options);
+	if (!src || !opts) {
+		free(src);
+		free(opts);
+		attach_failed(m, mm, -ENOMEM);
+		mm_unref(mm);
+		return;
+	}
+	free(mm->bdev_source);
+	free(mm->bdev_options);
+	mm->bdev_source = src;
+	mm->bdev_options = opts;
+	if (start_job(m, mm, JOB_MOUNT) < 0) {
+		mm->state = ST_PENDING;
+		mm->next_attempt_ms = loop_now_ms() + MOUNT_BACKOFF_FIRST_MS;
+	}
+	mm_unref(mm);
+}
+
 static void start_mount(struct mounts *m, struct managed_mount *mm)
 {
 	mm->state = ST_MOUNTING;
 	mm->op_started_ms = loop_now_ms();
 	mm->op_stuck_logged = false;
+	if (m->bdev && mm->kind == KIND_MODEL) {
+		/* Devices first; the mount job starts when they serve (maybe within this call). */
+		int r;
+		mm->refs++;
+		mm->attaching = true;
+		r = m->bdev->attach(m->bdev_userdata, mm->name, on_attached, mm);
+		if (r < 0) {
+			mm->attaching = false;
+			attach_failed(m, mm, r);
+			mm_unref(mm);
+		}
+		return;
+	}
 	if (start_job(m, mm, JOB_MOUNT) < 0) {
 		mm->state = ST_PENDING;
 		mm->next_attempt_ms = loop_now_ms() + MOUNT_BACKOFF_FIRST_MS;
@@ -509,6 +593,14 @@ static void save_state(struct mounts *m)
 
 static void remove_mount(struct mounts *m, struct managed_mount *mm)
 {
+	if (m->bdev && mm->kind == KIND_MODEL) {
+		if (mm->attaching) {
+			m->bdev->cancel(m->bdev_userdata, mm->name, mm);
+			mm->attaching = false;
+			mm_unref(mm); /* the reference of the attach */
+		}
+		m->bdev->detach(m->bdev_userdata, mm->name);
+	}
 	for (struct managed_mount **p = &m->list; *p; p = &(*p)->next)
 		if (*p == mm) {
 			*p = mm->next;
@@ -1168,6 +1260,12 @@ void mounts_format_metrics(const struct mounts *m, FILE *f)
 			fprintf(f, " %g\n", v);
 		}
 	}
+}
+
+void mounts_set_blockdev(struct mounts *m, const struct mounts_blockdev_ops *ops, void *userdata)
+{
+	m->bdev = ops;
+	m->bdev_userdata = userdata;
 }
 
 void mounts_print_status(const struct mounts *m, FILE *f)

@@ -58,6 +58,23 @@ void mounts_format_metrics(const struct mounts *m, FILE *f);
 /* One line per mount for the status file. */
 void mounts_print_status(const struct mounts *m, FILE *f);
 
+/* A front end whose models mount from block devices (ublk) rather than by name (on-demand's
+ * fsid=): it makes a model's devices before its mount and removes them after its unmount. */
+typedef void (*mounts_attach_done_fn)(void *ctx, int result, const char *source,
+				      const char *options);
+struct mounts_blockdev_ops {
+	/* Make the devices of model; done(ctx, 0, "/dev/...", "device=...") once they serve (at
+	 * once if they do), or done(ctx, -errno, "", ""). Returns 0, or -errno (no done). */
+	int (*attach)(void *userdata, const char *model, mounts_attach_done_fn done, void *ctx);
+	/* The mount waiting as ctx is gone: done must not be called for it. */
+	void (*cancel)(void *userdata, const char *model, void *ctx);
+	/* The model is no longer mounted: remove its devices. */
+	void (*detach)(void *userdata, const char *model);
+};
+
+/* Mount models through ops (before mounts_start). Without it, models mount by name. */
+void mounts_set_blockdev(struct mounts *m, const struct mounts_blockdev_ops *ops, void *userdata);
+
 /* Stop watching. Mounts stay in place (a restarted daemon adopts them); threads still blocked
  * in the kernel are left alone (the process is about to exit). */
 void mounts_free(struct mounts *m);

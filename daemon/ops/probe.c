@@ -132,6 +132,26 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		counter(f, "http_failures_total", "HTTP fetches failed after retries",
 			s->http->failed);
 	}
+	if (s->ublk) {
+		const struct ublk_stats *us = s->ublk;
+		gauge(f, "ublk_devices",
+		      "ublk block devices serving (one per blob of a mounted "
+		      "model)",
+		      (double)us->devices);
+		counter(f, "ublk_requests_total",
+			"ublk READ requests (every page-cache miss of a ublk-mounted model)",
+			us->reads);
+		counter(f, "ublk_requests_cached_total",
+			"ublk READ requests served from the cache file without a fill",
+			us->reads_cached);
+		counter(f, "ublk_request_failures_total",
+			"ublk requests completed with an error (the reader got EIO)",
+			us->reads_failed);
+		counter(f, "ublk_bytes_read_total",
+			"bytes read from cache files into ublk requests", us->bytes_read);
+		counter(f, "ublk_device_errors_total", "ublk device commands that failed",
+			us->device_errors);
+	}
 	if (s->extra_metrics)
 		s->extra_metrics(s->extra, f);
 	if (s->space) {

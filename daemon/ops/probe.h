@@ -19,6 +19,7 @@
 
 #include "core/fill.h"
 #include "frontend/ondemand.h"
+#include "frontend/ublk.h"
 #include "core/origin.h"
 #include "core/space.h"
 
@@ -53,6 +54,7 @@ struct probe_source {
 	 * stay valid until the request is answered. Returns 0 or -errno. */
 	int (*list_models)(void *userdata, struct probe_model **out, size_t *n);
 	void *models_userdata;
+	const struct ublk_stats *ublk; /* the ublk front end's; NULL: on-demand mode */
 };
 typedef void (*probe_gather_fn)(void *userdata, struct probe_source *out);
 

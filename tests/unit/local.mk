@@ -13,12 +13,26 @@ TESTS += tests/unit/test-msg tests/unit/test-fill-plan tests/unit/test-config te
 tests_unit_test_msg_SOURCES = tests/unit/test-msg.c daemon/frontend/msg.c
 tests_unit_test_msg_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_msg_LDADD = $(UNIT_LIBS)
-tests_unit_test_fill_plan_SOURCES = tests/unit/test-fill-plan.c daemon/core/fill.c daemon/core/loop.c daemon/core/workpool.c
+tests_unit_test_fill_plan_SOURCES = tests/unit/test-fill-plan.c daemon/core/fill.c daemon/core/loop.c daemon/core/workpool.c \
+	daemon/core/chunkmap.c
 tests_unit_test_fill_plan_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_fill_plan_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS) -lpthread
 tests_unit_test_config_SOURCES = tests/unit/test-config.c daemon/configfile.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LIBS)
+endif
+
+# Chunk presence of plain cache files, and the ublk front end's pure parts (device shape,
+# request plan, mount options, device record).
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-chunkmap tests/unit/test-ublkplan
+TESTS += tests/unit/test-chunkmap tests/unit/test-ublkplan
+tests_unit_test_chunkmap_SOURCES = tests/unit/test-chunkmap.c daemon/core/chunkmap.c
+tests_unit_test_chunkmap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_chunkmap_LDADD = $(UNIT_LIBS)
+tests_unit_test_ublkplan_SOURCES = tests/unit/test-ublkplan.c daemon/frontend/ublkplan.c
+tests_unit_test_ublkplan_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ublkplan_LDADD = $(UNIT_LIBS)
 endif
 
 # The HTTP origin's pure helpers (Content-Range, response checks, retry schedule, errno mapping).

@@ -108,6 +108,36 @@ static void errors_name_file_line_and_fix(void **state)
 	expect_error("[cache]\nthis line has no equals\n", "t.conf:2: syntax error");
 }
 
+static void frontend_defaults_to_auto_parses_and_prints_back(void **state)
+{
+	static const char *const names[] = { "auto", "ondemand", "ublk" };
+	struct config c;
+	char err[256] = "", *text = NULL, line[64];
+	size_t len = 0;
+	FILE *f;
+
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_int_equal(c.frontend, CONFIG_FRONTEND_AUTO);
+	config_free(&c);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "[daemon]\nfrontend = %s\n", names[i]);
+		assert_int_equal(config_init_defaults(&c), 0);
+		assert_int_equal(config_parse_text(&c, line, "t.conf", err, sizeof(err)), 0);
+		assert_int_equal(c.frontend, (int)i);
+		assert_string_equal(config_frontend_name(c.frontend), names[i]);
+		f = open_memstream(&text, &len);
+		config_print(&c, f);
+		fclose(f);
+		snprintf(line, sizeof(line), "frontend = %s\n", names[i]);
+		assert_non_null(strstr(text, line));
+		free(text);
+		text = NULL;
+		config_free(&c);
+	}
+	expect_error("[daemon]\nfrontend = nbd\n",
+		     "t.conf:2: [daemon] frontend = 'nbd': expected auto, ondemand or ublk");
+}
+
 static void http_origin_keys_parse(void **state)
 {
 	const char *text = "[origin]\n"
@@ -377,6 +407,7 @@ int main(void)
 		cmocka_unit_test(defaults_are_sane_and_need_an_origin),
 		cmocka_unit_test(full_file_parses),
 		cmocka_unit_test(errors_name_file_line_and_fix),
+		cmocka_unit_test(frontend_defaults_to_auto_parses_and_prints_back),
 		cmocka_unit_test(http_origin_keys_parse),
 		cmocka_unit_test(http_origin_keys_are_validated),
 		cmocka_unit_test(http_config_prints_back_identically),

@@ -30,7 +30,9 @@ static void good_facts(struct kc_facts *facts)
 			"CONFIG_CACHEFILES=m\n"
 			"CONFIG_CACHEFILES_ONDEMAND=y\n"
 			"CONFIG_EROFS_FS=m\n"
-			"CONFIG_EROFS_FS_ONDEMAND=y\n",
+			"CONFIG_EROFS_FS_ONDEMAND=y\n"
+			"CONFIG_BLK_DEV_UBLK=m\n"
+			"CONFIG_IO_URING=y\n",
 			&facts->config);
 	facts->module_dir_present = true;
 	snprintf(facts->module_dir, sizeof(facts->module_dir), "/lib/modules/6.10.0-1-amd64");
@@ -41,6 +43,9 @@ static void good_facts(struct kc_facts *facts)
 	}
 	snprintf(facts->device_path, sizeof(facts->device_path), "/dev/cachefiles");
 	facts->device_present = true;
+	snprintf(facts->ublk_control_path, sizeof(facts->ublk_control_path), "/dev/ublk-control");
+	facts->ublk_control_present = true;
+	facts->ublk_module = (struct kc_module_facts){ .presence = KC_MODULE_FILE, .loaded = true };
 }
 
 static void set_release(struct kc_facts *facts, const char *release)
@@ -563,6 +568,65 @@ static void test_probe_einval_means_no_ondemand(void **state)
 	assert_contains(f->summary, "\"dir\"");
 }
 
+/* --- front ends --- */
+
+static void test_stock_kernel_ondemand_no_ublk_yes(void **state)
+{
+	struct kc_report report;
+	struct kc_facts facts;
+	const struct kc_finding *f;
+
+	good_facts(&facts);
+	set_release(&facts, "6.12.117+deb12-cloud-amd64");
+	kc_config_parse("CONFIG_MODULES=y\nCONFIG_NETFS_SUPPORT=m\nCONFIG_FSCACHE=y\n"
+			"CONFIG_CACHEFILES=m\n# CONFIG_CACHEFILES_ONDEMAND is not set\n"
+			"CONFIG_EROFS_FS=m\n# CONFIG_EROFS_FS_ONDEMAND is not set\n"
+			"CONFIG_BLK_DEV_UBLK=m\nCONFIG_BLKDEV_UBLK_LEGACY_OPCODES=y\n"
+			"CONFIG_IO_URING=y\n",
+			&facts.config);
+	f = evaluate_and_find(&facts, &report, "frontend.ondemand");
+	assert_verdict(f, KC_INFO);
+	assert_contains(f->summary, "frontend = auto uses ublk");
+	f = kc_report_find(&report, "frontend.ublk");
+	assert_non_null(f);
+	assert_verdict(f, KC_OK);
+	assert_contains(f->summary, "/dev/ublk-control");
+
+	/* Not loaded yet: the fix is modprobe. */
+	facts.ublk_control_present = false;
+	f = evaluate_and_find(&facts, &report, "frontend.ublk");
+	assert_verdict(f, KC_INFO);
+	assert_contains(f->fix, "modprobe ublk_drv");
+}
+
+static void test_ublk_unusable_says_why_and_the_fix(void **state)
+{
+	struct kc_report report;
+	struct kc_facts facts;
+	const struct kc_finding *f;
+
+	good_facts(&facts);
+	facts.ublk_control_present = false;
+	facts.config.values[KC_SYM_BLK_DEV_UBLK] = KC_CONFIG_NO;
+	f = evaluate_and_find(&facts, &report, "frontend.ublk");
+	assert_verdict(f, KC_WARNING);
+	assert_contains(f->summary, "CONFIG_BLK_DEV_UBLK is not set");
+	assert_contains(f->fix, "CONFIG_BLK_DEV_UBLK=m");
+	assert_verdict(kc_report_find(&report, "frontend.ondemand"), KC_OK);
+
+	facts.config.values[KC_SYM_BLK_DEV_UBLK] = KC_CONFIG_MODULE;
+	facts.config.values[KC_SYM_BLKDEV_UBLK_LEGACY_OPCODES] = KC_CONFIG_NO;
+	f = evaluate_and_find(&facts, &report, "frontend.ublk");
+	assert_verdict(f, KC_WARNING);
+	assert_contains(f->summary, "legacy");
+
+	good_facts(&facts);
+	set_release(&facts, "5.15.0");
+	f = evaluate_and_find(&facts, &report, "frontend.ublk");
+	assert_verdict(f, KC_WARNING);
+	assert_contains(f->summary, "6.0");
+}
+
 static void test_report_counts(void **state)
 {
 	struct kc_report report;
@@ -575,7 +639,8 @@ static void test_report_counts(void **state)
 	kc_evaluate(&facts, &report);
 	assert_int_equal(kc_report_count(&report, KC_PROBLEM), 1);
 	assert_int_equal(kc_report_count(&report, KC_WARNING), 1);
-	assert_int_equal(kc_report_count(&report, KC_INFO), 2);
+	/* ... + frontend.ondemand: not usable (info; ublk is) */
+	assert_int_equal(kc_report_count(&report, KC_INFO), 3);
 	assert_int_equal(kc_report_worst(&report), KC_PROBLEM);
 	assert_null(kc_report_find(&report, "no.such.check"));
 }
@@ -613,6 +678,8 @@ int main(void)
 		cmocka_unit_test(test_device_not_probed_without_option),
 		cmocka_unit_test(test_probe_einval_means_no_ondemand),
 		cmocka_unit_test(test_report_counts),
+		cmocka_unit_test(test_stock_kernel_ondemand_no_ublk_yes),
+		cmocka_unit_test(test_ublk_unusable_says_why_and_the_fix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,6 +199,7 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_bucket{le=\"+Inf\"} 4\n"));
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_sum 1.5\n"));
 	assert_null(strstr(buf, "http_attempts")); /* file origin: no HTTP series */
+	assert_null(strstr(buf, "ublk_"));	   /* on-demand mode: no ublk series */
 	assert_non_null(strstr(buf, "# TYPE blobcached_cache_removed_files_total counter\n"));
 	assert_non_null(strstr(buf, "blobcached_cache_removed_files_total{reason=\"purge\"} 3\n"));
 	assert_non_null(
@@ -217,6 +218,25 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 }
 
 /* ---- the endpoint itself: a real socket, the daemon's event loop ---- */
+
+static void metrics_in_ublk_mode_carry_the_ublk_counters(void **state)
+{
+	struct ublk_stats us = { .devices = 2, .reads = 9, .reads_cached = 5, .reads_failed = 1 };
+	struct probe_source s = source();
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	s.ublk = &us;
+	probe_format_metrics(&s, f);
+	fclose(f);
+	assert_non_null(
+		strstr(buf, "# TYPE blobcached_ublk_devices gauge\nblobcached_ublk_devices 2\n"));
+	assert_non_null(strstr(buf, "blobcached_ublk_requests_total 9\n"));
+	assert_non_null(strstr(buf, "blobcached_ublk_requests_cached_total 5\n"));
+	assert_non_null(strstr(buf, "blobcached_ublk_request_failures_total 1\n"));
+	free(buf);
+}
 
 static void gather(void *userdata, struct probe_source *out)
 {
@@ -379,6 +399,7 @@ int main(void)
 		cmocka_unit_test_setup(metrics_carry_counters_histogram_and_types, reset),
 		cmocka_unit_test(model_ready_needs_all_bytes_and_a_working_managed_mount),
 		cmocka_unit_test(models_json_lists_figures_and_escapes_paths),
+		cmocka_unit_test_setup(metrics_in_ublk_mode_carry_the_ublk_counters, reset),
 		cmocka_unit_test_setup(endpoint_survives_idle_sockets_and_huge_headers, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/cull-race.sh \
 	tests/vm/scenarios/cache-full.sh \
 	tests/vm/scenarios/demo.sh \
+	tests/vm/scenarios/demo-ublk.sh \
 	tests/vm/scenarios/debian-guest.sh \
 	tests/vm/scenarios/systemd-restart.sh \
 	tests/vm/scenarios/systemd-nfs.sh \
@@ -38,7 +39,12 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/model-retire.sh \
 	tests/vm/scenarios/dkms-modules.sh \
 	tests/vm/scenarios/mount-helper.sh \
-	tests/vm/scenarios/deb-install.sh
+	tests/vm/scenarios/deb-install.sh \
+	tests/vm/scenarios/ublk-publish-mount.sh \
+	tests/vm/scenarios/ublk-second-read.sh \
+	tests/vm/scenarios/ublk-corrupt-chunk.sh \
+	tests/vm/scenarios/ublk-kill9.sh \
+	tests/vm/scenarios/ublk-http-concurrent.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh

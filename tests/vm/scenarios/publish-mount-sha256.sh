@@ -12,6 +12,9 @@ bc_publish m1 /srv/src/m1 || fail "publish m1"
 bc_publish m2 /srv/src/m2 --chunk-size 64K || fail "publish m2"
 bc_config workers=4
 bc_start || fail "daemon start"
+# frontend = auto (the default) picks on-demand where the kernel has it.
+grep -q "front end: cachefiles on-demand (frontend = auto" $BC_LOG || fail "auto did not pick on-demand"
+assert_eq ondemand "$(bc_stat frontend)" "front end picked by auto"
 
 mkdir -p /mnt/m1 /mnt/m2
 mount -t erofs -o fsid=m1 none /mnt/m1 || fail "mount m1 by fsid"

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "core/chunkmap.h"
+
+#include <endian.h>
+#include <fcntl.h>
+
+#include "io.h"
+#include "macros.h"
+
+#define PAGE	    4096ULL
+#define BYTE_CACHED 1
+
+struct chunkmap {
+	int fd;
+	uint64_t n_chunks;
+	uint8_t *present; /* one byte per chunk, written with atomics */
+};
+
+uint64_t chunkmap_chunks(uint64_t blob_size, uint64_t unit)
+{
+	if (unit == 0)
+		return 0;
+	return (ALIGN_UP(blob_size, PAGE) + unit - 1) / unit;
+}
+
+void chunkmap_header_encode(uint64_t blob_size, uint64_t unit, void *buf)
+{
+	uint8_t *p = buf;
+	uint64_t v;
+
+	memset(p, 0, CHUNKMAP_HEADER_SIZE);
+	memcpy(p, CHUNKMAP_MAGIC, 8);
+	v = htole64(blob_size);
+	memcpy(p + 8, &v, 8);
+	v = htole64(unit);
+	memcpy(p + 16, &v, 8);
+	v = htole64(chunkmap_chunks(blob_size, unit));
+	memcpy(p + 24, &v, 8);
+}
+
+bool chunkmap_header_matches(const void *buf, size_t len, uint64_t blob_size, uint64_t unit)
+{
+	uint8_t want[CHUNKMAP_HEADER_SIZE];
+
+	if (len < CHUNKMAP_HEADER_SIZE || unit == 0)
+		return false;
+	chunkmap_header_encode(blob_size, unit, want);
+	return memcmp(buf, want, CHUNKMAP_HEADER_SIZE) == 0;
+}
+
+/* A new empty map: header, then a hole for the chunk bytes, on disk before it is used. */
+static int map_reset(int fd, uint64_t blob_size, uint64_t unit, uint64_t n_chunks)
+{
+	uint8_t header[CHUNKMAP_HEADER_SIZE];
+
+	chunkmap_header_encode(blob_size, unit, header);
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)chunkmap_byte_offset(n_chunks)) < 0)
+		return -errno;
+	if (pwrite(fd, header, sizeof(header), 0) != (ssize_t)sizeof(header))
+		return errno ? -errno : -EIO;
+	if (fdatasync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int chunkmap_open(const char *path, uint64_t blob_size, uint64_t unit, struct chunkmap **out)
+{
+	uint64_t n_chunks = chunkmap_chunks(blob_size, unit);
+	uint8_t header[CHUNKMAP_HEADER_SIZE];
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ uint8_t *present = NULL;
+	struct chunkmap *m;
+	ssize_t n;
+	int r;
+
+	if (n_chunks == 0)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	present = calloc(n_chunks, 1);
+	if (!present)
+		return -ENOMEM;
+	n = pread_full(fd, header, sizeof(header), 0);
+	if (n < 0)
+		return (int)n;
+	if (!chunkmap_header_matches(header, (size_t)n, blob_size, unit)) {
+		r = map_reset(fd, blob_size, unit, n_chunks);
+		if (r < 0)
+			return r;
+	} else {
+		n = pread_full(fd, present, n_chunks, CHUNKMAP_HEADER_SIZE);
+		if (n < 0)
+			return (int)n;
+		/* Anything but the one "cached" value (a short file, a stray byte) is absent. */
+		for (uint64_t i = 0; i < n_chunks; i++)
+			present[i] = i < (uint64_t)n && present[i] == BYTE_CACHED;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fd = TAKE_FD(fd);
+	m->n_chunks = n_chunks;
+	m->present = TAKE_PTR(present);
+	*out = m;
+	return 0;
+}
+
+void chunkmap_free(struct chunkmap *m)
+{
+	if (!m)
+		return;
+	close(m->fd);
+	free(m->present);
+	free(m);
+}
+
+bool chunkmap_has(const struct chunkmap *m, uint64_t index)
+{
+	return index < m->n_chunks && __atomic_load_n(&m->present[index], __ATOMIC_ACQUIRE);
+}
+
+int chunkmap_mark(struct chunkmap *m, uint64_t index)
+{
+	uint8_t one = BYTE_CACHED;
+	ssize_t n;
+
+	if (index >= m->n_chunks)
+		return -EINVAL;
+	do
+		n = pwrite(m->fd, &one, 1, (off_t)chunkmap_byte_offset(index));
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return n < 0 ? -errno : -EIO;
+	/* Readers in the loop thread see it only now, after the chunk's data is durable. */
+	__atomic_store_n(&m->present[index], 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+uint64_t chunkmap_count(const struct chunkmap *m)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < m->n_chunks; i++)
+		n += __atomic_load_n(&m->present[i], __ATOMIC_RELAXED);
+	return n;
+}
+
+uint64_t chunkmap_size(const struct chunkmap *m)
+{
+	return m->n_chunks;
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Chunk presence maps: a chunk counts only once marked, marks survive a reopen, and a map that
+ * does not match the blob (or holds anything but the "cached" byte) counts as absent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/chunkmap.h"
+#include "macros.h"
+#include "test-helpers.h"
+
+#define MiB (1ULL << 20)
+
+static char *dir;
+
+static int setup(void **state)
+{
+	dir = test_make_temp_dir();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	test_remove_tree(dir);
+	free(dir);
+	return 0;
+}
+
+static char *map_path(const char *name)
+{
+	char *p = NULL;
+
+	assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+	return p;
+}
+
+static void chunk_count_covers_the_padded_blob(void **state)
+{
+	assert_int_equal(chunkmap_chunks(10 * MiB, MiB), 10);
+	assert_int_equal(chunkmap_chunks(10 * MiB + 1, MiB), 11);
+	assert_int_equal(chunkmap_chunks(100, MiB), 1);
+	assert_int_equal(chunkmap_chunks(4096, 4096), 1);
+	assert_int_equal(chunkmap_chunks(4097, 4096), 2);
+	assert_int_equal(chunkmap_chunks(0, MiB), 0);
+	assert_int_equal(chunkmap_chunks(MiB, 0), 0);
+}
+
+static void header_matches_only_its_own_blob_size_and_unit(void **state)
+{
+	uint8_t h[CHUNKMAP_HEADER_SIZE];
+
+	chunkmap_header_encode(5 * MiB, MiB, h);
+	assert_true(chunkmap_header_matches(h, sizeof(h), 5 * MiB, MiB));
+	assert_false(chunkmap_header_matches(h, sizeof(h), 5 * MiB, 2 * MiB));
+	assert_false(chunkmap_header_matches(h, sizeof(h), 5 * MiB + 1, MiB));
+	assert_false(chunkmap_header_matches(h, sizeof(h) - 1, 5 * MiB, MiB));
+	h[0] ^= 1;
+	assert_false(chunkmap_header_matches(h, sizeof(h), 5 * MiB, MiB));
+	assert_int_equal(chunkmap_byte_offset(0), CHUNKMAP_HEADER_SIZE);
+	assert_int_equal(chunkmap_byte_offset(7), CHUNKMAP_HEADER_SIZE + 7);
+}
+
+static void new_map_is_empty_and_marks_survive_a_reopen(void **state)
+{
+	_cleanup_free_ char *p = map_path("a.map");
+	struct chunkmap *m = NULL;
+
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_size(m), 10);
+	assert_int_equal(chunkmap_count(m), 0);
+	for (uint64_t i = 0; i < 10; i++)
+		assert_false(chunkmap_has(m, i));
+	assert_int_equal(chunkmap_mark(m, 3), 0);
+	assert_int_equal(chunkmap_mark(m, 9), 0);
+	assert_int_equal(chunkmap_mark(m, 10), -EINVAL); /* beyond the blob */
+	assert_true(chunkmap_has(m, 3));
+	assert_false(chunkmap_has(m, 4));
+	assert_false(chunkmap_has(m, 10));
+	chunkmap_free(m);
+
+	m = NULL;
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_count(m), 2);
+	assert_true(chunkmap_has(m, 3));
+	assert_true(chunkmap_has(m, 9));
+	assert_false(chunkmap_has(m, 0));
+	chunkmap_free(m);
+}
+
+static void map_of_another_unit_starts_afresh(void **state)
+{
+	_cleanup_free_ char *p = map_path("b.map");
+	struct chunkmap *m = NULL;
+
+	assert_int_equal(chunkmap_open(p, 8 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_mark(m, 1), 0);
+	chunkmap_free(m);
+	/* chunk_size changed: chunk 1 of 2 MiB is not chunk 1 of 1 MiB. */
+	m = NULL;
+	assert_int_equal(chunkmap_open(p, 8 * MiB, 2 * MiB, &m), 0);
+	assert_int_equal(chunkmap_size(m), 4);
+	assert_int_equal(chunkmap_count(m), 0);
+	chunkmap_free(m);
+}
+
+static void stray_bytes_and_a_short_file_count_as_absent(void **state)
+{
+	_cleanup_free_ char *p = map_path("c.map");
+	struct chunkmap *m = NULL;
+	uint8_t two = 2;
+	int fd;
+
+	assert_int_equal(chunkmap_open(p, 4 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_mark(m, 0), 0);
+	assert_int_equal(chunkmap_mark(m, 3), 0);
+	chunkmap_free(m);
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &two, 1, (off_t)chunkmap_byte_offset(0)), 1);
+	/* A map cut short (the last byte lost): chunk 3 is absent, not garbage. */
+	assert_int_equal(ftruncate(fd, (off_t)chunkmap_byte_offset(3)), 0);
+	close(fd);
+	m = NULL;
+	assert_int_equal(chunkmap_open(p, 4 * MiB, MiB, &m), 0);
+	assert_false(chunkmap_has(m, 0));
+	assert_false(chunkmap_has(m, 3));
+	assert_int_equal(chunkmap_count(m), 0);
+	chunkmap_free(m);
+}
+
+static void garbage_file_is_replaced_by_an_empty_map(void **state)
+{
+	_cleanup_free_ char *p = map_path("d.map");
+	struct chunkmap *m = NULL;
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char junk[200];
+
+	memset(junk, 1, sizeof(junk));
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk)), sizeof(junk));
+	close(fd);
+	assert_int_equal(chunkmap_open(p, 4 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_count(m), 0);
+	chunkmap_free(m);
+	assert_int_equal(chunkmap_open(p, 0, MiB, &m), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(chunk_count_covers_the_padded_blob),
+		cmocka_unit_test(header_matches_only_its_own_blob_size_and_unit),
+		cmocka_unit_test(new_map_is_empty_and_marks_survive_a_reopen),
+		cmocka_unit_test(map_of_another_unit_starts_afresh),
+		cmocka_unit_test(stray_bytes_and_a_short_file_count_as_absent),
+		cmocka_unit_test(garbage_file_is_replaced_by_an_empty_map),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
