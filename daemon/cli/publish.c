@@ -201,6 +201,28 @@ void publish_model_uuid(const char *name, char *out)
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
+/* mkfs.erofs's environment: ours without SOURCE_DATE_EPOCH, which mkfs.erofs honours over the
+ * fixed timestamp publish gives it (-T), so that a publish run under dpkg-buildpackage or a CI
+ * that sets it still gives the same blobs for the same content. A static copy: publish runs it
+ * once or twice per process. */
+static char **mkfs_environment(void)
+{
+	static char **env;
+	size_t n = 0, k = 0;
+
+	if (env)
+		return env;
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return environ;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
 static int run_mkfs(const char *mkfs, char *const argv[])
 {
 	posix_spawn_file_actions_t actions;
@@ -215,7 +237,7 @@ static int run_mkfs(const char *mkfs, char *const argv[])
 		r = posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY,
 						     0);
 	if (!r)
-		r = posix_spawn(&pid, mkfs, &actions, NULL, argv, environ);
+		r = posix_spawn(&pid, mkfs, &actions, NULL, argv, mkfs_environment());
 	posix_spawn_file_actions_destroy(&actions);
 	if (r)
 		return log_error_errno(r, "cannot run %s", mkfs);
