@@ -183,9 +183,7 @@ void space_use_close(struct space *sp, struct space_entry *e)
 static int save_usage(struct space *sp)
 {
 	struct space_state st = { 0 };
-	_cleanup_free_ char *text = NULL, *tmp = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	size_t len;
+	_cleanup_free_ char *text = NULL;
 	int r = 0;
 
 	for (size_t i = 0; i < sp->pins.n_pins && r >= 0; i++)
@@ -197,22 +195,9 @@ static int save_usage(struct space *sp)
 	space_state_free(&st);
 	if (r < 0)
 		return r;
-	if (asprintf(&tmp, "%s.tmp", sp->usage_path) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-		r = errno ? -errno : -EIO;
-		unlink(tmp);
+	r = write_file_atomic(sp->usage_path, text, strlen(text));
+	if (r < 0)
 		return r;
-	}
-	if (rename(tmp, sp->usage_path) < 0) {
-		r = -errno;
-		unlink(tmp);
-		return r;
-	}
 	sp->dirty = false;
 	sp->last_save_ms = loop_now_ms();
 	return 0;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "log.h"
 #include "macros.h"
 
@@ -905,25 +906,9 @@ int catalogue_load_dir(const char *dir, struct catalogue *out)
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int catalogue_write_model(const char *dir, const struct catalogue_model *m)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL;
-	_cleanup_close_ int fd = -EBADF, dirfd = -EBADF;
+	_cleanup_free_ char *text = NULL, *path = NULL;
 	struct catalogue_model check;
 	char err[512];
 	int r;
@@ -938,32 +923,9 @@ int catalogue_write_model(const char *dir, const struct catalogue_model *m)
 	if (r < 0)
 		return log_error_errno(r, "refusing to write model entry: %s", err);
 	catalogue_model_free(&check);
-
-	if (asprintf(&tmp, "%s/.%s%s.XXXXXX", dir, m->name, CATALOGUE_SUFFIX) < 0 ||
-	    asprintf(&path, "%s/%s%s", dir, m->name, CATALOGUE_SUFFIX) < 0)
+	if (asprintf(&path, "%s/%s%s", dir, m->name, CATALOGUE_SUFFIX) < 0)
 		return -ENOMEM;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, text, strlen(text));
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && close(TAKE_FD(fd)) < 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	if (fsync(dirfd) < 0)
-		return -errno;
-	return 0;
+	return write_file_atomic(path, text, strlen(text));
 }
 
 const struct catalogue_blob *catalogue_resolve(const struct catalogue *c, const char *key,

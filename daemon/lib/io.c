@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,13 +48,22 @@ int mkdir_parents(const char *path)
 
 int write_file_atomic(const char *path, const void *buf, size_t len)
 {
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	_cleanup_close_ int fd = -EBADF, dirfd = -EBADF;
+	const char *slash = strrchr(path, '/');
+	size_t dir_len = slash ? (size_t)(slash - path) : 0;
 	size_t done = 0;
 	int r = 0;
 
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+	/* The temp file is hidden (".NAME.XXXXXX"), so that readers of the directory that take
+	 * every NAME.suffix never see it. */
+	if (asprintf(&dir, "%.*s", (int)dir_len, slash ? (dir_len ? path : "/") : ".") < 0 ||
+	    asprintf(&tmp, "%.*s%s.%s.XXXXXX", (int)dir_len, path, slash ? "/" : "",
+		     slash ? slash + 1 : path) < 0)
 		return -ENOMEM;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -72,7 +82,12 @@ int write_file_atomic(const char *path, const void *buf, size_t len)
 		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
-	if (r < 0)
+	if (r < 0) {
 		unlink(tmp);
-	return r;
+		return r;
+	}
+	/* The rename itself survives a power cut only once the directory is synced. */
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
 }
