@@ -369,7 +369,7 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->extra_metrics = probe_mounts_metrics;
 	out->extra = d->mounts;
 	out->space = d->space ? space_get_report(d->space) : NULL;
-	if (d->space && !d->ublk) { /* the figures are of cachefiles' files (not yet ublk's) */
+	if (d->space) {
 		out->list_models = probe_list_models;
 		out->models_userdata = d;
 	}
@@ -571,11 +571,14 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
 	if (r < 0)
 		return r;
-	/* Culling goes through the kernel's `cull` in on-demand mode; the ublk cache files have
-	 * no kernel action yet (the space manager then leaves them alone). */
+	/* Culling goes through the kernel's `cull` in on-demand mode; in ublk mode the front end
+	 * lists and removes its own cache files (and their chunk maps). */
 	if (d->od) {
 		space_set_kernel(d->space, &ondemand_space_ops, d->od);
 		ondemand_set_space(d->od, d->space);
+	} else {
+		ublk_set_space(d->ublk, d->space);
+		space_set_kernel(d->space, &ublk_space_ops, d->ublk);
 	}
 	if (asprintf(&d->status_path, "%s/status", d->cfg.run_dir) < 0)
 		return -ENOMEM;
@@ -608,7 +611,7 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 	r = mounts_start(d->mounts, d->control, d->ublk || !ondemand_resumed(d->od));
 	if (r < 0)
 		return r;
-	r = cachectl_start_preloads(d->cachectl, d->mounts, d->ublk == NULL);
+	r = cachectl_start_preloads(d->cachectl, d->mounts);
 	if (r < 0)
 		return r;
 	r = linkwatch_start(d->loop, on_link_change, d, &d->links);

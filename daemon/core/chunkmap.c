@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "io.h"
 #include "macros.h"
@@ -46,6 +47,57 @@ bool chunkmap_header_matches(const void *buf, size_t len, uint64_t blob_size, ui
 		return false;
 	chunkmap_header_encode(blob_size, unit, want);
 	return memcmp(buf, want, CHUNKMAP_HEADER_SIZE) == 0;
+}
+
+uint64_t chunkmap_cached_bytes(const void *buf, size_t len, uint64_t *blob_size)
+{
+	const uint8_t *p = buf;
+	uint64_t size, unit, n_chunks, padded, cached = 0;
+
+	*blob_size = 0;
+	if (len < CHUNKMAP_HEADER_SIZE || memcmp(p, CHUNKMAP_MAGIC, 8) != 0)
+		return 0;
+	memcpy(&size, p + 8, 8);
+	memcpy(&unit, p + 16, 8);
+	memcpy(&n_chunks, p + 24, 8);
+	size = le64toh(size);
+	unit = le64toh(unit);
+	n_chunks = le64toh(n_chunks);
+	if (unit == 0 || n_chunks != chunkmap_chunks(size, unit))
+		return 0;
+	*blob_size = size;
+	padded = ALIGN_UP(size, PAGE);
+	/* Each chunk counts its extent in the file: the last one is cut at the padded size, so
+	 * a fully cached blob counts exactly its padded size. */
+	for (uint64_t i = 0; i < n_chunks && CHUNKMAP_HEADER_SIZE + i < len; i++)
+		if (p[CHUNKMAP_HEADER_SIZE + i] == BYTE_CACHED)
+			cached += MIN(unit, padded - i * unit);
+	return cached;
+}
+
+int chunkmap_file_cached(const char *path, uint64_t *cached)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_free_ uint8_t *buf = NULL;
+	uint64_t blob_size;
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* One byte per chunk: 64 MiB of map is a 64 TiB blob at 1 MiB chunks; refuse more. */
+	if (st.st_size > 64 << 20)
+		return -EFBIG;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	n = pread_full(fd, buf, (size_t)st.st_size, 0);
+	if (n < 0)
+		return (int)n;
+	*cached = chunkmap_cached_bytes(buf, (size_t)n, &blob_size);
+	return 0;
 }
 
 /* A new empty map: header, then a hole for the chunk bytes, on disk before it is used. */

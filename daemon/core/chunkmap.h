@@ -35,6 +35,18 @@ void chunkmap_header_encode(uint64_t blob_size, uint64_t unit, void *buf);
  * (blob_size, unit)? */
 bool chunkmap_header_matches(const void *buf, size_t len, uint64_t blob_size, uint64_t unit);
 
+/* Pure: bytes of the blob that a map's contents (buf, len bytes read from the start of a map
+ * file) say are cached: the chunks marked cached, each of the unit of its header, the last cut
+ * at the blob size padded to 4096 (the size of the cache file and of the space figures), so
+ * never more than that padded size. 0 for a file that is not
+ * a map (bad magic, or a chunk count that does not fit its blob size and unit); a short file
+ * counts the chunk bytes it has. *blob_size gets the header's blob size (0 if none). */
+uint64_t chunkmap_cached_bytes(const void *buf, size_t len, uint64_t *blob_size);
+
+/* chunkmap_cached_bytes of the map file at path, read whole (maps are one byte per chunk).
+ * Returns 0 and *cached, or -errno (-ENOENT: no map). */
+int chunkmap_file_cached(const char *path, uint64_t *cached);
+
 /* Pure: the file offset of chunk index's byte. */
 static inline uint64_t chunkmap_byte_offset(uint64_t index)
 {

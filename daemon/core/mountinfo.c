@@ -49,3 +49,26 @@ unsigned erofs_mounts_count(const char *fsid, const char *volume, char *where, s
 	mnt_unref_table(tb);
 	return n;
 }
+
+unsigned erofs_mounts_of_device(const char *source, char *where, size_t where_len)
+{
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+	unsigned n = 0;
+
+	if (where_len)
+		where[0] = '\0';
+	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *type = mnt_fs_get_fstype(fs), *target = mnt_fs_get_target(fs);
+		const char *src = mnt_fs_get_source(fs);
+
+		if (!type || !streq(type, "erofs") || !src || !streq(src, source))
+			continue;
+		if (n++ == 0 && target && where_len)
+			snprintf(where, where_len, "%s", target);
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return n;
+}

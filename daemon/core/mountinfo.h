@@ -16,3 +16,7 @@ bool erofs_options_match(const char *fs_options, const char *fsid, const char *v
 /* How many EROFS mounts match fsid (and volume, unless NULL) now; the first one's mount point
  * goes into where (if where_len > 0; "" when none). 0 if mountinfo cannot be read. */
 unsigned erofs_mounts_count(const char *fsid, const char *volume, char *where, size_t where_len);
+
+/* How many EROFS mounts have source device `source` (e.g. "/dev/ublkb3": a model mounted
+ * through ublk) now; the first one's mount point goes into where as above. */
+unsigned erofs_mounts_of_device(const char *source, char *where, size_t where_len);

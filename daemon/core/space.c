@@ -31,6 +31,8 @@ struct space_entry {
 	unsigned in_use;
 	int fd; /* of the open object, -1 */
 	bool present;
+	bool listed;	 /* reported by the front end's list_files: removed by its remove_file */
+	uint64_t cached; /* listed: bytes its chunk map says are cached */
 	unsigned errors;
 };
 
@@ -309,14 +311,33 @@ static uint64_t data_bytes(int fd)
 	return total;
 }
 
+static void on_listed_file(void *ctx, const struct space_file_info *fi)
+{
+	struct space *sp = ctx;
+	struct space_entry *e = entry_get(sp, fi->volume, strlen(fi->volume), fi->key,
+					  strlen(fi->key), fi->mtime_ms);
+
+	if (!e)
+		return;
+	e->present = true;
+	e->listed = true;
+	e->bytes = fi->bytes;
+	e->cached = fi->cached;
+}
+
 static void scan(struct space *sp)
 {
-	DIR *store;
+	DIR *store = NULL;
 	struct dirent *de;
 
 	for (struct space_entry *e = sp->entries; e; e = e->next)
 		e->present = false;
-	store = opendir(sp->store_dir);
+	if (sp->ops && sp->ops->list_files)
+		sp->ops->list_files(sp->ops_userdata, on_listed_file, sp);
+	/* cachefiles' files can only go through the kernel's cull: without it (ublk mode) they
+	 * are not this front end's, and left alone. */
+	if (sp->ops && sp->ops->cull)
+		store = opendir(sp->store_dir);
 	if (store) {
 		while ((de = readdir(store))) {
 			char vpath[PATH_MAX];
@@ -442,12 +463,19 @@ static int cull_entry(struct space *sp, struct space_entry *e)
 	char name[NAME_MAX + 1];
 	int r;
 
-	if (!sp->ops || !e->dir)
+	if (!sp->ops)
 		return -ENOENT;
 	if (e->in_use) /* never: an object is open on it (or being opened) */
 		return -EBUSY;
-	snprintf(name, sizeof(name), "D%s", e->key);
-	r = sp->ops->cull(sp->ops_userdata, e->dir, name);
+	if (e->listed) {
+		r = sp->ops->remove_file ? sp->ops->remove_file(sp->ops_userdata, e->volume, e->key)
+					 : -EOPNOTSUPP;
+	} else {
+		if (!e->dir || !sp->ops->cull)
+			return -ENOENT;
+		snprintf(name, sizeof(name), "D%s", e->key);
+		r = sp->ops->cull(sp->ops_userdata, e->dir, name);
+	}
 	if (r == -EBUSY)
 		sp->report.cull_busy++;
 	if (r == 0 || r == -ENOENT || r == -ESTALE) {
@@ -487,13 +515,16 @@ static uint64_t blob_cached(const struct view *v, const char *volume, const char
 
 	for (size_t i = 0; i < v->n_files; i++) {
 		const struct space_file *f = &v->files[i];
+		/* A listed file has a chunk map: what counts is its chunks, not its blocks. */
+		uint64_t bytes = v->entries[i]->listed ? v->entries[i]->cached : f->bytes;
+
 		if (!streq(f->key, key) || !(f->present || f->in_use))
 			continue;
 		if (streq(f->volume, volume)) {
-			mine = f->bytes;
+			mine = bytes;
 			found = true;
 		}
-		best = MAX(best, f->bytes);
+		best = MAX(best, bytes);
 	}
 	return MIN(found ? mine : best, ALIGN_UP(size, PAGE));
 }
@@ -502,13 +533,18 @@ static void model_figures(struct space *sp, const struct view *v, size_t m, uint
 			  uint64_t *cached)
 {
 	const struct catalogue_model *cm = v->cat[m];
+	const char *own_volume = sp->ops ? sp->ops->file_volume : NULL;
 	char volume[128];
 
-	model_volume(sp, cm->name, volume, sizeof(volume));
+	if (own_volume)
+		snprintf(volume, sizeof(volume), "%s", own_volume);
+	else
+		model_volume(sp, cm->name, volume, sizeof(volume));
 	*size = *cached = 0;
 	for (size_t b = 0; b < cm->n_blobs; b++) {
 		const struct catalogue_blob *blob = &cm->blobs[b];
-		const char *key = blob->role == BLOB_ROLE_META ? cm->name : blob->digest;
+		const char *key =
+			blob->role == BLOB_ROLE_META && !own_volume ? cm->name : blob->digest;
 		*size += ALIGN_UP(blob->size, PAGE);
 		*cached += blob_cached(v, volume, key, blob->size);
 	}
@@ -790,9 +826,36 @@ struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model
 
 	if (!sp->ops)
 		return NULL;
+	if (sp->ops->open_sink)
+		return sp->ops->open_sink(sp->ops_userdata, b);
+	if (!sp->ops->find_sink)
+		return NULL;
 	model_volume(sp, m->name, volume, sizeof(volume));
 	return sp->ops->find_sink(sp->ops_userdata, volume,
 				  b->role == BLOB_ROLE_META ? m->name : b->digest);
+}
+
+void space_put_sink(struct space *sp, struct fill_sink *s)
+{
+	if (!s)
+		return;
+	if (sp->ops && sp->ops->put_sink)
+		sp->ops->put_sink(sp->ops_userdata, s);
+	else
+		fill_sink_unref(s);
+}
+
+bool space_sinks_without_mount(const struct space *sp)
+{
+	return sp->ops && sp->ops->open_sink;
+}
+
+bool space_model_device(const struct space *sp, const char *model, char *source, size_t len)
+{
+	if (len)
+		source[0] = '\0';
+	return sp->ops && sp->ops->model_device &&
+	       sp->ops->model_device(sp->ops_userdata, model, source, len);
 }
 
 int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
@@ -910,14 +973,6 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 		return log_error_errno(r, "cannot start the cache space manager");
 	}
 	sp->last_purge_ms = loop_now_ms() - cfg->purge_check_every_ms; /* first check soon */
-	scan(sp);
-	{
-		struct view v;
-		if (view_build(sp, &v) == 0) {
-			update_report(sp, &v);
-			view_free(&v);
-		}
-	}
 	log_info("cache space: cull above %u%% of the volume down to %u%%, checked every %" PRIu64
 		 " ms; purge of unused models %s",
 		 cfg->high_watermark, cfg->low_watermark, cfg->cull_interval_ms,
@@ -928,8 +983,17 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata)
 {
+	struct view v;
+
 	sp->ops = ops;
 	sp->ops_userdata = userdata;
+	/* The first scan waits for the front end: it knows where its files are (a scan without
+	 * them would drop their usage records). */
+	scan(sp);
+	if (view_build(sp, &v) == 0) {
+		update_report(sp, &v);
+		view_free(&v);
+	}
 }
 
 void space_free(struct space *sp)

@@ -36,13 +36,41 @@ struct catalogue_blob;
 struct space;
 struct space_entry; /* one cache file's usage record: the front end's handle */
 
-/* What the kernel front end provides. */
+/* One cache file a front end keeps in a layout of its own (ublk: <cache dir>/ublk/<digest>
+ * with its chunk map), as its list_files call reports it. */
+struct space_file_info {
+	const char *volume, *key; /* its identity in the usage records */
+	uint64_t bytes;		  /* allocated on disk, the file and its map */
+	uint64_t cached;	  /* bytes of the blob its chunk map says are cached */
+	int64_t mtime_ms;	  /* last write, wall clock: a last use when no record has one */
+};
+typedef void (*space_file_fn)(void *ctx, const struct space_file_info *fi);
+
+/* What the kernel front end provides. On-demand: cull and find_sink (the files are cachefiles'
+ * <cache dir>/cache/I<volume>/@xx/D<key>, found by the space manager). A front end with files
+ * of its own (ublk) provides the others instead. */
 struct space_kernel_ops {
 	/* Remove cache file `name` of directory `dir` (absolute) if the kernel does not hold it:
 	 * 0, -EBUSY (in use), -ENOENT/-ESTALE (gone), or -errno. */
 	int (*cull)(void *userdata, const char *dir, const char *name);
 	/* The sink of the open object for (volume, key), with a reference taken; NULL if none. */
 	struct fill_sink *(*find_sink)(void *userdata, const char *volume, const char *key);
+
+	/* Its files all live in this one volume, keyed by blob digest (the metadata blob's too);
+	 * NULL: cachefiles' keys (volume per model, the metadata blob by model name). */
+	const char *file_volume;
+	/* Call fn once per cache file it keeps (a scan: runs in the loop thread). */
+	void (*list_files)(void *userdata, space_file_fn fn, void *ctx);
+	/* Remove a file list_files reported, unless a device uses it: 0, -EBUSY, -ENOENT (gone)
+	 * or -errno. */
+	int (*remove_file)(void *userdata, const char *volume, const char *key);
+	/* The sink of blob b whether or not a device serves it (its cache file and map are opened
+	 * if not), for a warm; NULL on error (logged). Give it back with put_sink. */
+	struct fill_sink *(*open_sink)(void *userdata, const struct catalogue_blob *b);
+	void (*put_sink)(void *userdata, struct fill_sink *s);
+	/* Does the front end have devices for model (made for a mount, or being removed)? source
+	 * gets the device a mount of it names (e.g. "/dev/ublkb3"; "" while being made). */
+	bool (*model_device)(void *userdata, const char *model, char *source, size_t len);
 };
 
 /* What /metrics reports (updated at each check). */
@@ -71,7 +99,7 @@ struct space_report {
 /* Load state_dir/usage, start the timers. Returns 0 or -errno (logged). */
 int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
 	      struct space **out);
-/* Give the kernel action (before any use). */
+/* Give the kernel action (before any use); the first scan of the cache runs then. */
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
 /* Saves the usage file. */
 void space_free(struct space *sp);
@@ -106,10 +134,17 @@ int space_model_hold(struct space *sp, const char *model);
 void space_model_release(struct space *sp, const char *model);
 unsigned space_model_holds(const struct space *sp, const char *model);
 
-/* The sink of the open object of blob `b` of model `m`, with a reference taken (release it with
- * fill_sink_unref); NULL when the front end has no such object open. */
+/* The sink of blob `b` of model `m`, with a reference taken (give it back with space_put_sink):
+ * on-demand, that of its open object, NULL when the kernel has none open; ublk, its cache file's
+ * whether mounted or not (NULL on error). */
 struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model *m,
 				  const struct catalogue_blob *b);
+void space_put_sink(struct space *sp, struct fill_sink *s);
+/* Does space_find_sink give sinks of models that are not mounted (no private mount needed)? */
+bool space_sinks_without_mount(const struct space *sp);
+/* Has the front end block devices for model (see space_kernel_ops.model_device)? false in
+ * on-demand mode. */
+bool space_model_device(const struct space *sp, const char *model, char *source, size_t len);
 
 /* Per-model figures, after a fresh scan of the cache (the report is refreshed too). */
 struct space_model_status {

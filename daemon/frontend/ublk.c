@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "frontend/ublk.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <signal.h>
@@ -12,10 +13,12 @@
 #include "core/fill.h"
 #include "core/loop.h"
 #include "core/models.h"
+#include "core/space.h"
 #include "frontend/ublkplan.h"
 #include "io.h"
 #include "log.h"
 #include "macros.h"
+#include "names.h"
 
 #define CTRL_RING_ENTRIES  32
 #define QUEUE_RING_ENTRIES (2 * UBLK_QUEUE_DEPTH) /* one SQE per tag at a time, with room */
@@ -30,7 +33,8 @@
 struct ublk_blob {
 	struct ublk_blob *next;
 	unsigned refs;
-	struct fill_sink *sink; /* owns the fd and the chunk map */
+	struct fill_sink *sink;	 /* owns the fd and the chunk map */
+	struct space_entry *use; /* its usage record, or NULL */
 };
 
 enum dev_state {
@@ -124,6 +128,7 @@ struct ublk {
 	bool ctrl_ready, ctrl_on_loop;
 	struct ublk_model *models_list;
 	struct ublk_blob *blobs;
+	struct space *space; /* or NULL */
 	struct ublk_stats stats;
 };
 
@@ -143,6 +148,8 @@ static void blob_unref(struct ublk *u, struct ublk_blob *b)
 			*p = b->next;
 			break;
 		}
+	if (u->space)
+		space_use_close(u->space, b->use);
 	fill_sink_unref(b->sink);
 	free(b);
 }
@@ -166,7 +173,15 @@ static int blob_get(struct ublk *u, const struct catalogue_blob *cb, struct ublk
 	if (asprintf(&path, "%s/%s", u->cache_dir, cb->digest) < 0 ||
 	    asprintf(&map_path, "%s/%s.map", u->cache_dir, cb->digest) < 0)
 		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		/* A new file: a map left without its file (removed by hand) must not claim
+		 * chunks of it. */
+		if (unlink(map_path) < 0 && errno != ENOENT)
+			return log_error_errno(errno, "cannot remove the stale chunk map %s",
+					       map_path);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
 	if (fd < 0)
 		return log_error_errno(errno, "cannot open the cache file %s", path);
 	/* Sized as the device: reads past the blob's end (the padding) see zeros. */
@@ -191,6 +206,9 @@ static int blob_get(struct ublk *u, const struct catalogue_blob *cb, struct ublk
 	log_info("blob %.12s: cache file %s, %llu of %llu chunks cached", cb->digest, path,
 		 (unsigned long long)chunkmap_count(map), (unsigned long long)chunkmap_size(map));
 	b->refs = 1;
+	if (u->space)
+		b->use = space_use_open(u->space, UBLK_SPACE_VOLUME, strlen(UBLK_SPACE_VOLUME),
+					cb->digest, strlen(cb->digest), fill_sink_fd(b->sink));
 	b->next = u->blobs;
 	u->blobs = b;
 	*out = b;
@@ -416,6 +434,7 @@ static void io_start(struct ublk_dev *d, struct ublk_io *io)
 	io->len = len;
 	io->done = 0;
 	u->stats.reads++;
+	space_use_touch(d->blob->use);
 	if (fill_range_cached(d->blob->sink, off, len)) {
 		u->stats.reads_cached++;
 		return io_read_file(d, io);
@@ -1073,6 +1092,12 @@ void ublk_stop(struct ublk *u)
 		free(m->devs);
 		free(m);
 	}
+	while (u->blobs) { /* opened by warms still running: the exit ends them */
+		struct ublk_blob *b = u->blobs;
+		u->blobs = b->next;
+		fill_sink_unref(b->sink);
+		free(b);
+	}
 	if (u->ctrl_on_loop)
 		loop_remove_fd(u->loop, u->ctrl.ring_fd);
 	if (u->ctrl_ready)
@@ -1102,3 +1127,139 @@ void ublk_print_devices(const struct ublk *u, FILE *f)
 					d->meta ? "meta" : "data", dev_state_names[d->state]);
 		}
 }
+
+/* ---- the space manager's view of the cache files ---- */
+
+void ublk_set_space(struct ublk *u, struct space *sp)
+{
+	u->space = sp;
+}
+
+static struct ublk_blob *find_blob(struct ublk *u, const char *digest)
+{
+	for (struct ublk_blob *b = u->blobs; b; b = b->next)
+		if (streq(fill_sink_blob(b->sink)->digest, digest))
+			return b;
+	return NULL;
+}
+
+static int64_t mtime_ms(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+static void ublk_list_files(void *userdata, space_file_fn fn, void *ctx)
+{
+	struct ublk *u = userdata;
+	DIR *dir = opendir(u->cache_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		const char *name = de->d_name;
+		size_t len = strlen(name);
+		char map_name[NAME_MAX + 1];
+		struct space_file_info fi = { .volume = UBLK_SPACE_VOLUME, .key = name };
+		struct stat st, mst;
+		_cleanup_free_ char *map_path = NULL;
+
+		if (len == DIGEST_HEX_LEN + 4 && streq(name + DIGEST_HEX_LEN, ".map") &&
+		    name_is_digest(name, DIGEST_HEX_LEN)) {
+			/* A map whose file is gone (a crash between the two unlinks of a
+			 * removal: the map goes first) is removed, so a new file starts empty. */
+			char file[DIGEST_HEX_LEN + 1];
+			snprintf(file, sizeof(file), "%.*s", DIGEST_HEX_LEN, name);
+			if (fstatat(dirfd(dir), file, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+			    errno == ENOENT && !find_blob(u, file))
+				unlinkat(dirfd(dir), name, 0);
+			continue;
+		}
+		if (len != DIGEST_HEX_LEN || !name_is_digest(name, len))
+			continue;
+		if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		fi.bytes = (uint64_t)st.st_blocks * 512;
+		fi.mtime_ms = mtime_ms(&st);
+		snprintf(map_name, sizeof(map_name), "%s.map", name);
+		if (fstatat(dirfd(dir), map_name, &mst, AT_SYMLINK_NOFOLLOW) == 0) {
+			fi.bytes += (uint64_t)mst.st_blocks * 512;
+			fi.mtime_ms = MAX(fi.mtime_ms, mtime_ms(&mst));
+			if (asprintf(&map_path, "%s/%s", u->cache_dir, map_name) < 0)
+				map_path = NULL;
+			if (!map_path || chunkmap_file_cached(map_path, &fi.cached) < 0)
+				fi.cached = 0;
+		}
+		fn(ctx, &fi);
+	}
+	closedir(dir);
+}
+
+/* The map goes first, made durable, then the file: a crash in between leaves a file without a
+ * map (all chunks absent, refetched), never a map claiming chunks of a missing or new file. */
+static int ublk_remove_file(void *userdata, const char *volume, const char *key)
+{
+	struct ublk *u = userdata;
+	_cleanup_close_ int dfd = -EBADF;
+	char map_name[NAME_MAX + 1];
+	bool had_map;
+
+	if (!streq(volume, UBLK_SPACE_VOLUME) || !name_is_digest(key, strlen(key)))
+		return -ENOENT;
+	if (find_blob(u, key))
+		return -EBUSY; /* a device (or a warm) has it open */
+	dfd = open(u->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	snprintf(map_name, sizeof(map_name), "%s.map", key);
+	had_map = unlinkat(dfd, map_name, 0) == 0;
+	if (!had_map && errno != ENOENT)
+		return -errno;
+	if (had_map && fsync(dfd) < 0)
+		return -errno;
+	if (unlinkat(dfd, key, 0) < 0)
+		return errno == ENOENT && had_map ? 0 : -errno;
+	return 0;
+}
+
+static struct fill_sink *ublk_open_sink(void *userdata, const struct catalogue_blob *b)
+{
+	struct ublk *u = userdata;
+	struct ublk_blob *ub = NULL;
+
+	if (blob_get(u, b, &ub) < 0)
+		return NULL;
+	return ub->sink; /* the blob reference stands for it: ublk_put_sink drops it */
+}
+
+static void ublk_put_sink(void *userdata, struct fill_sink *s)
+{
+	struct ublk *u = userdata;
+
+	for (struct ublk_blob *b = u->blobs; b; b = b->next)
+		if (b->sink == s)
+			return blob_unref(u, b);
+	log_error("ublk: a sink given back is not one of the open blobs'");
+}
+
+static bool ublk_model_device(void *userdata, const char *model, char *source, size_t len)
+{
+	struct ublk *u = userdata;
+	struct ublk_model *m = find_model(u, model);
+
+	if (!m)
+		return false;
+	for (size_t i = 0; i < m->n_total; i++)
+		if (m->devs[i] && m->devs[i]->meta && m->devs[i]->id >= 0 && len)
+			snprintf(source, len, "/dev/ublkb%d", m->devs[i]->id);
+	return true;
+}
+
+const struct space_kernel_ops ublk_space_ops = {
+	.file_volume = UBLK_SPACE_VOLUME,
+	.list_files = ublk_list_files,
+	.remove_file = ublk_remove_file,
+	.open_sink = ublk_open_sink,
+	.put_sink = ublk_put_sink,
+	.model_device = ublk_model_device,
+};

@@ -22,6 +22,8 @@ struct loop;
 struct fill;
 struct models;
 struct ublk;
+struct space;
+struct space_kernel_ops;
 
 #define UBLK_CONTROL_DEVICE "/dev/ublk-control"
 
@@ -46,6 +48,15 @@ int ublk_probe(const char *control);
  * the fix). */
 int ublk_start(struct loop *loop, struct fill *fill, struct models *models,
 	       const struct ublk_options *opts, struct ublk **out);
+/* Report the use of each blob's cache file (a device or a warm has it open) and the reads of
+ * its devices to the space manager, as volume UBLK_SPACE_VOLUME, key = the blob digest. */
+#define UBLK_SPACE_VOLUME "ublk"
+void ublk_set_space(struct ublk *u, struct space *sp);
+/* The space manager's actions on the ublk cache files: list them (bytes on disk, cached bytes
+ * from the chunk maps), remove one with its map when no device uses it, give the sink of a blob
+ * for a warm whether or not it is mounted, say whether a model has devices. */
+extern const struct space_kernel_ops ublk_space_ops;
+
 /* Close everything. Devices still present stay (their mounts fail from now on; the next
  * daemon deletes them); call ublk_detach_model first for a clean removal. */
 void ublk_stop(struct ublk *u);

@@ -113,7 +113,7 @@ static void warm_free(struct warm *w)
 	if (w->held)
 		space_model_release(cc->space, w->model->name);
 	for (size_t i = 0; i < w->n_blobs; i++)
-		fill_sink_unref(w->sinks[i]);
+		space_put_sink(cc->space, w->sinks[i]);
 	free(w->sinks);
 	if (w->model) {
 		catalogue_model_free(w->model);
@@ -168,7 +168,7 @@ static void warm_end(struct warm *w)
 					 : "cancelled",
 		 w->done_bytes, w->total_bytes);
 	for (size_t i = 0; i < w->n_blobs; i++)
-		fill_sink_unref(w->sinks[i]);
+		space_put_sink(cc->space, w->sinks[i]);
 	w->n_blobs = 0;
 	if (w->mounted && workpool_submit(cc->pool, warm_umount_work, warm_umount_done, w) >= 0)
 		return;
@@ -291,9 +291,14 @@ static void warm_start_filling(struct warm *w)
 	for (size_t i = 0; i < w->n_blobs; i++)
 		w->total_bytes += ALIGN_UP(fill_sink_blob(w->sinks[i])->size, PAGE);
 	if (w->conn)
-		control_reply(w->conn, "warming %s: %zu blob(s), %" PRIu64 " bytes%s",
-			      w->model->name, w->n_blobs, w->total_bytes,
-			      w->mounted ? " (mounted privately)" : " (using its mount)");
+		control_reply(
+			w->conn, "warming %s: %zu blob(s), %" PRIu64 " bytes%s", w->model->name,
+			w->n_blobs, w->total_bytes,
+			w->mounted ? " (mounted privately)"
+			: space_sinks_without_mount(w->cc->space) &&
+					!space_model_device(w->cc->space, w->model->name, NULL, 0)
+				? " (into its cache files)"
+				: " (using its mount)");
 	warm_pump(w);
 }
 
@@ -303,7 +308,7 @@ static void warm_fail(struct warm *w, int r)
 	w->stopping = true;
 	for (size_t i = 0; i < w->model->n_blobs; i++)
 		if (i >= w->n_blobs && w->sinks[i]) {
-			fill_sink_unref(w->sinks[i]);
+			space_put_sink(w->cc->space, w->sinks[i]);
 			w->sinks[i] = NULL;
 		}
 	warm_end(w);
@@ -376,6 +381,17 @@ static void warm_mount_done(void *userdata)
 }
 
 /* ---- control verbs ---- */
+
+/* Mounts of a model: by fsid= in on-demand mode, by its metadata device in ublk mode. */
+static unsigned model_mounts(struct cachectl *cc, const char *name, char *where, size_t len)
+{
+	char source[64];
+	unsigned n = erofs_mounts_count(name, NULL, where, len);
+
+	if (!n && space_model_device(cc->space, name, source, sizeof(source)) && source[0])
+		n = erofs_mounts_of_device(source, where, len);
+	return n;
+}
 
 static const struct catalogue_model *lookup_model(struct cachectl *cc, struct control_conn *conn,
 						  const char *name)
@@ -451,7 +467,7 @@ static int warm_start(struct cachectl *cc, const struct catalogue_model *m,
 		return 0;
 	}
 	for (size_t i = 0; i < m->n_blobs; i++) { /* a partial set is not used */
-		fill_sink_unref(w->sinks[i]);
+		space_put_sink(cc->space, w->sinks[i]);
 		w->sinks[i] = NULL;
 	}
 	if (asprintf(&w->mnt, "%s/%s", cc->warm_dir, m->name) < 0 ||
@@ -519,7 +535,7 @@ static int verb_status(struct control_conn *conn, int argc, char **argv, void *u
 	for (size_t m = 0; m < n; m++) {
 		const char *name = st[m].model->name;
 		char where[PATH_MAX];
-		unsigned mounts = erofs_mounts_count(name, NULL, where, sizeof(where));
+		unsigned mounts = model_mounts(cc, name, where, sizeof(where));
 
 		control_reply(conn,
 			      "model name=%s size=%" PRIu64 " cached=%" PRIu64
@@ -555,10 +571,17 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 				      : "at run time: blobcachectl unpin");
 		return -EPERM;
 	}
-	mounts = erofs_mounts_count(m->name, NULL, where, sizeof(where));
+	mounts = model_mounts(cc, m->name, where, sizeof(where));
 	if (mounts) {
 		control_error(conn, "model %s is mounted at %s%s: unmount it first", m->name, where,
 			      mounts > 1 ? " (and elsewhere)" : "");
+		return -EBUSY;
+	}
+	if (space_model_device(cc->space, m->name, where, sizeof(where))) {
+		control_error(conn,
+			      "model %s is mounted through block devices (%s, being set up or "
+			      "removed): unmount it first, or try again shortly",
+			      m->name, where[0] ? where : "not numbered yet");
 		return -EBUSY;
 	}
 	r = space_evict(cc->space, m, &res);
@@ -775,7 +798,7 @@ int cachectl_start(struct loop *loop, const struct config *cfg, struct models *m
 	return 0;
 }
 
-int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts, bool supported)
+int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts)
 {
 	cc->mounts = mounts;
 	for (size_t i = 0; i < cc->cfg->n_models; i++) {
@@ -783,12 +806,6 @@ int cachectl_start_preloads(struct cachectl *cc, struct mounts *mounts, bool sup
 
 		if (!cc->cfg->models[i].preload)
 			continue;
-		if (!supported) {
-			log_warn("[model %s] preload = yes is ignored: the ublk front end cannot "
-				 "preload yet (use frontend = ondemand, or read the model once)",
-				 cc->cfg->models[i].name);
-			continue;
-		}
 		p = calloc(1, sizeof(*p));
 		if (!p)
 			return -ENOMEM;

@@ -147,6 +147,65 @@ static void garbage_file_is_replaced_by_an_empty_map(void **state)
 	assert_int_equal(chunkmap_open(p, 0, MiB, &m), -EINVAL);
 }
 
+static void cached_bytes_count_marked_chunks_capped_at_the_padded_blob(void **state)
+{
+	uint8_t buf[CHUNKMAP_HEADER_SIZE + 16];
+	uint64_t size = 0;
+
+	/* 3 MiB + 100 bytes in 1 MiB chunks: 4 chunks, the last one 4096 bytes of the file. */
+	chunkmap_header_encode(3 * MiB + 100, MiB, buf);
+	memset(buf + CHUNKMAP_HEADER_SIZE, 0, 16);
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE + 4, &size), 0);
+	assert_int_equal(size, 3 * MiB + 100);
+	buf[CHUNKMAP_HEADER_SIZE + 1] = 1;
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE + 4, &size), MiB);
+	buf[CHUNKMAP_HEADER_SIZE + 0] = 1;
+	buf[CHUNKMAP_HEADER_SIZE + 2] = 1;
+	buf[CHUNKMAP_HEADER_SIZE + 3] = 1;
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE + 4, &size),
+			 3 * MiB + 4096);
+	/* Bytes past the last chunk and stray values are not chunks. */
+	buf[CHUNKMAP_HEADER_SIZE + 4] = 1;
+	buf[CHUNKMAP_HEADER_SIZE + 1] = 2;
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE + 8, &size),
+			 2 * MiB + 4096);
+	/* A map cut short counts what it has. */
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE + 1, &size), MiB);
+}
+
+static void cached_bytes_of_what_is_not_a_map_are_zero(void **state)
+{
+	uint8_t buf[CHUNKMAP_HEADER_SIZE + 4];
+	uint64_t size = 1, n_chunks = 99;
+
+	memset(buf, 1, sizeof(buf));
+	assert_int_equal(chunkmap_cached_bytes(buf, sizeof(buf), &size), 0);
+	assert_int_equal(size, 0);
+	chunkmap_header_encode(4 * MiB, MiB, buf);
+	assert_int_equal(chunkmap_cached_bytes(buf, CHUNKMAP_HEADER_SIZE - 1, &size), 0);
+	memcpy(buf + 24, &n_chunks, 8); /* a chunk count that does not fit the blob */
+	assert_int_equal(chunkmap_cached_bytes(buf, sizeof(buf), &size), 0);
+}
+
+static void file_cached_reads_a_map_as_chunkmap_open_wrote_it(void **state)
+{
+	_cleanup_free_ char *p = map_path("e.map");
+	_cleanup_free_ char *missing = map_path("missing.map");
+	struct chunkmap *m = NULL;
+	uint64_t cached = 1;
+
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, 0);
+	assert_int_equal(chunkmap_mark(m, 2), 0);
+	assert_int_equal(chunkmap_mark(m, 5), 0);
+	/* While the map is open (a device serves the blob) the file already says so. */
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, 2 * MiB);
+	chunkmap_free(m);
+	assert_int_equal(chunkmap_file_cached(missing, &cached), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +215,9 @@ int main(void)
 		cmocka_unit_test(map_of_another_unit_starts_afresh),
 		cmocka_unit_test(stray_bytes_and_a_short_file_count_as_absent),
 		cmocka_unit_test(garbage_file_is_replaced_by_an_empty_map),
+		cmocka_unit_test(cached_bytes_count_marked_chunks_capped_at_the_padded_blob),
+		cmocka_unit_test(cached_bytes_of_what_is_not_a_map_are_zero),
+		cmocka_unit_test(file_cached_reads_a_map_as_chunkmap_open_wrote_it),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -44,7 +44,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
 	tests/vm/scenarios/ublk-kill9.sh \
-	tests/vm/scenarios/ublk-http-concurrent.sh
+	tests/vm/scenarios/ublk-http-concurrent.sh \
+	tests/vm/scenarios/ublk-space.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh
