@@ -44,6 +44,10 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
 	tests/vm/scenarios/ublk-kill9.sh \
+	tests/vm/scenarios/ublk-restart-kill9.sh \
+	tests/vm/scenarios/ublk-restart-grace.sh \
+	tests/vm/scenarios/ublk-systemd.sh \
+	tests/vm/scenarios/ublk-model-update.sh \
 	tests/vm/scenarios/ublk-http-concurrent.sh \
 	tests/vm/scenarios/ublk-space.sh
 
