@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* blobcached: parses arguments, sets up, runs the loop, tears down. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -281,11 +282,50 @@ static int acquire_device(struct daemon *d, const char *device)
 		return fd; /* logged with cause and fix */
 	d->devfd = fd;
 	if (d->cfg.restart_grace_ms) {
-		r = holder_spawn(d->cfg.run_dir, fd, d->cfg.restart_grace_ms, &d->holder_conn);
+		r = holder_spawn(d->cfg.run_dir, fd, d->cfg.restart_grace_ms, NULL,
+				 &d->holder_conn);
 		if (r < 0)
 			log_warn_errno(r, "cannot start the device holder: a restart of the daemon "
 					  "will break mounted models");
 	}
+	return 0;
+}
+
+/* ublk mode with restart_grace: the devices outlive the daemon by themselves (user recovery);
+ * a holder, found or started here (before any thread), stops them when no daemon came back
+ * within restart_grace, so that their readers get EIO rather than wait for ever. Under systemd
+ * too: the unit's KillMode=process leaves the holder running across restarts and stops. */
+static int acquire_ublk_holder(struct daemon *d, const char *control)
+{
+	int other = 0, fd, r;
+
+	if (!d->cfg.restart_grace_ms)
+		return 0;
+	fd = holder_attach(d->cfg.run_dir, &d->holder_conn, &other);
+	if (fd >= 0) {
+		close(fd); /* its control fd: ublk_start opens its own */
+		log_info("attached to the device holder: ublk devices of the earlier daemon are "
+			 "served again");
+		return 0;
+	}
+	if (fd == -EBUSY)
+		return log_error_errno(fd,
+				       "another blobcached (pid %d) is serving this cache; "
+				       "stop it first",
+				       other);
+	if (fd != -ENOENT)
+		log_warn_errno(fd, "device holder in %s did not answer; starting another",
+			       d->cfg.run_dir);
+	fd = open(control, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* ublk_start says why */
+	r = holder_spawn(d->cfg.run_dir, fd, d->cfg.restart_grace_ms, ublk_release_devices,
+			 &d->holder_conn);
+	close(fd);
+	if (r < 0)
+		log_warn_errno(r,
+			       "cannot start the device holder: if the daemon does not come back, "
+			       "readers of its ublk devices wait until one does");
 	return 0;
 }
 
@@ -412,7 +452,7 @@ static int choose_frontend(struct daemon *d, const char *device, const char *ubl
 	case CONFIG_FRONTEND_UBLK:
 		*use_ublk = true;
 		log_info("front end: ublk ([daemon] frontend = ublk)");
-		return 0;
+		return acquire_ublk_holder(d, ublk_control);
 	case CONFIG_FRONTEND_ONDEMAND:
 		r = acquire_device(d, device);
 		if (r >= 0)
@@ -442,7 +482,7 @@ static int choose_frontend(struct daemon *d, const char *device, const char *ubl
 	log_notice("front end: ublk (frontend = auto: this kernel has no cachefiles on-demand "
 		   "mode; %s is there)",
 		   ublk_control);
-	return 0;
+	return acquire_ublk_holder(d, ublk_control);
 }
 
 static int run(struct daemon *d, const char *device, const char *ublk_control)
@@ -553,6 +593,7 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 			.control = ublk_control,
 			.cache_dir = d->cfg.cache_dir,
 			.run_dir = d->cfg.run_dir,
+			.recovery = d->cfg.restart_grace_ms > 0,
 		};
 		r = ublk_start(d->loop, d->fill, d->models, &uopts, &d->ublk);
 		if (r < 0) {
@@ -606,9 +647,9 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 		return r; /* logged */
 	if (d->ublk)
 		mounts_set_blockdev(d->mounts, &ublk_mount_ops, d->ublk);
-	/* ublk: an earlier daemon's devices died with it (no user recovery yet): mounts found in
-	 * place are replaced. */
-	r = mounts_start(d->mounts, d->control, d->ublk || !ondemand_resumed(d->od));
+	/* ublk: a mount in place is kept if it is of the model's devices (served again), else
+	 * replaced; on-demand: kept if the cache was resumed. */
+	r = mounts_start(d->mounts, d->control, !d->ublk && !ondemand_resumed(d->od));
 	if (r < 0)
 		return r;
 	r = cachectl_start_preloads(d->cachectl, d->mounts);
@@ -642,7 +683,14 @@ static void teardown(struct daemon *d)
 	probe_stop(d->probe);
 	linkwatch_stop(d->links);
 	mounts_free(d->mounts);
-	if (d->od && (d->holder_conn >= 0 || d->fdstored)) {
+	if (d->ublk && d->cfg.restart_grace_ms) {
+		/* The devices are made for recovery: requests in hand stay unanswered (the kernel
+		 * sends them again to the next daemon); answering them would give readers EIO on
+		 * every restart. The process exit closes the queues. */
+		log_info("stopping; the ublk devices wait for the next daemon (restart_grace %llu "
+			 "ms)",
+			 (unsigned long long)d->cfg.restart_grace_ms);
+	} else if (d->od && (d->holder_conn >= 0 || d->fdstored)) {
 		/* The device holder keeps the cache: requests in hand stay unanswered, and the next
 		 * daemon's `restore` has the kernel send them again. Failing them here would give
 		 * readers EIO on every restart. The process exit closes the object fds. */

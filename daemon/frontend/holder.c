@@ -134,9 +134,18 @@ static void holder_cleanup(const char *run_dir)
 	unlink(path);
 }
 
+static volatile sig_atomic_t terminate;
+
+static void on_terminate(int sig)
+{
+	terminate = sig;
+}
+
 /* Accept daemons, hand one at a time the device, watch it; exit when none came back within the
- * grace period. Never reads the device. */
-static int holder_main(const char *run_dir, int listen_fd, int devfd, uint64_t grace_ms)
+ * grace period, or on SIGTERM/SIGINT (a full stop: the cache is withdrawn at once). Never
+ * reads the device. */
+static int holder_main(const char *run_dir, int listen_fd, int devfd, uint64_t grace_ms,
+		       holder_expire_fn expire)
 {
 	int attached = -1;
 	pid_t attached_pid = 0;
@@ -162,7 +171,18 @@ static int holder_main(const char *run_dir, int listen_fd, int devfd, uint64_t g
 			}
 			timeout = (int)(grace_ms - (now - detached_since));
 		}
-		n = poll(p, attached >= 0 ? 2 : 1, timeout);
+		{
+			sigset_t none;
+			struct timespec ts = { .tv_sec = timeout / 1000,
+					       .tv_nsec = (long)(timeout % 1000) * 1000000 };
+			sigemptyset(&none);
+			n = ppoll(p, attached >= 0 ? 2 : 1, timeout < 0 ? NULL : &ts, &none);
+		}
+		if (terminate) {
+			log_notice("signal %d: releasing the cache (pending reads fail with EIO)",
+				   (int)terminate);
+			break;
+		}
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n <= 0)
@@ -206,11 +226,14 @@ static int holder_main(const char *run_dir, int listen_fd, int devfd, uint64_t g
 		}
 	}
 	holder_cleanup(run_dir);
+	if (expire)
+		expire(devfd, run_dir);
 	close(devfd);
 	return 0;
 }
 
-int holder_spawn(const char *run_dir, int devfd, uint64_t grace_ms, int *conn)
+int holder_spawn(const char *run_dir, int devfd, uint64_t grace_ms, holder_expire_fn expire,
+		 int *conn)
 {
 	_cleanup_close_ int listen_fd = -EBADF;
 	struct sockaddr_un sa;
@@ -241,13 +264,24 @@ int holder_spawn(const char *run_dir, int devfd, uint64_t grace_ms, int *conn)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_IGN);
+		{
+			/* Blocked but while in ppoll (holder_main): none is missed. */
+			struct sigaction act = { .sa_handler = on_terminate };
+			sigset_t term;
+			sigaction(SIGTERM, &act, NULL);
+			sigaction(SIGINT, &act, NULL);
+			sigemptyset(&term);
+			sigaddset(&term, SIGTERM);
+			sigaddset(&term, SIGINT);
+			sigprocmask(SIG_BLOCK, &term, NULL);
+		}
 		if (dup2(listen_fd, 10) < 0 || dup2(devfd, 11) < 0 || dup2(10, keep_listen) < 0 ||
 		    dup2(11, keep_dev) < 0)
 			_exit(1);
 		close_range(5, ~0U, 0);
 		fcntl(keep_listen, F_SETFD, FD_CLOEXEC);
 		fcntl(keep_dev, F_SETFD, FD_CLOEXEC);
-		_exit(holder_main(run_dir, keep_listen, keep_dev, grace_ms) < 0 ? 1 : 0);
+		_exit(holder_main(run_dir, keep_listen, keep_dev, grace_ms, expire) < 0 ? 1 : 0);
 	}
 	/* Attach as the first daemon. */
 	fd = holder_attach(run_dir, conn, &other);

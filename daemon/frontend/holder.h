@@ -10,6 +10,10 @@
  * daemon's connection; when the daemon is gone for longer than the grace period, the holder
  * closes the device (pending reads fail with EIO, never hang) and exits.
  * (Under systemd, the service manager's fd store does the same job.)
+ *
+ * In ublk mode the holder keeps a /dev/ublk-control fd: the devices outlive the daemon by
+ * themselves (user recovery), and what the holder adds is the end of the grace period: its
+ * expire function stops them, so that their waiting readers get EIO.
  */
 #pragma once
 
@@ -20,6 +24,10 @@
  * is attached (its pid in *other_pid when known); other -errno on failure. */
 int holder_attach(const char *run_dir, int *conn, int *other_pid);
 
-/* Start a holder for devfd (which stays open in the caller too) and attach to it. Returns 0 and
- * the connection to keep (*conn), or -errno. */
-int holder_spawn(const char *run_dir, int devfd, uint64_t grace_ms, int *conn);
+/* Run in the holder when the grace period ends, before it closes devfd and exits. */
+typedef void (*holder_expire_fn)(int devfd, const char *run_dir);
+
+/* Start a holder for devfd (which stays open in the caller too) and attach to it. expire: or
+ * NULL. Returns 0 and the connection to keep (*conn), or -errno. */
+int holder_spawn(const char *run_dir, int devfd, uint64_t grace_ms, holder_expire_fn expire,
+		 int *conn);

@@ -101,6 +101,7 @@ struct ublk_model {
 	size_t n_total;
 	struct ublk_dev **devs; /* [0]: the meta blob, then the data blobs */
 	struct attach_waiter *waiters;
+	char meta_digest[DIGEST_HEX_LEN + 1]; /* the version its devices serve */
 	char source[64];
 	char options[1024];
 };
@@ -129,6 +130,7 @@ struct ublk {
 	struct ublk_model *models_list;
 	struct ublk_blob *blobs;
 	struct space *space; /* or NULL */
+	bool recovery;	     /* devices outlive the daemon (UBLK_F_USER_RECOVERY) */
 	struct ublk_stats stats;
 };
 
@@ -306,7 +308,7 @@ static int ctrl_command(struct ublk *u, struct ublk_dev *d, uint32_t cmd_op, int
 	op->cmd_op = cmd_op;
 	op->dev_id = dev_id;
 	if (with_info) {
-		ublk_plan_dev_info(&op->buf.info, (int)getpid());
+		ublk_plan_dev_info(&op->buf.info, (int)getpid(), u->recovery);
 		addr = &op->buf.info;
 		len = sizeof(op->buf.info);
 	} else if (with_params) {
@@ -867,6 +869,7 @@ int ublk_attach_model(struct ublk *u, const char *name, ublk_attach_done_fn done
 	}
 	m->u = u;
 	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->meta_digest, sizeof(m->meta_digest), "%s", meta->digest);
 	m->state = MODEL_STARTING;
 	/* The metadata blob first (the primary device), then the data blobs in catalogue order:
 	 * publish makes one data blob, device 1 of the image's device table. */
@@ -882,6 +885,12 @@ int ublk_attach_model(struct ublk *u, const char *name, ublk_attach_done_fn done
 	}
 	if (r >= 0)
 		r = add_waiter(m, done, userdata);
+	/* Kept, so that a re-publish under the name leaves this version servable to the devices
+	 * of the next daemon (recovery) until they go. */
+	if (r >= 0 && models_retain(u->models, cm) < 0)
+		log_warn("model %s: cannot keep a copy of this version: after a re-publish, a "
+			 "restart of the daemon replaces its mount",
+			 name);
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++) {
 			blob_unref(u, m->devs[i]->blob);
@@ -946,7 +955,57 @@ void ublk_detach_model(struct ublk *u, const char *name)
 	model_maybe_free(m);
 }
 
-/* ---- devices left by an earlier daemon ---- */
+/* ---- devices left by an earlier daemon: served again, or deleted ---- */
+
+#define RECOVERY_WAIT_MS 5000  /* for the kernel to quiesce a device of a dead server */
+#define RECOVERY_END_MS	 10000 /* END_USER_RECOVERY: returns once every tag is fetched */
+
+static void on_late(struct ublk *u, struct ctrl_op *op, int res)
+{
+	log_warn("ublk: control command %u for device %d answered late (%d)", op->cmd_op,
+		 op->dev_id, res);
+}
+
+/* A control command, waited for (start-up only, before the loop runs): the result, -ETIME if
+ * the kernel did not answer in timeout_ms (the command stays with it; its late answer is only
+ * logged). info: GET_DEV_INFO's answer. */
+static int ctrl_sync(struct ublk *u, uint32_t cmd_op, int dev_id,
+		     struct ublksrv_ctrl_dev_info *info, uint64_t data0, unsigned timeout_ms)
+{
+	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,
+					.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
+	struct ctrl_op *op = calloc(1, sizeof(*op));
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (!op)
+		return -ENOMEM;
+	op->done = on_late;
+	op->cmd_op = cmd_op;
+	op->dev_id = dev_id;
+	r = ctrl_send(u, op, info ? &op->buf.info : NULL, info ? sizeof(op->buf.info) : 0, data0);
+	if (r < 0) {
+		free(op);
+		return r;
+	}
+	for (;;) {
+		struct ctrl_op *got;
+		r = io_uring_wait_cqe_timeout(&u->ctrl, &cqe, &ts);
+		if (r < 0)
+			return r; /* op is the ring's now: on_late frees it */
+		got = (struct ctrl_op *)(uintptr_t)cqe->user_data;
+		r = cqe->res;
+		io_uring_cqe_seen(&u->ctrl, cqe);
+		if (got == op)
+			break;
+		got->done(u, got, r); /* a late one */
+		free(got);
+	}
+	if (info)
+		*info = op->buf.info;
+	free(op);
+	return r;
+}
 
 static void on_stale_deleted(struct ublk *u, struct ctrl_op *op, int res)
 {
@@ -957,21 +1016,175 @@ static void on_stale_deleted(struct ublk *u, struct ctrl_op *op, int res)
 		log_info("ublk: deleted device %d left by an earlier daemon", op->dev_id);
 }
 
-static void on_stale_info(struct ublk *u, struct ctrl_op *op, int res)
+/* DEL_DEV, answered once the device is released (its stale mount replaced, its files closed). */
+static void delete_stale(struct ublk *u, int dev_id)
 {
-	int pid = op->buf.info.ublksrv_pid;
-
-	if (res < 0)
-		return; /* gone already (-ENODEV) */
-	/* Only a device whose server is gone: the number may belong to another ublk server. */
-	if (pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno != ESRCH))
-		return;
-	if (ctrl_command(u, NULL, UBLK_CMD_DEL_DEV, op->dev_id, on_stale_deleted, false, false, 0) <
-	    0)
-		log_warn("ublk: cannot delete device %d of an earlier daemon", op->dev_id);
+	if (ctrl_command(u, NULL, UBLK_CMD_DEL_DEV, dev_id, on_stale_deleted, false, false, 0) < 0)
+		log_warn("ublk: cannot delete device %d of an earlier daemon", dev_id);
 }
 
-static void clean_stale_devices(struct ublk *u)
+static bool other_process_alive(int pid)
+{
+	return pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/* Serve a device of a dead daemon again: wait until the kernel has quiesced it (the requests
+ * of its readers wait, requeued), START_USER_RECOVERY, fetch every tag on a new queue,
+ * END_USER_RECOVERY: the waiting requests come to us. -EBUSY: another server's, leave it;
+ * other -errno: delete it. */
+static int recover_device(struct ublk_dev *d)
+{
+	uint64_t deadline = loop_now_ms() + RECOVERY_WAIT_MS;
+	struct ublksrv_ctrl_dev_info info;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	for (;;) {
+		r = ctrl_sync(d->u, UBLK_CMD_GET_DEV_INFO, d->id, &info, 0, RECOVERY_WAIT_MS);
+		if (r < 0)
+			return r;
+		if (info.nr_hw_queues != 1 || info.queue_depth != UBLK_QUEUE_DEPTH ||
+		    info.max_io_buf_bytes != UBLK_IO_BUF_BYTES)
+			return -EINVAL; /* not the geometry of our queues */
+		switch (ublk_plan_recovery(&info, other_process_alive(info.ublksrv_pid))) {
+		case UBLK_RECOVER_NOT_OURS:
+			return -EBUSY;
+		case UBLK_RECOVER_DELETE:
+			return -ENODEV;
+		case UBLK_RECOVER_WAIT:
+			if (loop_now_ms() >= deadline)
+				return -ETIMEDOUT;
+			usleep(20000);
+			continue;
+		case UBLK_RECOVER_START:
+			break;
+		}
+		/* EBUSY while the dead daemon's char device is still being released. */
+		r = ctrl_sync(d->u, UBLK_CMD_START_USER_RECOVERY, d->id, NULL, 0, RECOVERY_WAIT_MS);
+		if (r != -EBUSY)
+			break;
+		if (loop_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+	if (r < 0)
+		return r;
+	r = queue_open(d);
+	if (r < 0)
+		return r;
+	/* A fetch the kernel refused answers at once; the others wait for requests. */
+	if (io_uring_peek_cqe(&d->ring, &cqe) == 0) {
+		r = cqe->res < 0 ? cqe->res : -EPROTO;
+		io_uring_cqe_seen(&d->ring, cqe);
+		return r;
+	}
+	r = ctrl_sync(d->u, UBLK_CMD_END_USER_RECOVERY, d->id, NULL, (uint64_t)getpid(),
+		      RECOVERY_END_MS);
+	if (r < 0)
+		return r;
+	d->started = true;
+	d->state = DEV_LIVE;
+	d->u->stats.devices++;
+	log_info("model %s: /dev/ublkb%d recovered: serves blob %.12s again (%s)", d->model->name,
+		 d->id, fill_sink_blob(d->blob->sink)->digest, d->meta ? "meta" : "data");
+	return 0;
+}
+
+static const struct catalogue_blob *version_blob(const struct catalogue_model *cm,
+						 const char *digest)
+{
+	for (size_t i = 0; i < cm->n_blobs; i++)
+		if (streq(cm->blobs[i].digest, digest))
+			return &cm->blobs[i];
+	return NULL;
+}
+
+/* The devices of one model (recs[0..n), in the order of its devices: meta first): all served
+ * again and the model live with the same mount source and options, or none (the model's mount
+ * is then replaced over new devices). */
+static void recover_model(struct ublk *u, const struct ublk_record *recs, size_t n)
+{
+	const struct catalogue_model *cm = NULL;
+	struct ublk_model *m = NULL;
+	size_t done = 0;
+	int r = 0;
+
+	if (recs[0].meta)
+		cm = models_find_version(u->models, recs[0].model, recs[0].digest);
+	if (!cm) {
+		log_warn("model %s: its devices of an earlier daemon serve a version that is "
+			 "neither in the catalogue nor kept: deleting them",
+			 recs[0].model);
+		r = -ENOENT;
+		goto fail;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->devs = calloc(n, sizeof(*m->devs)))) {
+		free(m);
+		m = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	m->u = u;
+	snprintf(m->name, sizeof(m->name), "%s", recs[0].model);
+	snprintf(m->meta_digest, sizeof(m->meta_digest), "%s", recs[0].digest);
+	m->state = MODEL_STARTING;
+	m->next = u->models_list;
+	u->models_list = m;
+	m->holds++;
+	for (; done < n; done++) {
+		const struct catalogue_blob *cb = version_blob(cm, recs[done].digest);
+		struct ublk_dev *d;
+
+		if (!cb || (cb->role == BLOB_ROLE_META) != recs[done].meta) {
+			r = -ENOENT;
+			break;
+		}
+		r = dev_new(m, cb, &d);
+		if (r < 0)
+			break;
+		d->id = recs[done].dev_id;
+		m->devs[m->n_total++] = d;
+		m->n_devs++;
+		r = recover_device(d);
+		if (r < 0) {
+			if (r == -ENODEV)
+				log_notice("model %s: /dev/ublkb%d was stopped (restart_grace ran "
+					   "out, or made without recovery): the model gets new "
+					   "devices, its mount is replaced",
+					   m->name, d->id);
+			else
+				log_warn_errno(r, "model %s: cannot serve /dev/ublkb%d again",
+					       m->name, d->id);
+			d->state = DEV_RELEASING; /* not ours again: freed, and deleted below */
+			m->devs[--m->n_total] = NULL;
+			queue_close(d);
+			blob_unref(u, d->blob);
+			free(d);
+			m->n_devs--;
+			break;
+		}
+	}
+	if (r >= 0) {
+		if (models_retain(u->models, cm) < 0)
+			log_warn("model %s: cannot keep a copy of this version", m->name);
+		m->holds--;
+		model_check_live(m);
+		log_notice("model %s: %zu block devices of the earlier daemon served again: its "
+			   "mount stays",
+			   m->name, n);
+		return;
+	}
+	model_device_failed(m, r); /* the devices served again are stopped and deleted */
+	m->holds--;
+	model_maybe_free(m);
+fail:
+	for (size_t i = done; i < n; i++)
+		if (r != -EBUSY || i > done)
+			delete_stale(u, recs[i].dev_id);
+}
+
+static void recover_devices(struct ublk *u)
 {
 	_cleanup_fclose_ FILE *f = fopen(u->record_path, "re");
 	_cleanup_free_ char *text = NULL;
@@ -985,16 +1198,65 @@ static void clean_stale_devices(struct ublk *u)
 		log_warn("%s: %s: ignored", u->record_path, err);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct ctrl_op *op = calloc(1, sizeof(*op));
-		if (!op)
-			return;
-		op->done = on_stale_info;
-		op->cmd_op = UBLK_CMD_GET_DEV_INFO;
-		op->dev_id = recs[i].dev_id;
-		if (ctrl_send(u, op, &op->buf.info, sizeof(op->buf.info), 0) < 0)
-			free(op);
+	/* A model's devices are recorded together, its metadata device first. */
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && streq(recs[j].model, recs[i].model) && !recs[j].meta; j++)
+			;
+		if (!u->recovery) {
+			for (size_t k = i; k < j; k++)
+				delete_stale(u, recs[k].dev_id);
+			continue;
+		}
+		recover_model(u, recs + i, j - i);
 	}
+}
+
+void ublk_release_devices(int ctrl_fd, const char *run_dir)
+{
+	struct ublk u = { .ctrl_fd = ctrl_fd };
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_free_ struct ublk_record *recs = NULL;
+	FILE *f;
+	size_t n = 0, len = 0;
+	char err[128] = "";
+
+	if (asprintf(&path, "%s/ublk-devices", run_dir) < 0 || !(f = fopen(path, "re")))
+		return;
+	if (getdelim(&text, &len, '\0', f) < 0 ||
+	    ublk_records_parse(text, &recs, &n, err, sizeof(err)) < 0) {
+		fclose(f);
+		log_warn("%s: cannot read the devices to stop %s", path, err);
+		return;
+	}
+	fclose(f);
+	if (io_uring_queue_init(CTRL_RING_ENTRIES, &u.ctrl, IORING_SETUP_SQE128) < 0) {
+		log_error("cannot make an io_uring to stop the ublk devices: their readers wait");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ublksrv_ctrl_dev_info info;
+		int r = ctrl_sync(&u, UBLK_CMD_GET_DEV_INFO, recs[i].dev_id, &info, 0,
+				  RECOVERY_WAIT_MS);
+		if (r < 0 || info.state == UBLK_S_DEV_DEAD || other_process_alive(info.ublksrv_pid))
+			continue;
+		r = ctrl_sync(&u, UBLK_CMD_STOP_DEV, recs[i].dev_id, NULL, 0, RECOVERY_END_MS);
+		if (r < 0)
+			log_error_errno(r, "cannot stop /dev/ublkb%d (model %s)", recs[i].dev_id,
+					recs[i].model);
+		else
+			log_notice("stopped /dev/ublkb%d (model %s): its reads fail with EIO",
+				   recs[i].dev_id, recs[i].model);
+	}
+	io_uring_queue_exit(&u.ctrl);
+}
+
+/* A version whose devices serve: kept while they do. */
+static bool version_in_use(void *userdata, const char *name, const char *meta)
+{
+	struct ublk *u = userdata;
+	struct ublk_model *m = find_model(u, name);
+
+	return m && streq(m->meta_digest, meta);
 }
 
 /* ---- start and stop ---- */
@@ -1055,7 +1317,9 @@ int ublk_start(struct loop *loop, struct fill *fill, struct models *models,
 	if (r < 0)
 		goto fail;
 	u->ctrl_on_loop = true;
-	clean_stale_devices(u);
+	u->recovery = opts->recovery;
+	models_set_in_use(models, version_in_use, u);
+	recover_devices(u);
 	save_records(u); /* the list is ours from now on */
 	log_info("ublk front end: control %s, cache files in %s, %u-deep queue per device, %u KiB "
 		 "per request",

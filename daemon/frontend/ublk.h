@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct loop;
@@ -31,6 +32,7 @@ struct ublk_options {
 	const char *control; /* UBLK_CONTROL_DEVICE */
 	const char *cache_dir;
 	const char *run_dir;
+	bool recovery; /* restart_grace > 0: devices outlive the daemon, the next one serves them */
 };
 
 struct ublk_stats {
@@ -44,8 +46,10 @@ struct ublk_stats {
 int ublk_probe(const char *control);
 
 /* Open the control device and its ring, join the loop. Devices of an earlier daemon listed
- * in the record whose server is gone are deleted. Returns 0 and *out, or -errno (logged with
- * the fix). */
+ * in the record whose server is gone are served again if they were made for recovery and
+ * their model's version is known (current or kept): the model stays live under the same
+ * devices, its mount stays, its readers saw a pause. Others are deleted. Returns 0 and *out,
+ * or -errno (logged with the fix). */
 int ublk_start(struct loop *loop, struct fill *fill, struct models *models,
 	       const struct ublk_options *opts, struct ublk **out);
 /* Report the use of each blob's cache file (a device or a warm has it open) and the reads of
@@ -57,8 +61,10 @@ void ublk_set_space(struct ublk *u, struct space *sp);
  * for a warm whether or not it is mounted, say whether a model has devices. */
 extern const struct space_kernel_ops ublk_space_ops;
 
-/* Close everything. Devices still present stay (their mounts fail from now on; the next
- * daemon deletes them); call ublk_detach_model first for a clean removal. */
+/* Close everything. Devices still present stay: with recovery, quiesced (their readers wait
+ * for the next daemon, or for the holder to stop them after restart_grace), else dead (their
+ * mounts fail; the next daemon deletes them). Call ublk_detach_model first for a clean
+ * removal. */
 void ublk_stop(struct ublk *u);
 const struct ublk_stats *ublk_get_stats(const struct ublk *u);
 /* One "ublk DEV model NAME blob DIGEST meta|data state" line per device. */
@@ -77,3 +83,8 @@ int ublk_attach_model(struct ublk *u, const char *name, ublk_attach_done_fn done
 void ublk_attach_cancel(struct ublk *u, const char *name, void *userdata);
 /* Remove the devices of model `name` (STOP_DEV, DEL_DEV), after its unmount. */
 void ublk_detach_model(struct ublk *u, const char *name);
+
+/* For the device holder, when no daemon came back within restart_grace (run in the holder
+ * process, with its own control fd): STOP_DEV every recorded device whose server is gone, so
+ * that their waiting readers get EIO, never hang. The next daemon deletes them. */
+void ublk_release_devices(int ctrl_fd, const char *run_dir);

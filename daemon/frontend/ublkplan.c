@@ -14,7 +14,7 @@ uint64_t ublk_plan_dev_bytes(uint64_t blob_size)
 	return ALIGN_UP(blob_size, BLOCK);
 }
 
-void ublk_plan_dev_info(struct ublksrv_ctrl_dev_info *info, int pid)
+void ublk_plan_dev_info(struct ublksrv_ctrl_dev_info *info, int pid, bool recovery)
 {
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = 1;
@@ -22,7 +22,24 @@ void ublk_plan_dev_info(struct ublksrv_ctrl_dev_info *info, int pid)
 	info->max_io_buf_bytes = UBLK_IO_BUF_BYTES;
 	info->dev_id = UINT32_MAX; /* the kernel picks a free number */
 	info->ublksrv_pid = pid;
-	info->flags = 0;
+	info->flags = recovery ? UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE : 0;
+}
+
+enum ublk_recovery_action ublk_plan_recovery(const struct ublksrv_ctrl_dev_info *info,
+					     bool server_alive)
+{
+	if (!(info->flags & UBLK_F_USER_RECOVERY))
+		return server_alive ? UBLK_RECOVER_NOT_OURS : UBLK_RECOVER_DELETE;
+	switch (info->state) {
+	case UBLK_S_DEV_QUIESCED:
+		return UBLK_RECOVER_START;
+	case UBLK_S_DEV_LIVE:
+		/* The kernel quiesces a device once the io_uring of its dead server is gone. */
+		return server_alive ? UBLK_RECOVER_NOT_OURS : UBLK_RECOVER_WAIT;
+	default: /* UBLK_S_DEV_DEAD: stopped (by the holder after restart_grace, or never started)
+		  */
+		return server_alive ? UBLK_RECOVER_NOT_OURS : UBLK_RECOVER_DELETE;
+	}
 }
 
 int ublk_plan_params(uint64_t blob_size, struct ublk_params *p)

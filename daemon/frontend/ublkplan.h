@@ -23,8 +23,22 @@
  * zeros). */
 uint64_t ublk_plan_dev_bytes(uint64_t blob_size);
 
-/* Pure: the ADD_DEV request: one queue, depth and buffer size as above, no flags. */
-void ublk_plan_dev_info(struct ublksrv_ctrl_dev_info *info, int pid);
+/* Pure: the ADD_DEV request: one queue, depth and buffer size as above. recovery: the device
+ * outlives its server (UBLK_F_USER_RECOVERY, with REISSUE: requests in hand when the daemon
+ * died are sent again to the next one; reads are idempotent), else no flags. */
+void ublk_plan_dev_info(struct ublksrv_ctrl_dev_info *info, int pid, bool recovery);
+
+/* What a new daemon does with a recorded device, from GET_DEV_INFO. */
+enum ublk_recovery_action {
+	UBLK_RECOVER_NOT_OURS, /* a live server other than us serves it: leave it alone */
+	UBLK_RECOVER_WAIT,     /* its server is gone, the kernel is still quiescing it: ask again */
+	UBLK_RECOVER_START,    /* quiesced: START_USER_RECOVERY, serve it, END_USER_RECOVERY */
+	UBLK_RECOVER_DELETE,   /* dead, or made without recovery: DEL_DEV (its mount is replaced) */
+};
+/* Pure: server_alive: the recorded server pid (info->ublksrv_pid) names a running process
+ * other than self_pid. */
+enum ublk_recovery_action ublk_plan_recovery(const struct ublksrv_ctrl_dev_info *info,
+					     bool server_alive);
 
 /* Pure: SET_PARAMS for a read-only device of a blob of blob_size bytes. -EINVAL if the size is
  * 0 or too large. */

@@ -99,6 +99,7 @@ struct job {
 	dev_t cache_dev;
 	bool replace_stale; /* JOB_MOUNT: detach a mount in place first, never adopt it */
 	int result;
+	bool kept; /* JOB_MOUNT: the mount was there already (kept, not made) */
 	char message[1024];
 };
 
@@ -327,11 +328,13 @@ static void run_mount(struct job *job)
 		job->result = -EIO;
 		return;
 	}
-	if (job->replace_stale && (mm->bdev_source ? mount_table_has_fs(tb, mm->path, "erofs", NULL)
-						   : table_has(tb, mm))) {
-		/* Its objects (or block devices) belonged to the previous daemon: every read of it
-		 * would fail. Detach the EROFS mount (the anchor stays) and mount
-		 * the model again; open files keep the old mount until they close. */
+	if (mm->bdev_source ? mount_table_has_fs(tb, mm->path, "erofs", NULL) &&
+				      !mount_table_has_fs(tb, mm->path, "erofs", mm->bdev_source)
+			    : job->replace_stale && table_has(tb, mm)) {
+		/* Its objects belonged to the previous daemon (no restore), or its block devices
+		 * are not the model's now (the previous daemon's, not served again): every read
+		 * of it would fail. Detach the EROFS mount (the anchor stays) and mount the model
+		 * again; open files keep the old mount until they close. */
 		if (umount2(mm->path, MNT_DETACH) < 0) {
 			snprintf(job->message, sizeof(job->message),
 				 "cannot detach the stale mount at %s: %s", mm->path,
@@ -348,9 +351,10 @@ static void run_mount(struct job *job)
 			return;
 		}
 	}
-	if (table_has(tb, mm)) /* already there (adopted) */
+	if (table_has(tb, mm)) { /* already there (adopted) */
+		job->kept = true;
 		job->result = 0;
-	else if (mm->kind == KIND_NFS)
+	} else if (mm->kind == KIND_NFS)
 		mount_nfs(job);
 	else
 		mount_model(job, tb);
@@ -643,6 +647,9 @@ static void mount_done(struct mounts *m, struct managed_mount *mm, struct job *j
 				   kind_name(mm), mm->name, mm->path,
 				   (unsigned long long)mm->last_recovery_ms);
 			mm->lost_at_ms = 0;
+		} else if (job->kept) {
+			log_info("%s %s: the mount at %s is in place: kept", kind_name(mm),
+				 mm->name, mm->path);
 		} else {
 			log_info("%s %s: mounted at %s", kind_name(mm), mm->name, mm->path);
 		}
@@ -791,8 +798,10 @@ static void check_all(struct mounts *m)
 				start_mount(m, mm);
 				break;
 			}
-			if (table_has(tb, mm) && !mm->lost_at_ms && !mm->failed_attempts &&
-			    !mm->waiter) {
+			/* Block devices: the attach says which devices are the model's, and the
+			 * mount job keeps the mount if it is of those. */
+			if (!m->bdev && table_has(tb, mm) && !mm->lost_at_ms &&
+			    !mm->failed_attempts && !mm->waiter) {
 				log_info("%s %s: adopting the existing mount at %s", kind_name(mm),
 					 mm->name, mm->path);
 				mm->state = ST_MOUNTED;

@@ -37,13 +37,33 @@ static void dev_info_asks_one_queue_and_a_free_number(void **state)
 {
 	struct ublksrv_ctrl_dev_info info;
 
-	ublk_plan_dev_info(&info, 1234);
+	ublk_plan_dev_info(&info, 1234, false);
 	assert_int_equal(info.nr_hw_queues, 1);
 	assert_int_equal(info.queue_depth, UBLK_QUEUE_DEPTH);
 	assert_int_equal(info.max_io_buf_bytes, UBLK_IO_BUF_BYTES);
 	assert_int_equal(info.dev_id, UINT32_MAX);
 	assert_int_equal(info.ublksrv_pid, 1234);
 	assert_int_equal(info.flags, 0);
+	ublk_plan_dev_info(&info, 1234, true);
+	assert_int_equal(info.flags, UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE);
+	assert_int_equal(info.nr_hw_queues, 1);
+}
+
+static void recovery_resumes_quiesced_devices_of_dead_servers_only(void **state)
+{
+	struct ublksrv_ctrl_dev_info info = { .flags = UBLK_F_USER_RECOVERY };
+
+	info.state = UBLK_S_DEV_QUIESCED;
+	assert_int_equal(ublk_plan_recovery(&info, false), UBLK_RECOVER_START);
+	info.state = UBLK_S_DEV_LIVE; /* the server just died: quiescing */
+	assert_int_equal(ublk_plan_recovery(&info, false), UBLK_RECOVER_WAIT);
+	assert_int_equal(ublk_plan_recovery(&info, true), UBLK_RECOVER_NOT_OURS);
+	info.state = UBLK_S_DEV_DEAD; /* stopped after restart_grace */
+	assert_int_equal(ublk_plan_recovery(&info, false), UBLK_RECOVER_DELETE);
+	info.flags = 0; /* made with restart_grace = 0: died with its server */
+	info.state = UBLK_S_DEV_LIVE;
+	assert_int_equal(ublk_plan_recovery(&info, false), UBLK_RECOVER_DELETE);
+	assert_int_equal(ublk_plan_recovery(&info, true), UBLK_RECOVER_NOT_OURS);
 }
 
 static struct ublksrv_io_desc iod(unsigned op, uint64_t sector, uint32_t sectors)
@@ -159,6 +179,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(device_is_the_blob_padded_to_a_block_and_read_only),
 		cmocka_unit_test(dev_info_asks_one_queue_and_a_free_number),
+		cmocka_unit_test(recovery_resumes_quiesced_devices_of_dead_servers_only),
 		cmocka_unit_test(reads_inside_the_device_are_read_everything_else_is_refused),
 		cmocka_unit_test(mount_names_the_meta_device_and_each_data_device_in_order),
 		cmocka_unit_test(record_prints_and_parses_back),

@@ -93,6 +93,75 @@ bc_kill9() {
 	BC_PID=
 }
 
+# bc_kill9_reader FILE SIZE_MB KILLS [RESTART_CMD]: sha256sum of FILE, fed 4 MiB at a time by dd
+# and paced while the kills go on so that all of them land mid-read, while the daemon is killed
+# with SIGKILL every 2 s and restarted (bc_start, or RESTART_CMD). Each dd's status is kept, so
+# a read error cannot hide. Sets KR_SUM, KR_ERRORS, KR_KILLS, KR_MID (the reader still running
+# at the last kill: yes|no), KR_SECONDS.
+bc_kill9_reader() {
+	local file=$1 size=$2 want_kills=$3 restart=${4:-bc_start} blocks reader rstart
+	blocks=$((size / 4))
+	rm -f /tmp/reader.err /tmp/kills-done /tmp/reader.sum
+	(
+		i=0
+		while [ $i -lt $blocks ]; do
+			dd if="$file" bs=4194304 skip=$i count=1 2>/dev/null ||
+				echo "read error at block $i" >>/tmp/reader.err
+			[ -f /tmp/kills-done ] || sleep 0.35
+			i=$((i + 1))
+		done
+	) | sha256sum | cut -d' ' -f1 >/tmp/reader.sum &
+	reader=$!
+	rstart=$(now)
+	KR_KILLS=0
+	while [ $KR_KILLS -lt "$want_kills" ] && kill -0 $reader 2>/dev/null; do
+		sleep 2
+		bc_kill9
+		KR_KILLS=$((KR_KILLS + 1))
+		$restart || fail "restart $KR_KILLS"
+	done
+	: >/tmp/kills-done
+	KR_MID=$(kill -0 $reader 2>/dev/null && echo yes || echo no)
+	wait_for "! kill -0 $reader 2>/dev/null" 900 || fail "the reader did not finish"
+	KR_SECONDS=$(elapsed_since "$rstart")
+	KR_ERRORS=$([ -f /tmp/reader.err ] && wc -l </tmp/reader.err || echo 0)
+	[ "$KR_ERRORS" = 0 ] || head /tmp/reader.err
+	KR_SUM=$(cat /tmp/reader.sum)
+}
+
+# ---- model versions (model-update scenarios) -------------------------------------------------
+
+# bc_check_tree DIR WANT WHAT: sha256 of every file of DIR equal to the list WANT (tree_sums).
+bc_check_tree() {
+	tree_sums "$1" >/tmp/got
+	cmp -s "$2" /tmp/got || {
+		diff "$2" /tmp/got | head -n 20
+		fail "$3: content differs from its source"
+	}
+}
+# bc_make_versions: /srv/src/v1, v2 (the same files with the same sizes, other bytes: the same
+# metadata size), v3 (one more file and one fewer).
+bc_make_versions() {
+	make_model /srv/src/v1 8 20
+	cp -a /srv/src/v1 /srv/src/v2
+	dd if=/dev/urandom of=/srv/src/v2/model.safetensors bs=1048576 count=8 2>/dev/null
+	dd if=/dev/urandom of=/srv/src/v2/shards/part-3.bin bs=1 count=2992 2>/dev/null
+	cp -a /srv/src/v2 /srv/src/v3
+	dd if=/dev/urandom of=/srv/src/v3/extra.bin bs=65536 count=40 2>/dev/null
+	rm /srv/src/v3/shards/part-5.bin
+}
+# bc_publish_version V: publish /srv/src/V as model m (--force); its entry in /tmp/V.model, the
+# sums of its files in /tmp/want-V.
+bc_publish_version() {
+	bc_publish m "/srv/src/$1" --force >/dev/null || fail "publish $1"
+	cp /srv/catalogue/m.model "/tmp/$1.model"
+	tree_sums "/srv/src/$1" >"/tmp/want-$1"
+}
+# bc_entry_blobs ENTRY: every blob digest a model entry lists.
+bc_entry_blobs() { sed -n 's/^\[blob \([0-9a-f]*\)\]$/\1/p' "$1"; }
+# bc_part_sums DIR: sums of the small files and of the first 4 MiB of model.safetensors.
+bc_part_sums() { (cd "$1" && sha256sum config.json shards/* && head -c 4194304 model.safetensors | sha256sum); }
+
 # bc_stat KEY: a counter from the status file (written every second; wait for a fresh one).
 bc_stat() {
 	sleep 1.1

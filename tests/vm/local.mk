@@ -17,6 +17,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/corrupt-chunk.sh \
 	tests/vm/scenarios/concurrent-readers.sh \
 	tests/vm/scenarios/restart-kill9.sh \
+	tests/vm/scenarios/ublk-restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
 	tests/vm/scenarios/managed-mount.sh \
 	tests/vm/scenarios/holder-lost.sh \
@@ -44,6 +45,9 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
 	tests/vm/scenarios/ublk-kill9.sh \
+	tests/vm/scenarios/ublk-restart-grace.sh \
+	tests/vm/scenarios/ublk-systemd.sh \
+	tests/vm/scenarios/ublk-model-update.sh \
 	tests/vm/scenarios/ublk-http-concurrent.sh \
 	tests/vm/scenarios/ublk-space.sh
 

@@ -19,31 +19,12 @@ meta_size() {
 		/^\[blob / { d = $2; sub(/\]$/, "", d) }
 		/^size *=/ && d == m && m != "" { print $3; exit }' "$1"
 }
-# blobs ENTRY: every blob digest a model entry lists.
-blobs() { sed -n 's/^\[blob \([0-9a-f]*\)\]$/\1/p' "$1"; }
-# check_tree DIR WANT WHAT: sha256 of every file of DIR equal to the list WANT.
-check_tree() {
-	tree_sums "$1" >/tmp/got
-	cmp -s "$2" /tmp/got || {
-		diff "$2" /tmp/got | head -n 20
-		fail "$3: content differs from its source"
-	}
-}
-publish() {
-	bc_publish m "/srv/src/$1" --force >/dev/null || fail "publish $1"
-	cp /srv/catalogue/m.model "/tmp/$1.model"
-	tree_sums "/srv/src/$1" >"/tmp/want-$1"
-}
+blobs() { bc_entry_blobs "$@"; }
+check_tree() { bc_check_tree "$@"; }
+publish() { bc_publish_version "$@"; }
+part_sums() { bc_part_sums "$@"; }
 
-# v1; v2: the same files with the same sizes, other bytes (same metadata size); v3: one more
-# file and one fewer.
-make_model /srv/src/v1 8 20
-cp -a /srv/src/v1 /srv/src/v2
-dd if=/dev/urandom of=/srv/src/v2/model.safetensors bs=1048576 count=8 2>/dev/null
-dd if=/dev/urandom of=/srv/src/v2/shards/part-3.bin bs=1 count=2992 2>/dev/null
-cp -a /srv/src/v2 /srv/src/v3
-dd if=/dev/urandom of=/srv/src/v3/extra.bin bs=65536 count=40 2>/dev/null
-rm /srv/src/v3/shards/part-5.bin
+bc_make_versions
 
 publish v1
 # No read-ahead: the part of v1 not read before the restart must still need the daemon.
@@ -53,7 +34,6 @@ mkdir -p /mnt/m /models
 mount -t erofs -o fsid=m none /mnt/m || fail "mount v1"
 # Only part of v1 is read before the restart below, so that its data object still needs the
 # daemon afterwards (the kernel re-opens an object at its first READ after a restore).
-part_sums() { (cd "$1" && sha256sum config.json shards/* && head -c 4194304 model.safetensors | sha256sum); }
 part_sums /srv/src/v1 >/tmp/want-part
 part_sums /mnt/m >/tmp/got-part
 cmp -s /tmp/want-part /tmp/got-part || fail "v1 mount: the small files and the first 4 MiB differ"

@@ -1,8 +1,9 @@
-# ublk: kill -9 of the daemon during a cold read. There is no user recovery yet, so the killed
-# daemon's mount fails; what this proves is what follows: the next daemon deletes the dead
-# devices (listed in run_dir/ublk-devices), mounts the model again over new devices, serves
-# only whole chunks that were completely written before the kill (the chunk maps), fetches the
-# rest, and every file is byte-identical; after umount no ublk device is left.
+# ublk: kill -9 of the daemon during a cold read with restart_grace = 0 (no user recovery: the
+# devices die with the daemon, its mount fails). What this proves is what follows: the next
+# daemon deletes the dead devices (listed in run_dir/ublk-devices), mounts the model again over
+# new devices, serves only whole chunks that were completely written before the kill (the chunk
+# maps), fetches the rest, and every file is byte-identical; after umount no ublk device is
+# left. (With restart_grace > 0 the devices outlive the daemon: ublk-restart-kill9.sh.)
 # vm: --modules stock --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -14,7 +15,7 @@ modprobe ublk_drv || fail "modprobe ublk_drv"
 make_model /srv/src/m 64 20
 bc_publish m /srv/src/m || fail "publish"
 tree_sums /srv/src/m >/tmp/src
-bc_config frontend=ublk readahead=0 workers=2
+bc_config frontend=ublk readahead=0 workers=2 restart_grace=0
 bc_start || fail "daemon start"
 mkdir -p /models/m
 ctl mount m /models/m || fail "mount"
