@@ -41,6 +41,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/dkms-modules.sh \
 	tests/vm/scenarios/mount-helper.sh \
 	tests/vm/scenarios/deb-install.sh \
+	tests/vm/scenarios/deb-upgrade.sh \
 	tests/vm/scenarios/ublk-publish-mount.sh \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
