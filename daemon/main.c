@@ -11,6 +11,7 @@
 #include "ops/caps.h"
 #include "configfile.h"
 #include "ops/cachectl.h"
+#include "ops/cachevol.h"
 #include "ops/control.h"
 #include "core/fill.h"
 #include "frontend/holder.h"
@@ -56,6 +57,7 @@ struct daemon {
 	struct linkwatch *links;   /* network links down/up: re-check the mounts */
 	int exit_status;	   /* on failure: 1, or EXIT_NO_RESTART */
 	struct space *space;	   /* watermarks, purge, warm/evict/pin */
+	struct cachevol *cachevol; /* the cache volume's health */
 };
 
 static void usage(FILE *f)
@@ -128,6 +130,10 @@ static int write_status(struct daemon *d)
 			(unsigned long long)hs->failed);
 	}
 	fprintf(f, "frontend=%s\n", d->ublk ? "ublk" : "ondemand");
+	if (d->cachevol) {
+		char why[8] = "";
+		fprintf(f, "cache_volume_ok=%d\n", cachevol_ready(d->cachevol, why, sizeof(why)));
+	}
 	if (d->ublk) {
 		const struct ublk_stats *us = ublk_get_stats(d->ublk);
 		fprintf(f,
@@ -338,14 +344,22 @@ static void on_link_change(const char *ifname, bool up, void *userdata)
 	mounts_recheck(d->mounts, why);
 }
 
-static bool probe_mounts_ready(const void *mounts, char *why, size_t why_len)
+/* The probe endpoint's readiness and metrics beyond the fill core's: the managed mounts and
+ * the cache volume. */
+static bool probe_extra_ready(const void *userdata, char *why, size_t why_len)
 {
-	return mounts_ready(mounts, why, why_len);
+	const struct daemon *d = userdata;
+	bool ok = mounts_ready(d->mounts, why, why_len);
+
+	return cachevol_ready(d->cachevol, why, why_len) && ok;
 }
 
-static void probe_mounts_metrics(const void *mounts, FILE *f)
+static void probe_extra_metrics(const void *userdata, FILE *f)
 {
-	mounts_format_metrics(mounts, f);
+	const struct daemon *d = userdata;
+
+	mounts_format_metrics(d->mounts, f);
+	cachevol_metrics(d->cachevol, f);
 }
 
 /* The cache belongs on its own volume: on the root filesystem it would fill the system disk,
@@ -405,9 +419,9 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->http = d->cfg.origin_url ? origin_http_get_stats(d->origin) : NULL;
 	out->request_timeout_ms = d->cfg.request_timeout_ms;
 	out->bound = d->od != NULL || d->ublk != NULL;
-	out->extra_ready = probe_mounts_ready;
-	out->extra_metrics = probe_mounts_metrics;
-	out->extra = d->mounts;
+	out->extra_ready = probe_extra_ready;
+	out->extra_metrics = probe_extra_metrics;
+	out->extra = d;
 	out->space = d->space ? space_get_report(d->space) : NULL;
 	if (d->space) {
 		out->list_models = probe_list_models;
@@ -612,6 +626,9 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
 	if (r < 0)
 		return r;
+	r = cachevol_start(d->loop, d->cfg.cache_dir, fill_get_stats(d->fill), &d->cachevol);
+	if (r < 0)
+		return r; /* logged */
 	/* Culling goes through the kernel's `cull` in on-demand mode; in ublk mode the front end
 	 * lists and removes its own cache files (and their chunk maps). */
 	if (d->od) {
@@ -705,6 +722,7 @@ static void teardown(struct daemon *d)
 		ublk_stop(d->ublk);
 		origin_free(d->origin);
 	}
+	cachevol_free(d->cachevol);
 	space_free(d->space);
 	models_free(d->models);
 	if (d->sigfd >= 0) {

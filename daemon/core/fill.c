@@ -503,6 +503,8 @@ static void process_done(void *userdata)
 		for (size_t i = 0; i < job->n_targets; i++)
 			if (job->target_results[i] < 0) {
 				f->stats.cache_write_errors++;
+				f->stats.cache_last_error_ms = loop_now_ms();
+				f->stats.cache_last_errno = -job->target_results[i];
 				log_error_errno(
 					job->target_results[i],
 					"blob %.12s: writing chunk %llu to the cache failed",

@@ -48,7 +48,9 @@ struct fill_stats {
 	uint64_t origin_errors;
 	uint64_t verify_failures; /* chunks whose digest did not match: never written */
 	uint64_t cache_write_errors;
-	uint64_t inflight; /* chunks fetching or being written now */
+	uint64_t cache_last_error_ms; /* loop_now_ms() of the last failed cache write, 0: none */
+	int cache_last_errno;	      /* its error (positive) */
+	uint64_t inflight;	      /* chunks fetching or being written now */
 	uint64_t oldest_request_age_ms;
 	uint64_t origin_last_ok_ms;    /* loop_now_ms() of the last good fetch, 0: none */
 	uint64_t origin_last_error_ms; /* ... of the last failed fetch, 0: none */

@@ -25,8 +25,12 @@ endif
 # Chunk presence of plain cache files, and the ublk front end's pure parts (device shape,
 # request plan, mount options, device record).
 if ENABLE_TESTS
-check_PROGRAMS += tests/unit/test-chunkmap tests/unit/test-ublkplan
-TESTS += tests/unit/test-chunkmap tests/unit/test-ublkplan
+check_PROGRAMS += tests/unit/test-chunkmap tests/unit/test-ublkplan tests/unit/test-cachevol
+TESTS += tests/unit/test-chunkmap tests/unit/test-ublkplan tests/unit/test-cachevol
+tests_unit_test_cachevol_SOURCES = tests/unit/test-cachevol.c daemon/ops/cachevol.c \
+	daemon/core/loop.c daemon/core/workpool.c
+tests_unit_test_cachevol_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_cachevol_LDADD = $(UNIT_LIBS) -lpthread
 tests_unit_test_chunkmap_SOURCES = tests/unit/test-chunkmap.c daemon/core/chunkmap.c
 tests_unit_test_chunkmap_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_chunkmap_LDADD = $(UNIT_LIBS)

@@ -71,6 +71,16 @@ wait_for() {
 	done
 }
 
+# wait_until CMD TIMEOUT [INTERVAL]: as wait_for, but returns 1 after TIMEOUT seconds instead
+# of failing the scenario.
+wait_until() {
+	_wu_deadline=$(($(date +%s) + $2))
+	while ! eval "$1"; do
+		[ "$(date +%s)" -lt "$_wu_deadline" ] || return 1
+		sleep "${3:-0.1}"
+	done
+}
+
 # now: seconds since the epoch.
 now() {
 	date +%s
