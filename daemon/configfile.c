@@ -77,6 +77,10 @@ static const struct config_key keys[] = {
 	  "SERVER:/EXPORT the daemon mounts at path and keeps mounted"),
 	K("origin", "nfs_options", KEY_STRING, nfs_options, 0, 0,
 	  "NFS mount options (default soft,timeo=30,retrans=2,retry=0)"),
+	K("origin", "catalogue", KEY_BOOL, origin_catalogue, 0, 0,
+	  "take model entries from the origin's models/ (index) into [daemon] catalogue"),
+	K("origin", "catalogue_refresh", KEY_DURATION, catalogue_refresh_ms, 1000, 3600000,
+	  "how often the origin's model index is read"),
 	K("daemon", "catalogue", KEY_STRING, catalogue_dir, 0, 0, "directory of *.model files"),
 	K("daemon", "run_dir", KEY_STRING, run_dir, 0, 0, "runtime directory (status file)"),
 	K("daemon", "state_dir", KEY_STRING, state_dir, 0, 0,
@@ -148,6 +152,7 @@ int config_init_defaults(struct config *c)
 	c->verify_threads = 2;
 	c->request_timeout_ms = 30000;
 	c->restart_grace_ms = 30000;
+	c->catalogue_refresh_ms = 30000;
 	c->log_level = LOG_INFO;
 	c->tls_verify = true;
 	c->max_connections = 8;

@@ -55,6 +55,8 @@ struct config {
 	unsigned retries;	  /* HTTP: attempts after a transient failure */
 	char *origin_nfs;	  /* SERVER:/EXPORT the daemon mounts at origin_path, or NULL */
 	char *nfs_options;	  /* its mount options; NULL: MOUNT_NFS_DEFAULT_OPTIONS */
+	bool origin_catalogue;	  /* the catalogue follows the origin's models/ */
+	uint64_t catalogue_refresh_ms;
 	/* [daemon] */
 	char *catalogue_dir;	 /* *.model files */
 	char *run_dir;		 /* status file */

@@ -41,6 +41,7 @@ daemon_blobcached_SOURCES = \
 	daemon/ops/cachectl.c daemon/ops/cachectl.h \
 	daemon/ops/probe.c daemon/ops/probe.h \
 	daemon/ops/cachevol.c daemon/ops/cachevol.h \
+	daemon/ops/catsync.c daemon/ops/catsync.h \
 	daemon/ops/mounts.c daemon/ops/mounts.h daemon/ops/mountpolicy.c daemon/ops/mountpolicy.h \
 	daemon/ops/linkwatch.c daemon/ops/linkwatch.h \
 	daemon/ops/sdnotify.c daemon/ops/sdnotify.h \

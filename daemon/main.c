@@ -12,6 +12,7 @@
 #include "configfile.h"
 #include "ops/cachectl.h"
 #include "ops/cachevol.h"
+#include "ops/catsync.h"
 #include "ops/control.h"
 #include "core/fill.h"
 #include "frontend/holder.h"
@@ -58,6 +59,7 @@ struct daemon {
 	int exit_status;	   /* on failure: 1, or EXIT_NO_RESTART */
 	struct space *space;	   /* watermarks, purge, warm/evict/pin */
 	struct cachevol *cachevol; /* the cache volume's health */
+	struct catsync *catsync;   /* [origin] catalogue = yes */
 };
 
 static void usage(FILE *f)
@@ -360,6 +362,7 @@ static void probe_extra_metrics(const void *userdata, FILE *f)
 
 	mounts_format_metrics(d->mounts, f);
 	cachevol_metrics(d->cachevol, f);
+	catsync_metrics(d->catsync, f);
 }
 
 /* The cache belongs on its own volume: on the root filesystem it would fill the system disk,
@@ -599,6 +602,12 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 			       d->meta_dir);
 	else
 		fopts.meta_dir = d->meta_dir;
+	if (d->cfg.origin_catalogue) {
+		r = catsync_start(d->loop, d->origin, d->cfg.catalogue_dir, d->cfg.state_dir,
+				  d->cfg.catalogue_refresh_ms, &d->catsync);
+		if (r < 0)
+			return r; /* logged */
+	}
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
@@ -698,6 +707,7 @@ static void teardown(struct daemon *d)
 	control_stop(d->control);
 	cachectl_free(d->cachectl);
 	probe_stop(d->probe);
+	catsync_free(d->catsync);
 	linkwatch_stop(d->links);
 	mounts_free(d->mounts);
 	if (d->ublk && d->cfg.restart_grace_ms) {

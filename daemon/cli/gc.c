@@ -254,6 +254,12 @@ int unpublish_model(const char *name, const char *origin_dir, const char *catalo
 	if (lock < 0)
 		return lock;
 	r = remove_entry(models_dir, name, &removed);
+	if (r >= 0 && removed) {
+		r = catalogue_write_index(models_dir);
+		if (r < 0)
+			return log_error_errno(r, "cannot rewrite %s/%s", models_dir,
+					       CATALOGUE_INDEX_NAME);
+	}
 	if (r >= 0 && catalogue_dir)
 		r = remove_entry(catalogue_dir, name, &removed);
 	if (r < 0)

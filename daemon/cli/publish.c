@@ -584,6 +584,10 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = catalogue_write_model(models_dir, &res->model);
 	if (r < 0)
 		return log_error_errno(r, "cannot write the model entry into %s", models_dir);
+	/* The index nodes with [origin] catalogue = yes read (an HTTP origin cannot list). */
+	r = catalogue_write_index(models_dir);
+	if (r < 0)
+		return log_error_errno(r, "cannot write %s/%s", models_dir, CATALOGUE_INDEX_NAME);
 	if (o->catalogue_dir) {
 		r = catalogue_write_model(o->catalogue_dir, &res->model);
 		if (r < 0) {

@@ -29,6 +29,10 @@ struct origin_ops {
 	 * check what the server claims against it. NULL: origin_fetch_sized() calls fetch. */
 	int (*fetch_sized)(struct origin *o, const char *digest, uint64_t blob_size, uint64_t off,
 			   size_t len, void *buf, origin_done_fn done, void *userdata);
+	/* Optional, BLOCKING (for a pool thread): a small file by its path beneath the origin
+	 * (e.g. "models/index"), at most max bytes, NUL-terminated in *out (free()). -ENOENT,
+	 * -EFBIG (longer than max), -EACCES, -ETIMEDOUT, -EIO. */
+	int (*get_file)(struct origin *o, const char *path, size_t max, char **out, size_t *len);
 };
 
 struct origin {

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -176,10 +177,51 @@ void origin_file_set_mount(struct origin *o, uint32_t fs_magic, uint64_t wait_ms
 	fo->wait_ms = wait_ms;
 }
 
+/* Blocking, for a pool thread. */
+static int file_get_file(struct origin *o, const char *path, size_t max, char **out, size_t *len)
+{
+	struct file_origin *fo = (struct file_origin *)o;
+	_cleanup_free_ char *full = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+
+	if (asprintf(&full, "%s/%s", fo->root, path) < 0)
+		return -ENOMEM;
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > max)
+		return -EFBIG;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
 static const struct origin_ops file_ops = {
 	.kind = "file",
 	.fetch = file_fetch,
 	.free = file_free,
+	.get_file = file_get_file,
 };
 
 int origin_file_new(struct loop *loop, const char *root, unsigned workers, struct origin **out)

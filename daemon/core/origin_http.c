@@ -500,39 +500,29 @@ static void on_timerfd(struct loop *loop, int fd, uint32_t events, void *userdat
 
 /* ---- fetch ---- */
 
-static int setup_easy(struct http_origin *ho, struct http_request *req)
-{
-	char range[64];
-	CURL *e;
-	CURLcode c = CURLE_OK;
-
-	e = req->easy = curl_easy_init();
-	if (!e)
-		return -ENOMEM;
-	snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)req->off,
-		 (unsigned long long)(req->off + req->len - 1));
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
 		if (c == CURLE_OK)                                                                 \
 			c = curl_easy_setopt(e, opt, val);                                         \
 	} while (0)
-	SET(CURLOPT_URL, req->url);
-	SET(CURLOPT_PRIVATE, req);
+
+/* What every request of this origin carries: URL, protocols, redirects, timeouts, TLS, proxy,
+ * credentials. */
+static CURLcode common_options(const struct http_origin *ho, CURL *e, const char *url, char *errbuf)
+{
+	CURLcode c = CURLE_OK;
+
+	SET(CURLOPT_URL, url);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
-	SET(CURLOPT_RANGE, range); /* the whole blob too: a 206 carries the size to check */
 	SET(CURLOPT_TIMEOUT_MS, (long)ho->request_timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)ho->connect_timeout_ms);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "blobcached/" PACKAGE_VERSION);
-	SET(CURLOPT_WRITEFUNCTION, on_body);
-	SET(CURLOPT_WRITEDATA, req);
-	SET(CURLOPT_HEADERFUNCTION, on_header);
-	SET(CURLOPT_HEADERDATA, req);
-	SET(CURLOPT_ERRORBUFFER, req->errbuf);
+	SET(CURLOPT_ERRORBUFFER, errbuf);
 	SET(CURLOPT_SSL_VERIFYPEER, ho->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, ho->tls_verify ? 2L : 0L);
 	if (ho->ca_file)
@@ -552,7 +542,27 @@ static int setup_easy(struct http_origin *ho, struct http_request *req)
 		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		SET(CURLOPT_USERPWD, ho->userpwd);
 	}
-#undef SET
+	return c;
+}
+
+static int setup_easy(struct http_origin *ho, struct http_request *req)
+{
+	char range[64];
+	CURL *e;
+	CURLcode c;
+
+	e = req->easy = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)req->off,
+		 (unsigned long long)(req->off + req->len - 1));
+	c = common_options(ho, e, req->url, req->errbuf);
+	SET(CURLOPT_PRIVATE, req);
+	SET(CURLOPT_RANGE, range); /* the whole blob too: a 206 carries the size to check */
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, req);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, req);
 	if (c != CURLE_OK) {
 		log_error("HTTP origin: libcurl refused an option: %s", curl_easy_strerror(c));
 		return c == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
@@ -668,11 +678,84 @@ static void http_free(struct origin *o)
 	curl_global_cleanup();
 }
 
+struct membuf {
+	char *data;
+	size_t len, max;
+	bool too_big;
+};
+
+static size_t on_file_body(char *p, size_t size, size_t n, void *userdata)
+{
+	struct membuf *b = userdata;
+	size_t l = size * n;
+	char *nd;
+
+	if (b->len + l > b->max) {
+		b->too_big = true;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	nd = realloc(b->data, b->len + l + 1);
+	if (!nd)
+		return CURL_WRITEFUNC_ERROR;
+	b->data = nd;
+	memcpy(b->data + b->len, p, l);
+	b->len += l;
+	b->data[b->len] = '\0';
+	return l;
+}
+
+/* Blocking, for a pool thread: reads only what set-up fixed. */
+static int http_get_file(struct origin *o, const char *path, size_t max, char **out, size_t *len)
+{
+	struct http_origin *ho = (struct http_origin *)o;
+	struct membuf b = { .max = max };
+	_cleanup_free_ char *url = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode c;
+	CURL *e;
+	int r = 0;
+
+	if (asprintf(&url, "%s/%s", ho->url, path) < 0)
+		return -ENOMEM;
+	e = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	c = common_options(ho, e, url, errbuf);
+	SET(CURLOPT_WRITEFUNCTION, on_file_body);
+	SET(CURLOPT_WRITEDATA, &b);
+	if (c == CURLE_OK)
+		c = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(e);
+	if (b.too_big)
+		r = -EFBIG;
+	else if (c != CURLE_OK)
+		r = c == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+	else if (status == 404 || status == 410)
+		r = -ENOENT;
+	else if (status == 401 || status == 403)
+		r = -EACCES;
+	else if (status != 200)
+		r = -EIO;
+	if (r < 0) {
+		log_debug("HTTP origin: GET %s: %s (status %ld)", url,
+			  errbuf[0] ? errbuf : strerror(-r), status);
+		free(b.data);
+		return r;
+	}
+	*out = b.data ? b.data : strdup("");
+	*len = b.len;
+	return *out ? 0 : -ENOMEM;
+}
+#undef SET
+
 static const struct origin_ops http_ops = {
 	.kind = "http",
 	.fetch = http_fetch,
 	.fetch_sized = http_fetch_sized,
 	.free = http_free,
+	.get_file = http_get_file,
 };
 
 /* ---- set-up ---- */

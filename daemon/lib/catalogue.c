@@ -1022,3 +1022,127 @@ void catalogue_free(struct catalogue *c)
 	c->models = NULL;
 	c->n_models = 0;
 }
+
+/* ---- the origin's model index ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int catalogue_write_index(const char *models_dir)
+{
+	_cleanup_free_ char *path = NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	char *text = NULL;
+	FILE *f;
+	DIR *dir;
+	struct dirent *de;
+	int r = 0;
+
+	dir = opendir(models_dir);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name), sl = strlen(CATALOGUE_SUFFIX);
+		if (l <= sl || strcmp(de->d_name + l - sl, CATALOGUE_SUFFIX) != 0 ||
+		    !name_is_valid_model(de->d_name, l - sl))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*names));
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (!(names[n] = strndup(de->d_name, l - sl))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(dir);
+	if (r == 0 && n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	f = r == 0 ? open_memstream(&text, &len) : NULL;
+	if (r == 0 && !f)
+		r = -ENOMEM;
+	if (f) {
+		fputs(CATALOGUE_INDEX_HEADER "\n", f);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "%s\n", names[i]);
+		if (fclose(f) != 0)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (r == 0 && asprintf(&path, "%s/%s", models_dir, CATALOGUE_INDEX_NAME) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		r = write_file_atomic(path, text, len);
+	free(text);
+	return r;
+}
+
+int catalogue_parse_index(const char *text, size_t len, char ***out, size_t *n_out, char *err,
+			  size_t err_len)
+{
+	char **names = NULL;
+	size_t n = 0, line = 0;
+	const char *p = text, *end = text + len;
+
+	*out = NULL;
+	*n_out = 0;
+	if (memchr(text, '\0', len)) {
+		snprintf(err, err_len, "a NUL byte in the index");
+		return -EINVAL;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		line++;
+		if (line == 1 && (l != strlen(CATALOGUE_INDEX_HEADER) ||
+				  memcmp(p, CATALOGUE_INDEX_HEADER, l) != 0)) {
+			snprintf(err, err_len, "line 1: not a model index (expected \"%s\")",
+				 CATALOGUE_INDEX_HEADER);
+			goto fail;
+		}
+		if (line > 1 && l > 0) {
+			char **nn;
+			if (!name_is_valid_model(p, l)) {
+				snprintf(err, err_len, "line %zu: not a model name: \"%.*s\"", line,
+					 (int)MIN(l, 64), p);
+				goto fail;
+			}
+			if (n >= CATALOGUE_INDEX_MAX) {
+				snprintf(err, err_len, "more than %d models", CATALOGUE_INDEX_MAX);
+				goto fail;
+			}
+			nn = realloc(names, (n + 1) * sizeof(*names));
+			if (!nn || !(nn[n] = strndup(p, l))) {
+				names = nn ? nn : names;
+				snprintf(err, err_len, "out of memory");
+				goto fail;
+			}
+			names = nn;
+			n++;
+		}
+		p += l + (nl ? 1 : 0);
+	}
+	if (line == 0) {
+		snprintf(err, err_len, "empty index");
+		goto fail;
+	}
+	*out = names;
+	*n_out = n;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return -EINVAL;
+}

@@ -116,6 +116,18 @@ int catalogue_load_dir(const char *dir, struct catalogue *out);
 /* Write a model file atomically (temp file, fsync, rename) into dir as NAME.model. */
 int catalogue_write_model(const char *dir, const struct catalogue_model *m);
 
+/* The origin's model index, <origin>/models/index: CATALOGUE_INDEX_HEADER, then one model name
+ * per line, sorted. publish and unpublish rewrite it (from the *.model files there); a node
+ * with [origin] catalogue = yes reads it to learn the models (an HTTP origin cannot list). */
+#define CATALOGUE_INDEX_NAME   "index"
+#define CATALOGUE_INDEX_HEADER "# blobcached model index v1"
+#define CATALOGUE_INDEX_MAX    65536
+int catalogue_write_index(const char *models_dir);
+/* Pure: parse an index. Returns 0 with *out (each name and the array malloc'd) and *n, or
+ * -EINVAL with the reason ("line N: ...") in err. */
+int catalogue_parse_index(const char *text, size_t len, char ***out, size_t *n, char *err,
+			  size_t err_len);
+
 /* Resolve a cookie key (not NUL-terminated, `len` bytes). Returns the blob or NULL.
  * If `model_out` is not NULL it receives the model the blob was found in. */
 const struct catalogue_blob *catalogue_resolve(const struct catalogue *c, const char *key,

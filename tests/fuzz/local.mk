@@ -4,7 +4,7 @@ FUZZ_TESTS = tests/fuzz/short.test
 TESTS += $(FUZZ_TESTS)
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run tests/fuzz/short.test tests/fuzz/fuzz-msg.c tests/fuzz/fuzz-config.c \
 	tests/fuzz/fuzz-catalogue.c tests/fuzz/fuzz-content-range.c \
-	tests/fuzz/fuzz-record.c
+	tests/fuzz/fuzz-record.c tests/fuzz/fuzz-index.c
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/build

@@ -392,6 +392,64 @@ static void test_format_parse_round_trip(void **state)
 }
 
 /* A catalogue of two models built by parsing. */
+static void test_index_write_and_parse(void **state)
+{
+	char dir[] = "/tmp/test-index.XXXXXX", path[128], *text = NULL, **names = NULL, err[128];
+	size_t len = 0, n = 0;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	/* Only *.model files with valid names, sorted. */
+	const char *files[] = { "zeta.model", "alpha.model", "not-a-model.txt", ".hidden.model" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fclose(f);
+	}
+	assert_int_equal(catalogue_write_index(dir), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, CATALOGUE_INDEX_NAME);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_true(getdelim(&text, &len, '\0', f) > 0);
+	fclose(f);
+	assert_string_equal(text, CATALOGUE_INDEX_HEADER "\nalpha\nzeta\n");
+	assert_int_equal(catalogue_parse_index(text, strlen(text), &names, &n, err, sizeof(err)),
+			 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "alpha");
+	assert_string_equal(names[1], "zeta");
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(text);
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, CATALOGUE_INDEX_NAME);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_index_refused(void **state)
+{
+	char **names = NULL, err[128];
+	size_t n = 0;
+	const char *bad_header = "models\nm\n", *bad_name = CATALOGUE_INDEX_HEADER "\nm\n../etc\n";
+
+	assert_int_equal(
+		catalogue_parse_index(bad_header, strlen(bad_header), &names, &n, err, sizeof(err)),
+		-EINVAL);
+	assert_non_null(strstr(err, "line 1"));
+	assert_int_equal(
+		catalogue_parse_index(bad_name, strlen(bad_name), &names, &n, err, sizeof(err)),
+		-EINVAL);
+	assert_non_null(strstr(err, "line 3"));
+	assert_null(names);
+	assert_int_equal(catalogue_parse_index("", 0, &names, &n, err, sizeof(err)), -EINVAL);
+}
+
 static void make_catalogue(struct catalogue *c)
 {
 	static const char second[] = MODEL_SECTION("other", META2) BLOB(META2, "8192", "meta")
@@ -630,6 +688,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_index_write_and_parse),
+		cmocka_unit_test(test_index_refused),
 		cmocka_unit_test(test_parse_meta_without_chunk_digests),
 		cmocka_unit_test(test_parse_large_entry),
 		cmocka_unit_test(test_parse_malformed),

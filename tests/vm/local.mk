@@ -39,6 +39,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/nfs-partition.sh \
 	tests/vm/scenarios/model-preload.sh \
 	tests/vm/scenarios/model-retire.sh \
+	tests/vm/scenarios/origin-catalogue.sh \
 	tests/vm/scenarios/dkms-modules.sh \
 	tests/vm/scenarios/mount-helper.sh \
 	tests/vm/scenarios/deb-install.sh \
