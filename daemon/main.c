@@ -346,6 +346,32 @@ static void on_link_change(const char *ifname, bool up, void *userdata)
 	mounts_recheck(d->mounts, why);
 }
 
+/* cachefiles stopped the cache after I/O errors on the volume (its binding is dead for good)
+ * and the volume answers again: exit, with the binding dropped from the fd store and the
+ * device holder, so that the next start (systemd's Restart=on-failure) binds anew and replaces
+ * the model mounts, whose reads would fail. */
+static void on_cache_dead(void *userdata)
+{
+	struct daemon *d = userdata;
+	_cleanup_free_ char *pidfile = NULL;
+	FILE *f;
+	int pid = 0;
+
+	log_error("cachefiles stopped the cache after I/O errors and the cache volume answers "
+		  "again: exiting so that the next start binds the cache anew (under systemd: "
+		  "Restart=on-failure; otherwise start blobcached again)");
+	if (d->fdstored && sdn_fdstore_remove("cachefiles") < 0)
+		log_warn("cannot drop the dead cache binding from systemd's fd store");
+	d->fdstored = false;
+	if (asprintf(&pidfile, "%s/holder.pid", d->cfg.run_dir) >= 0 &&
+	    (f = fopen(pidfile, "re"))) {
+		if (fscanf(f, "%d", &pid) == 1 && pid > 0)
+			kill(pid, SIGTERM); /* it releases the dead binding and exits */
+		fclose(f);
+	}
+	loop_quit(d->loop, -EIO);
+}
+
 /* The probe endpoint's readiness and metrics beyond the fill core's: the managed mounts and
  * the cache volume. */
 static bool probe_extra_ready(const void *userdata, char *why, size_t why_len)
@@ -635,7 +661,8 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 	r = space_new(d->loop, &d->cfg, d->models, d->fill, &d->space);
 	if (r < 0)
 		return r;
-	r = cachevol_start(d->loop, d->cfg.cache_dir, fill_get_stats(d->fill), &d->cachevol);
+	r = cachevol_start(d->loop, d->cfg.cache_dir, d->od ? d->cfg.cache_tag : NULL,
+			   fill_get_stats(d->fill), on_cache_dead, d, &d->cachevol);
 	if (r < 0)
 		return r; /* logged */
 	/* Culling goes through the kernel's `cull` in on-demand mode; in ublk mode the front end

@@ -15,6 +15,8 @@
 struct probe_job {
 	char *path; /* <dir>/.blobcached-probe */
 	char *dir;
+	char *tag; /* or NULL */
+	char cache_state;
 	uint64_t seq;
 	int err; /* positive, 0: good */
 	const char *step;
@@ -23,7 +25,10 @@ struct probe_job {
 
 struct cachevol {
 	struct loop *loop;
-	char *dir;
+	char *dir, *tag;
+	cachevol_dead_fn dead;
+	void *dead_userdata;
+	bool dead_called;
 	const struct fill_stats *fill;
 	struct workpool *pool;
 	int timer;
@@ -35,6 +40,7 @@ bool cachevol_verdict(const struct cachevol_state *st, uint64_t fill_error_ms, i
 		      uint64_t now_ms, const char *dir, char *why, size_t why_len)
 {
 	size_t used = why_len ? strlen(why) : 0;
+	bool ok = true;
 	const char *fix = "check the device (dmesg, smartctl); if it answers again and this "
 			  "stays, the filesystem stopped after the errors: repair it (umount, "
 			  "fsck, mount) and restart blobcached";
@@ -45,6 +51,14 @@ bool cachevol_verdict(const struct cachevol_state *st, uint64_t fill_error_ms, i
 			snprintf(why + used, why_len - used, __VA_ARGS__);                         \
 	} while (0)
 
+	if (st->cache_state == 'E' || st->cache_state == 'W') {
+		SAY("cachefiles stopped the cache after I/O errors on the volume (state %c in "
+		    "/proc/fs/fscache/caches): its binding is dead; blobcached exits to bind anew "
+		    "once the volume answers (repair it if it does not)\n",
+		    st->cache_state);
+		ok = false;
+		used = why_len ? strlen(why) : 0;
+	}
 	if (st->running_since_ms && now_ms - st->running_since_ms >= CACHEVOL_HUNG_MS) {
 		SAY("cache volume not answering: a 4 KiB probe of %s has not returned for %llu ms; "
 		    "%s\n",
@@ -71,7 +85,30 @@ bool cachevol_verdict(const struct cachevol_state *st, uint64_t fill_error_ms, i
 		return false;
 	}
 #undef SAY
-	return true;
+	return ok;
+}
+
+char cachevol_parse_caches(const char *text, const char *tag)
+{
+	/* "CACHE    REF   VOLS  OBJS  ACCES S NAME", a rule, then one line per cache. */
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char id[16], state = 0, name[256];
+		int ref, vols, objs, acc;
+
+		if (len < 300) {
+			char buf[301];
+			memcpy(buf, line, len);
+			buf[len] = '\0';
+			if (sscanf(buf, "%15s %d %d %d %d %c %255s", id, &ref, &vols, &objs, &acc,
+				   &state, name) == 7 &&
+			    streq(name, tag))
+				return state;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return 0;
 }
 
 /* In a pool thread: only the job. */
@@ -91,6 +128,15 @@ static void probe_work(void *userdata)
 		}                                                                                  \
 	} while (0)
 
+	if (job->tag) {
+		FILE *f = fopen("/proc/fs/fscache/caches", "re");
+		char text[8192];
+		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		job->cache_state = n ? cachevol_parse_caches(text, job->tag) : 0;
+	}
 	errno = 0;
 	STEP("statvfs", statvfs(job->dir, &sv) == 0);
 	if (sv.f_flag & ST_RDONLY) {
@@ -130,6 +176,8 @@ static void probe_done(void *userdata)
 
 	cv->st.running_since_ms = 0;
 	cv->st.probes++;
+	if (job->tag)
+		cv->st.cache_state = job->cache_state;
 	if (job->err) {
 		cv->st.failures++;
 		cv->st.last_error_ms = now;
@@ -140,7 +188,14 @@ static void probe_done(void *userdata)
 	}
 	free(job->path);
 	free(job->dir);
+	free(job->tag);
 	free(job);
+	/* The volume answers, the cache is dead: only a new binding serves again. */
+	if (!cv->dead_called && cv->dead && cv->st.last_ok_ms == now &&
+	    (cv->st.cache_state == 'E' || cv->st.cache_state == 'W')) {
+		cv->dead_called = true;
+		cv->dead(cv->dead_userdata);
+	}
 }
 
 static void on_timer(struct loop *loop, void *userdata)
@@ -165,12 +220,16 @@ static void on_timer(struct loop *loop, void *userdata)
 	job->cv = cv;
 	job->seq = cv->st.probes;
 	job->dir = strdup(cv->dir);
-	if (!job->dir || asprintf(&job->path, "%s/%s", cv->dir, PROBE_NAME) < 0) {
+	job->tag = cv->tag ? strdup(cv->tag) : NULL;
+	if (!job->dir || (cv->tag && !job->tag) ||
+	    asprintf(&job->path, "%s/%s", cv->dir, PROBE_NAME) < 0) {
+		free(job->tag);
 		free(job->dir);
 		free(job);
 		return;
 	}
 	if (workpool_submit(cv->pool, probe_work, probe_done, job) < 0) {
+		free(job->tag);
 		free(job->path);
 		free(job->dir);
 		free(job);
@@ -179,16 +238,21 @@ static void on_timer(struct loop *loop, void *userdata)
 	cv->st.running_since_ms = loop_now_ms();
 }
 
-int cachevol_start(struct loop *loop, const char *cache_dir, const struct fill_stats *fill,
+int cachevol_start(struct loop *loop, const char *cache_dir, const char *tag,
+		   const struct fill_stats *fill, cachevol_dead_fn dead, void *userdata,
 		   struct cachevol **out)
 {
 	struct cachevol *cv = calloc(1, sizeof(*cv));
 	int r;
 
-	if (!cv || !(cv->dir = strdup(cache_dir))) {
+	if (!cv || !(cv->dir = strdup(cache_dir)) || (tag && !(cv->tag = strdup(tag)))) {
+		if (cv)
+			free(cv->dir);
 		free(cv);
 		return -ENOMEM;
 	}
+	cv->dead = dead;
+	cv->dead_userdata = userdata;
 	cv->loop = loop;
 	cv->fill = fill;
 	cv->timer = -1;
@@ -215,6 +279,7 @@ void cachevol_free(struct cachevol *cv)
 		loop_remove_fd(cv->loop, cv->timer);
 	workpool_free(cv->pool);
 	free(cv->dir);
+	free(cv->tag);
 	free(cv);
 }
 

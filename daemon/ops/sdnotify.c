@@ -76,6 +76,19 @@ int sdn_fdstore_put(int fd, const char *name)
 	return r == 0 ? -ENOTCONN : 0;
 }
 
+int sdn_fdstore_remove(const char *name)
+{
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	if (asprintf(&msg, "FDSTOREREMOVE=1\nFDNAME=%s", name) < 0)
+		return -ENOMEM;
+	r = sd_notify(false, msg);
+	if (r < 0)
+		return r;
+	return r == 0 ? -ENOTCONN : 0;
+}
+
 static void on_watchdog(struct loop *loop, void *userdata)
 {
 	sd_notify(false, "WATCHDOG=1");

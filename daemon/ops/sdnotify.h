@@ -26,6 +26,8 @@ int sdn_fdstore_take(const char *name);
 
 /* Store fd under NAME (FDSTORE=1, FDNAME=, FDPOLL=0). Returns 0 or -errno. */
 int sdn_fdstore_put(int fd, const char *name);
+/* Drop the stored fds named `name` (the next start binds anew). Returns 0 or -errno. */
+int sdn_fdstore_remove(const char *name);
 
 /* READY=1 with a STATUS= line; starts the watchdog keep-alive (WATCHDOG=1 at half of
  * WatchdogSec, from a timer of loop, so it stops when the loop stops turning). */

@@ -70,6 +70,26 @@ static void hung_probe_is_reported(void **state)
 	assert_non_null(strstr(why, "not answering"));
 }
 
+static void caches_file_gives_the_state_of_our_tag(void **state)
+{
+	const char *text = "CACHE    REF   VOLS  OBJS  ACCES S NAME\n"
+			   "======== ===== ===== ===== ===== = ===============\n"
+			   "00000001     2     1     2     0 A other\n"
+			   "00000002     3     1     4     0 E blobcached\n";
+	struct cachevol_state st = { .last_ok_ms = 10, .cache_state = 'E' };
+	char why[512] = "";
+
+	assert_int_equal(cachevol_parse_caches(text, "blobcached"), 'E');
+	assert_int_equal(cachevol_parse_caches(text, "other"), 'A');
+	assert_int_equal(cachevol_parse_caches(text, "none"), 0);
+	assert_int_equal(cachevol_parse_caches("", "blobcached"), 0);
+	/* A stopped cache is not ready even when the volume answers. */
+	assert_false(cachevol_verdict(&st, 0, 0, 20, "/c", why, sizeof(why)));
+	assert_non_null(strstr(why, "cachefiles stopped the cache"));
+	st.cache_state = 'A';
+	assert_true(cachevol_verdict(&st, 0, 0, 20, "/c", why, sizeof(why)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -78,6 +98,7 @@ int main(void)
 		cmocka_unit_test(read_only_filesystem_says_how_to_repair),
 		cmocka_unit_test(chunk_write_failure_after_the_last_good_probe),
 		cmocka_unit_test(hung_probe_is_reported),
+		cmocka_unit_test(caches_file_gives_the_state_of_our_tag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
