@@ -44,6 +44,8 @@ enum job_state {
 	JOB_PROCESSING, /* verifying and writing in the pool */
 };
 
+#define FILL_BUF_POOL_MAX 64
+
 struct chunk_job {
 	struct fill *fill;
 	struct fill_sink *owner; /* holds the blob (digests); written to unless fd < 0 */
@@ -52,6 +54,7 @@ struct chunk_job {
 	bool prefetch;	 /* started by read-ahead: fetched even with nobody waiting yet */
 	bool whole_blob; /* fill_fetch_verified_blob: verified as a whole, handed over */
 	bool hashed;	 /* in fill->jobs */
+	bool pooled;	 /* buf is a chunk_size buffer of the pool */
 	uint64_t dispatch_ms;
 	void *buf;
 	int result; /* of fetch + verification */
@@ -107,6 +110,10 @@ struct fill {
 	char probe_digest[80];
 	uint64_t probe_blob_size, probe_off, probe_last_ms;
 	struct origin_probe *probe; /* in flight, or NULL */
+	/* Chunk buffers of jobs that finished, reused by the next ones: no allocation, mapping
+	 * or page faults per chunk. At most max_inflight (the memory bound holds). */
+	void *bufs[FILL_BUF_POOL_MAX];
+	unsigned n_bufs;
 };
 
 #define ORIGIN_PROBE_INTERVAL_MS 2000
@@ -348,6 +355,24 @@ static struct chunk_job *queue_pop(struct job_queue *q)
 	return job;
 }
 
+/* A chunk_size buffer, page-aligned, from the pool if one is there. */
+static void *buf_get(struct fill *f)
+{
+	void *b;
+
+	if (f->n_bufs)
+		return f->bufs[--f->n_bufs];
+	return posix_memalign(&b, PAGE, f->opts.chunk_size) == 0 ? b : NULL;
+}
+
+static void buf_put(struct fill *f, void *b)
+{
+	if (b && f->n_bufs < MIN((unsigned)FILL_BUF_POOL_MAX, f->opts.max_inflight))
+		f->bufs[f->n_bufs++] = b;
+	else
+		free(b);
+}
+
 static void job_free(struct chunk_job *job)
 {
 	for (size_t i = 0; i < job->n_targets; i++)
@@ -355,7 +380,10 @@ static void job_free(struct chunk_job *job)
 	free(job->targets);
 	free(job->target_results);
 	fill_sink_unref(job->owner);
-	free(job->buf);
+	if (job->pooled)
+		buf_put(job->fill, job->buf);
+	else
+		free(job->buf); /* sized otherwise: a whole blob, or a larger digest unit */
 	free(job);
 }
 
@@ -598,7 +626,9 @@ static void dispatch(struct fill *f)
 			job_complete(f, job);
 			continue;
 		}
-		if (posix_memalign(&job->buf, PAGE, job->end - job->start) != 0) {
+		job->pooled = !job->whole_blob && job->end - job->start <= f->opts.chunk_size;
+		if (job->pooled ? !(job->buf = buf_get(f))
+				: posix_memalign(&job->buf, PAGE, job->end - job->start) != 0) {
 			job->buf = NULL;
 			job->result = -ENOMEM;
 			job_complete(f, job);
@@ -1072,6 +1102,8 @@ void fill_free(struct fill *f)
 		loop_remove_fd(f->loop, f->timer);
 	close(f->eventfd);
 	/* Jobs still queued or in flight keep their sinks; the process exits next. */
+	while (f->n_bufs)
+		free(f->bufs[--f->n_bufs]);
 	free(f);
 }
 
