@@ -910,10 +910,13 @@ static int read_range(struct fill_sink *s, uint64_t off, uint64_t len, bool read
 	if (--req->pending == 0) {
 		/* Nothing to fetch (all present): complete from the loop, not from inside this
 		 * call, so the caller's state is settled when done() runs. */
+		bool wake = !f->ready; /* else the eventfd is pending already */
+
 		req->refs++;
 		req->next_ready = f->ready;
 		f->ready = req;
-		wake_ready(f);
+		if (wake)
+			wake_ready(f);
 	}
 	dispatch(f);
 	return 0;
