@@ -12,6 +12,19 @@ daemon_lib_libblobcache_a_SOURCES = \
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)
 
+# The fill core (event loop, worker pool, origins, chunk fills, chunk maps): linked by the daemon
+# and by the host benchmark bench/fill-core, so that the benchmark measures the daemon's own code.
+noinst_LIBRARIES += daemon/core/libfillcore.a
+daemon_core_libfillcore_a_SOURCES = \
+	daemon/core/loop.c daemon/core/loop.h \
+	daemon/core/workpool.c daemon/core/workpool.h \
+	daemon/core/origin.h daemon/core/origin_file.c \
+	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
+	daemon/core/fill.c daemon/core/fill.h \
+	daemon/core/chunkmap.c daemon/core/chunkmap.h
+daemon_core_libfillcore_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
+FILLCORE_LIBS = daemon/core/libfillcore.a $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) -lpthread
+
 # blobcached: the daemon, in layers whose includes point one way (each uses only those above it):
 #   lib/       shared with the CLI and kmod-helpers: logging, names, catalogue, EROFS, digests
 #   core/      the fill core: event loop, origins, chunk fills, models, cache space
@@ -22,12 +35,6 @@ sbin_PROGRAMS += daemon/blobcached
 daemon_blobcached_SOURCES = \
 	daemon/main.c \
 	daemon/configfile.c daemon/configfile.h \
-	daemon/core/loop.c daemon/core/loop.h \
-	daemon/core/workpool.c daemon/core/workpool.h \
-	daemon/core/origin.h daemon/core/origin_file.c \
-	daemon/core/http.c daemon/core/http.h daemon/core/origin_http.c \
-	daemon/core/fill.c daemon/core/fill.h \
-	daemon/core/chunkmap.c daemon/core/chunkmap.h \
 	daemon/core/models.c daemon/core/models.h \
 	daemon/core/mountinfo.c daemon/core/mountinfo.h \
 	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
@@ -48,7 +55,7 @@ daemon_blobcached_SOURCES = \
 	daemon/ops/caps.c daemon/ops/caps.h
 daemon_blobcached_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(CAP_CFLAGS) $(MOUNT_CFLAGS) $(NL_CFLAGS) $(URING_CFLAGS)
-daemon_blobcached_LDADD = $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
+daemon_blobcached_LDADD = daemon/core/libfillcore.a $(COMMON_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread \
 	$(SYSTEMD_LIBS) $(CAP_LIBS) $(MOUNT_LIBS) $(NL_LIBS) $(URING_LIBS)
 
 include daemon/cli/local.mk

@@ -86,6 +86,10 @@ struct fill_sink {
 	void *preload; /* verified bytes [0, preload_len) to write at the first READ */
 	uint64_t preload_len;
 	struct chunkmap *map; /* presence, when SEEK_HOLE cannot tell (NULL: SEEK_HOLE) */
+	/* Chunks known to be in the cache file, one bit each (loop thread only): written by us or
+	 * found by SEEK_HOLE once. Nothing punches holes in an open cache file, so a chunk seen
+	 * present stays so, and a READ that lands on it needs no lseek. */
+	uint64_t *present;
 };
 
 struct job_queue {
@@ -227,8 +231,26 @@ static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
 	s->unit = fill_unit(f->opts.chunk_size, blob);
 	s->n_chunks = (ALIGN_UP(blob->size, PAGE) + s->unit - 1) / s->unit;
 	s->last_first = UINT64_MAX;
+	s->present = calloc((s->n_chunks + 63) / 64, sizeof(*s->present));
+	if (!s->present) {
+		catalogue_blob_release(&s->blob);
+		free(s);
+		return -ENOMEM;
+	}
 	*out = s;
 	return 0;
+}
+
+/* Through a const sink too: the bits are a cache of what the file holds, not sink state. */
+static void sink_mark_present(const struct fill_sink *s, uint64_t index)
+{
+	if (index < s->n_chunks)
+		s->present[index / 64] |= 1ULL << (index % 64);
+}
+
+static bool sink_known_present(const struct fill_sink *s, uint64_t index)
+{
+	return index < s->n_chunks && (s->present[index / 64] & (1ULL << (index % 64)));
 }
 
 int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd, struct fill_sink **out)
@@ -250,6 +272,7 @@ void fill_sink_unref(struct fill_sink *s)
 		close(s->fd);
 	chunkmap_free(s->map);
 	free(s->preload);
+	free(s->present);
 	catalogue_blob_release(&s->blob);
 	free(s);
 }
@@ -431,6 +454,9 @@ static void job_complete(struct fill *f, struct chunk_job *job)
 	if (job->whole_blob)
 		blob_job_answer(f, job, job->result);
 	job_unhash(f, job);
+	for (size_t i = 0; job->result >= 0 && i < job->n_targets; i++)
+		if (job->target_results[i] >= 0)
+			sink_mark_present(job->targets[i], job->index);
 	while (job->waiters) {
 		struct waiter *w = job->waiters;
 		int r = job->result;
@@ -447,6 +473,8 @@ static void job_complete(struct fill *f, struct chunk_job *job)
 				/* Joined while the pool was writing: write its sink here (rare). */
 				r = sink_write_chunk(w->sink, job->buf, job->index, job->start,
 						     job->end - job->start);
+				if (r >= 0)
+					sink_mark_present(w->sink, job->index);
 			}
 		}
 		request_chunk_done(f, w->req, r);
@@ -703,8 +731,13 @@ static bool chunk_present(const struct fill_sink *s, uint64_t index, uint64_t st
 
 	if (s->map)
 		return chunkmap_has(s->map, index);
+	if (sink_known_present(s, index))
+		return true;
 	hole = lseek(s->fd, (off_t)start, SEEK_HOLE);
-	return hole >= 0 && (uint64_t)hole >= end;
+	if (hole < 0 || (uint64_t)hole < end)
+		return false;
+	sink_mark_present(s, index);
+	return true;
 }
 
 bool fill_range_cached(const struct fill_sink *s, uint64_t off, uint64_t len)
@@ -877,10 +910,13 @@ static int read_range(struct fill_sink *s, uint64_t off, uint64_t len, bool read
 	if (--req->pending == 0) {
 		/* Nothing to fetch (all present): complete from the loop, not from inside this
 		 * call, so the caller's state is settled when done() runs. */
+		bool wake = !f->ready; /* else the eventfd is pending already */
+
 		req->refs++;
 		req->next_ready = f->ready;
 		f->ready = req;
-		wake_ready(f);
+		if (wake)
+			wake_ready(f);
 	}
 	dispatch(f);
 	return 0;

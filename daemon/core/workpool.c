@@ -52,11 +52,13 @@ static void *pool_thread(void *arg)
 
 		pthread_mutex_lock(&p->lock);
 		item->next = NULL;
-		if (p->done_tail)
+		if (p->done_tail) {
+			/* The loop has not taken the list yet: it was woken for it already. */
 			p->done_tail->next = item;
-		else
-			p->done_head = item;
-		p->done_tail = item;
+			p->done_tail = item;
+			continue;
+		}
+		p->done_head = p->done_tail = item;
 		if (write(p->eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			log_error_errno(errno, "%s: eventfd write failed", p->name);
 	}
@@ -70,6 +72,8 @@ static void on_eventfd(struct loop *loop, int fd, uint32_t events, void *userdat
 	struct work_item *list;
 	uint64_t count;
 
+	/* Read before taking the list: a completion queued after the take finds the list empty
+	 * and writes the eventfd again, so none is left behind. */
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_error_errno(errno, "%s: eventfd read failed", p->name);
 	pthread_mutex_lock(&p->lock);
