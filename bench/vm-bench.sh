@@ -1,10 +1,10 @@
 # bench/vm-bench.sh: the guest half of bench/run (busybox sh, in the tests/vm VM). Not a test.
 # Measures, on the same model bytes in one boot: direct origin reads (file, HTTP via nginx), cold
-# and warm reads through blobcached, a plain file on the cache volume, 8 concurrent cold readers,
-# and rclone's VFS cache over the same nginx origin. Prints a markdown table between
+# and warm reads through blobcached (on-demand front end, then ublk), a plain file on the cache
+# volume, 8 concurrent cold readers, and rclone's VFS cache over the same nginx origin. Prints a markdown table between
 # BENCH-TABLE-BEGIN/END and the raw fio/curl output between BENCH-RAW-BEGIN/END.
 #
-# Arguments: MODEL_MB REPS [SKIP...]   SKIP words: http rclone (leave those rows out)
+# Arguments: MODEL_MB REPS [SKIP...]   SKIP words: http rclone ublk (leave those rows out)
 # bench/run inserts the job files of bench/fio/ at the @FIO-JOBS@ line (into /tmp/fio/).
 # vm: --timeout 3000 --mem 3072 --cache-size 4G --work-size 4G
 . /usr/share/blobcache-tests/lib.sh
@@ -122,17 +122,48 @@ EOF
 	try_wait "wget -q -O /dev/null $URL/models/ 2>/dev/null" 20
 }
 
-# bc_fresh file|http: stop the daemon, wipe the cache directory, restart, mount the model.
+# bc_fresh file|http [ublk]: stop the daemon, wipe the cache directory, restart, mount the
+# model: on-demand (mount -t erofs -o fsid=m), or with ublk through blobcachectl mount (one
+# /dev/ublkbN per blob).
 bc_fresh() {
-	umount $MNT 2>/dev/null
+	bc_umount
 	bc_stop
 	rm -rf /var/cache/blobcached/blobcached
-	bc_config
+	if [ "$2" = ublk ]; then bc_config frontend=ublk; else bc_config frontend=ondemand; fi
 	if [ "$1" = http ]; then
 		sed -i "s|^path = .*|url = $URL|" "$BC_CONF"
 	fi
 	bc_start || return 1
-	mount -t erofs -o fsid=m none $MNT || { note "mount failed"; bc_show_log; return 1; }
+	if [ "$2" = ublk ]; then
+		ctl mount m $MNT || { note "blobcachectl mount failed"; bc_show_log; return 1; }
+	else
+		mount -t erofs -o fsid=m none $MNT || { note "mount failed"; bc_show_log; return 1; }
+	fi
+}
+ctl() { blobcachectl --run-dir /run/blobcached "$@"; }
+# bc_umount: unmount the model, through the daemon in ublk mode (which removes the devices).
+bc_umount() {
+	grep -q " $MNT " /proc/mounts || return 0
+	if [ "$(bc_stat frontend 2>/dev/null)" = ublk ]; then
+		ctl umount m || umount $MNT
+		try_wait '[ -z "$(ls /dev/ublkb* 2>/dev/null)" ]' 20
+	else
+		umount $MNT
+	fi
+}
+# daemon_requests: the requests that reached the daemon so far: READs from cachefiles
+# (on-demand) or ublk I/O requests, the latter "total cached" (served from the cache file).
+daemon_requests() {
+	if [ "$(bc_stat frontend)" = ublk ]; then
+		echo "$(sed -n 's/^ublk_reads=//p' "$BC_STATUS") $(sed -n 's/^ublk_reads_cached=//p' "$BC_STATUS")"
+	else
+		echo "$(sed -n 's/^reads=//p' "$BC_STATUS") 0"
+	fi
+}
+# record_req NAME BEFORE: the requests since BEFORE (daemon_requests), "total cached rep".
+record_req() {
+	set -- "$1" $2 $(daemon_requests)
+	echo "$(($4 - $2)) $(($5 - $3)) $rep" >>"$RES/req-$1"
 }
 
 # rc_fresh: unmount rclone, wipe its cache, mount again.
@@ -204,6 +235,17 @@ else
 	if [ -f $NGINX_DIR/nginx.pid ] || start_nginx; then RCLONE=1; else RC_WHY="nginx did not start"; fi
 fi
 [ $RCLONE = 1 ] || note "no rclone rows: $RC_WHY"
+UBLK=0
+if skipped ublk; then
+	UBLK_WHY="skipped (argument)"
+elif ! modprobe ublk_drv 2>/tmp/modprobe.err; then
+	UBLK_WHY="modprobe ublk_drv failed: $(cat /tmp/modprobe.err)"
+elif [ ! -c /dev/ublk-control ]; then
+	UBLK_WHY="no /dev/ublk-control after modprobe ublk_drv"
+else
+	UBLK=1
+fi
+[ $UBLK = 1 ] || note "no ublk rows: $UBLK_WHY"
 
 # --- report -------------------------------------------------------------------------------------
 
@@ -253,6 +295,13 @@ report() {
 	r_w_plain=$(pratio plain8 2 plain 2)
 	r_ob_rc=$(ratio "$(med rclone-cold8 3)" "$MODEL_SIZE" 3)
 	r_w_rc=$(pratio rclone-cold8 2 rclone-cold 2)
+	r_u_cold_file=$(pratio ublk-cold-file 1 cold-file 1)
+	r_u_cold_http=$(pratio ublk-cold-http 1 cold-http 1)
+	r_u_warm=$(pratio ublk-warm 1 warm 1)
+	r_u_warm_plain=$(pratio ublk-warm 1 plain 1)
+	r_u_direct=$(pratio ublk-cold-file 1 direct-file 1)
+	r_u_ob8=$(ratio "$(med ublk-cold8-file 3)" "$MODEL_SIZE" 3)
+	r_u_w8=$(pratio ublk-cold8-file 2 ublk-cold-file 2)
 
 	{
 		echo "BENCH-TABLE-BEGIN"
@@ -278,6 +327,10 @@ report() {
 		row "5. rclone --vfs-cache-mode full, cold, 1 reader" http rclone-cold
 		row "5. rclone --vfs-cache-mode full, warm" http rclone-warm
 		row "5. rclone --vfs-cache-mode full, cold, 8 readers" http rclone-cold8
+		row "6. ublk: cold read, 1 reader" file ublk-cold-file
+		row "6. ublk: cold read, 1 reader" http ublk-cold-http
+		row "6. ublk: warm read (page cache dropped: the daemon serves the cache file)" cache ublk-warm
+		row "6. ublk: cold read, 8 readers" file ublk-cold8-file
 		echo
 		echo "Ratios: the median over repetitions of the ratio within each repetition (not a ratio of the medians above)."
 		echo
@@ -294,11 +347,26 @@ report() {
 		echo "| (reference) plain file: 8 readers wall / 1 reader wall | $r_w_plain | | |"
 		echo "| rclone 8 readers: origin bytes / model size (baseline) | $r_ob_rc | | |"
 		echo "| rclone 8 readers wall / 1 reader wall (baseline) | $r_w_rc | | |"
+		echo "| ublk / on-demand, cold, file origin | $r_u_cold_file | | |"
+		echo "| ublk / on-demand, cold, HTTP origin | $r_u_cold_http | | |"
+		echo "| ublk / on-demand, warm | $r_u_warm | | |"
+		echo "| ublk warm / plain file | $r_u_warm_plain | | |"
+		echo "| ublk cold / direct, file origin | $r_u_direct | | |"
+		echo "| ublk 8 readers: origin bytes / model size, file origin | $r_u_ob8 | <= 1.02 | $(verdict "$r_u_ob8" '<=' 1.02) |"
+		echo "| ublk 8 readers wall / 1 reader wall, file origin | $r_u_w8 | | |"
 		if [ $HTTP = 0 ]; then echo; echo "HTTP rows not measured: ${HTTP_WHY:-skipped}."; fi
 		if [ $RCLONE = 0 ]; then echo; echo "rclone rows not measured: $RC_WHY."; fi
+		if [ $UBLK = 0 ]; then echo; echo "ublk rows not measured: $UBLK_WHY."; fi
+		echo
+		echo "Requests that reached the daemon during one read of the model file (median): on-demand"
+		echo "(cachefiles READs): cold $(med req-cold-file 1), warm $(med req-warm 1); ublk (I/O requests, of which"
+		echo "served from the cache file): cold $(med req-ublk-cold-file 1) ($(med req-ublk-cold-file 2)),"
+		echo "warm $(med req-ublk-warm 1) ($(med req-ublk-warm 2))."
 		echo
 		echo "CPU during the cold 1-reader runs (median): file origin: guest CPUs $(med cpu-cold-file 1) % busy,"
 		echo "blobcached $(med cpu-cold-file 2) CPU-s; HTTP origin: $(med cpu-cold-http 1) % busy, $(med cpu-cold-http 2) CPU-s."
+		echo "ublk: file origin: $(med cpu-ublk-cold-file 1) % busy, $(med cpu-ublk-cold-file 2) CPU-s; HTTP origin: $(med cpu-ublk-cold-http 1) % busy,"
+		echo "$(med cpu-ublk-cold-http 2) CPU-s."
 		echo "sha256 of the model alone costs $(med sha256 2) CPU-s here (row 2b)."
 		echo "BENCH-TABLE-END"
 	} >/tmp/table.md
@@ -342,13 +410,17 @@ while [ $rep -le "$REPS" ]; do
 	fi
 
 	# 2. Cold reads through blobcached, one reader.
-	if bc_fresh file && snap=$(cpu_snap) && run_fio cold-file seq-read.fio $MNT/model.safetensors; then
+	if bc_fresh file && q0=$(daemon_requests) && snap=$(cpu_snap) &&
+		run_fio cold-file seq-read.fio $MNT/model.safetensors; then
 		cpu_since "$snap" cold-file
 		record cold-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
+		record_req cold-file "$q0"
 		raw "### cold-file daemon status:"; cat "$BC_STATUS" >>$RAW
 
 		# 3. Warm read (same cache, page cache dropped) and the plain file on the same volume.
-		run_fio warm seq-read.fio $MNT/model.safetensors && record warm "$FIO_MIBS" "$FIO_WALL"
+		q0=$(daemon_requests)
+		run_fio warm seq-read.fio $MNT/model.safetensors && record warm "$FIO_MIBS" "$FIO_WALL" &&
+			record_req warm "$q0"
 		run_fio plain seq-read.fio $PLAIN && record plain "$FIO_MIBS" "$FIO_WALL"
 		# The machine's own 8-reader cost (8 x the bytes out of the page cache on 2 vCPUs).
 		run_fio plain8 seq-read-8.fio $PLAIN && record plain8 "$FIO_MIBS" "$FIO_WALL"
@@ -391,8 +463,42 @@ while [ $rep -le "$REPS" ]; do
 			raw "### cold8-http daemon status:"; cat "$BC_STATUS" >>$RAW
 		fi
 	fi
-	umount $MNT 2>/dev/null
+	bc_umount
 	bc_stop
+
+	# 6. The ublk front end: the same model through /dev/ublkbN devices (blobcachectl mount), a
+	# fresh cache directory for each cold read, as above.
+	if [ $UBLK = 1 ]; then
+		if bc_fresh file ublk && q0=$(daemon_requests) && snap=$(cpu_snap) &&
+			run_fio ublk-cold-file seq-read.fio $MNT/model.safetensors; then
+			cpu_since "$snap" ublk-cold-file
+			record ublk-cold-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
+			record_req ublk-cold-file "$q0"
+			raw "### ublk-cold-file daemon status:"; cat "$BC_STATUS" >>$RAW
+			# Warm: page cache dropped; every miss is a request the daemon serves from the
+			# cache file.
+			q0=$(daemon_requests)
+			o0=$(bc_stat origin_bytes)
+			if run_fio ublk-warm seq-read.fio $MNT/model.safetensors; then
+				record ublk-warm "$FIO_MIBS" "$FIO_WALL" $(($(bc_stat origin_bytes) - o0))
+				record_req ublk-warm "$q0"
+				raw "### ublk-warm daemon status:"; cat "$BC_STATUS" >>$RAW
+			fi
+		fi
+		n0=$(nginx_bytes)
+		if [ $HTTP = 1 ] && bc_fresh http ublk && snap=$(cpu_snap) &&
+			run_fio ublk-cold-http seq-read.fio $MNT/model.safetensors; then
+			cpu_since "$snap" ublk-cold-http
+			record ublk-cold-http "$FIO_MIBS" "$FIO_WALL" $(($(nginx_bytes) - n0 + 0))
+			raw "### ublk-cold-http daemon status:"; cat "$BC_STATUS" >>$RAW
+		fi
+		if bc_fresh file ublk && run_fio ublk-cold8-file seq-read-8.fio $MNT/model.safetensors; then
+			record ublk-cold8-file "$FIO_MIBS" "$FIO_WALL" "$(bc_stat origin_bytes)"
+			raw "### ublk-cold8-file daemon status:"; cat "$BC_STATUS" >>$RAW
+		fi
+		bc_umount
+		bc_stop
+	fi
 
 	# 5. Baseline: rclone mount :http: --vfs-cache-mode full over the same nginx.
 	if [ $RCLONE = 1 ]; then
