@@ -112,7 +112,8 @@ static int write_status(struct daemon *d)
 		"bytes_requested=%llu\nchunks_fetched=%llu\nchunks_deduped=%llu\n"
 		"chunks_present=%llu\nchunks_prefetched=%llu\norigin_bytes=%llu\n"
 		"origin_errors=%llu\nverify_failures=%llu\n"
-		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n",
+		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n"
+		"verify_cpu_us=%llu\n",
 		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes, os->reads,
 		os->reads_failed, os->bad_messages, (unsigned long long)fs->requests,
 		(unsigned long long)fs->requests_failed, (unsigned long long)fs->requests_timed_out,
@@ -121,7 +122,8 @@ static int write_status(struct daemon *d)
 		(unsigned long long)fs->chunks_prefetched, (unsigned long long)fs->origin_bytes,
 		(unsigned long long)fs->origin_errors, (unsigned long long)fs->verify_failures,
 		(unsigned long long)fs->cache_write_errors, (unsigned long long)fs->inflight,
-		(unsigned long long)fs->oldest_request_age_ms);
+		(unsigned long long)fs->oldest_request_age_ms,
+		(unsigned long long)(fs->verify_cpu_ns / 1000));
 	if (d->cfg.origin_url) {
 		const struct origin_http_stats *hs = origin_http_get_stats(d->origin);
 		fprintf(f,

@@ -47,6 +47,7 @@ struct fill_stats {
 	uint64_t origin_bytes;	    /* bytes read from the origin */
 	uint64_t origin_errors;
 	uint64_t verify_failures; /* chunks whose digest did not match: never written */
+	uint64_t verify_cpu_ns;	  /* CPU time the pool threads spent hashing chunks (sha256) */
 	uint64_t cache_write_errors;
 	uint64_t cache_last_error_ms; /* loop_now_ms() of the last failed cache write, 0: none */
 	int cache_last_errno;	      /* its error (positive) */

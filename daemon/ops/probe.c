@@ -100,6 +100,11 @@ void probe_format_metrics(const struct probe_source *s, FILE *f)
 		fs->chunks_deduped);
 	counter(f, "chunks_present_total", "chunks found already cached", fs->chunks_present);
 	counter(f, "chunks_prefetched_total", "read-ahead fetches started", fs->chunks_prefetched);
+	fprintf(f,
+		"# HELP blobcached_verify_cpu_seconds_total CPU time spent hashing fetched chunks "
+		"(sha256)\n# TYPE blobcached_verify_cpu_seconds_total counter\n"
+		"blobcached_verify_cpu_seconds_total %.6f\n",
+		(double)fs->verify_cpu_ns / 1e9);
 	family(f, "errors_total", "counter", "Errors by kind");
 	sample(f, "errors_total", "kind", "origin", fs->origin_errors);
 	sample(f, "errors_total", "kind", "verify", fs->verify_failures);

@@ -189,6 +189,7 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 	fs.fetch_latency[7] = 4;
 	fs.fetch_latency_count = 4;
 	fs.fetch_latency_sum_ms = 1500;
+	fs.verify_cpu_ns = 2500000000;
 	probe_format_metrics(&s, f);
 	fclose(f);
 	assert_non_null(
@@ -198,6 +199,8 @@ static void metrics_carry_counters_histogram_and_types(void **state)
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_bucket{le=\"0.05\"} 3\n"));
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_bucket{le=\"+Inf\"} 4\n"));
 	assert_non_null(strstr(buf, "blobcached_fetch_seconds_sum 1.5\n"));
+	assert_non_null(strstr(buf, "# TYPE blobcached_verify_cpu_seconds_total counter\n"
+				    "blobcached_verify_cpu_seconds_total 2.500000\n"));
 	assert_null(strstr(buf, "http_attempts")); /* file origin: no HTTP series */
 	assert_null(strstr(buf, "ublk_"));	   /* on-demand mode: no ublk series */
 	assert_non_null(strstr(buf, "# TYPE blobcached_cache_removed_files_total counter\n"));

@@ -28,6 +28,13 @@ get /metrics >/tmp/metrics
 grep -q "^blobcached_reads_total [1-9]" /tmp/metrics || fail "reads not counted: $(grep reads_total /tmp/metrics)"
 grep -q "^blobcached_fetch_seconds_count [1-9]" /tmp/metrics || fail "no fetch latency samples"
 grep -q '^# TYPE blobcached_fetch_seconds histogram' /tmp/metrics || fail "no histogram type"
+# Hashing a fetched chunk costs the pool thread CPU time: counted (in µs: a whole 1 MiB chunk
+# takes hundreds of them even with SHA-NI), in /metrics and in the status file.
+dd if=/mnt/m/model.safetensors of=/dev/null bs=1M count=1 2>/dev/null || fail "read chunk 0"
+get /metrics >/tmp/metrics
+awk '$1 == "blobcached_verify_cpu_seconds_total" { found = 1; ok = $2 > 0 } END { exit !(found && ok) }' \
+	/tmp/metrics || fail "hashing CPU not counted: $(grep verify_cpu /tmp/metrics)"
+[ "$(bc_stat verify_cpu_us)" -gt 0 ] || fail "verify_cpu_us not in the status: $(grep verify $BC_STATUS)"
 
 # The origin loses its blobs: a read of an uncached range fails, and readiness says why.
 mv /srv/origin/blobs /srv/origin/blobs.away
