@@ -45,6 +45,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/deb-install.sh \
 	tests/vm/scenarios/deb-upgrade.sh \
 	tests/vm/scenarios/ublk-publish-mount.sh \
+	tests/vm/scenarios/ublk-publish-in-place.sh \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
 	tests/vm/scenarios/ublk-kill9.sh \
