@@ -6,6 +6,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/kernel-ondemand.sh \
 	tests/vm/scenarios/kernel-stock.sh \
 	tests/vm/scenarios/publish-mount-sha256.sh \
+	tests/vm/scenarios/publish-in-place.sh \
 	tests/vm/scenarios/second-read-cached.sh \
 	tests/vm/scenarios/multi-blob-device.sh \
 	tests/vm/scenarios/unknown-fsid.sh \
