@@ -8,6 +8,7 @@ daemon_lib_libblobcache_a_SOURCES = \
 	daemon/lib/parse.c daemon/lib/parse.h \
 	daemon/lib/catalogue.c daemon/lib/catalogue.h \
 	daemon/lib/erofs.c daemon/lib/erofs.h \
+	daemon/lib/erofs_write.c daemon/lib/erofs_write.h \
 	daemon/lib/verify.c daemon/lib/verify.h
 daemon_lib_libblobcache_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 COMMON_LIBS = daemon/lib/libblobcache.a $(INIH_LIBS)

@@ -57,11 +57,18 @@ static void publish_usage(FILE *f)
 	      "the metadata and data blobs go to ORIGIN_DIR/blobs/sha256/<digest>, the model\n"
 	      "entry to ORIGIN_DIR/models/NAME.model.\n"
 	      "\n"
+	      "With --in-place, SOURCE_DIR must lie beneath ORIGIN_DIR: its files of at least\n"
+	      "--in-place-min bytes are not copied but served from where they are (each read\n"
+	      "once to digest it); smaller files are packed into the metadata blob, the only\n"
+	      "blob written. A file changed after publish reads as EIO until re-published.\n"
+	      "\n"
 	      "Options:\n"
 	      "  -s, --chunk-size SIZE  EROFS chunk size, a power of two >= 4096 (default 1M)\n"
 	      "  -c, --catalogue DIR    also write the model entry into DIR (the daemon's\n"
 	      "                         catalogue directory)\n"
 	      "  -f, --force            replace an existing model entry of different content\n"
+	      "  -i, --in-place         publish without copying the large files (see above)\n"
+	      "      --in-place-min SIZE  smallest file left in place (default 1M, at most 64M)\n"
 	      "  -h, --help             show this help and exit\n",
 	      f);
 }
@@ -72,15 +79,28 @@ static int cmd_publish(int argc, char **argv)
 		{ "chunk-size", required_argument, NULL, 's' },
 		{ "catalogue", required_argument, NULL, 'c' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "in-place", no_argument, NULL, 'i' },
+		{ "in-place-min", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct publish_options o = { .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE };
+	struct publish_options o = { .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE,
+				     .in_place_min = PUBLISH_DEFAULT_IN_PLACE_MIN };
 	struct publish_result res;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:c:fh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:c:fih", options, NULL)) != -1) {
 		switch (opt) {
+		case 'i':
+			o.in_place = true;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o.in_place_min) < 0) {
+				log_error("--in-place-min '%s' is not a size; use e.g. 1M or 65536",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 's':
 			if (parse_size(optarg, &o.chunk_size) < 0) {
 				log_error("--chunk-size '%s' is not a size; use e.g. 1M or 4096",
@@ -120,9 +140,23 @@ static int cmd_publish(int argc, char **argv)
 	printf("  meta blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.meta.digest,
 	       (unsigned long long)res.meta.size, res.meta.n_chunk_digests,
 	       res.meta.existed ? "  (already present)" : "");
-	printf("  data blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.data.digest,
-	       (unsigned long long)res.data.size, res.data.n_chunk_digests,
-	       res.data.existed ? "  (already present)" : "");
+	if (o.in_place) {
+		const struct publish_in_place_stats *st = &res.in_place;
+		uint64_t model = st->large_bytes + st->small_bytes;
+
+		printf("  in place    %zu files, %llu bytes (%zu distinct blobs, read once, not "
+		       "copied)\n",
+		       st->large_files, (unsigned long long)st->large_bytes, st->devices);
+		printf("  packed      %zu small files, %llu bytes, in the metadata blob\n",
+		       st->small_files, (unsigned long long)st->small_bytes);
+		printf("  origin      %llu bytes written for a model of %llu bytes (%.3f%%)\n",
+		       (unsigned long long)st->origin_bytes, (unsigned long long)model,
+		       model ? 100.0 * (double)st->origin_bytes / (double)model : 0.0);
+	} else {
+		printf("  data blob   sha256:%s  %llu bytes  %zu chunk digests%s\n",
+		       res.data.digest, (unsigned long long)res.data.size, res.data.n_chunk_digests,
+		       res.data.existed ? "  (already present)" : "");
+	}
 	printf("  chunk size  %llu\n", (unsigned long long)o.chunk_size);
 	printf("  blobs       %s/blobs/sha256/\n", o.origin_dir);
 	printf("  entry       %s/models/%s.model\n", o.origin_dir, o.name);

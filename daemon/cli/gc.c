@@ -119,8 +119,10 @@ static int read_refs(const char *models_dir, struct refs *refs, unsigned *entrie
 				"remove it with 'blobcachectl unpublish', and run gc again",
 				path);
 		}
+		/* An in-place blob is read from its path, never from the store. */
 		for (size_t i = 0; i < m.n_blobs && r >= 0; i++)
-			r = refs_add(refs, m.blobs[i].digest);
+			if (!m.blobs[i].path[0])
+				r = refs_add(refs, m.blobs[i].digest);
 		catalogue_model_free(&m);
 		if (r < 0)
 			return r;

@@ -15,6 +15,7 @@
 
 #include "cli/gc.h"
 #include "erofs.h"
+#include "io.h"
 #include "log.h"
 #include "macros.h"
 
@@ -94,8 +95,37 @@ static int chunk_list_finish_one(struct chunk_list *l, EVP_MD_CTX *ctx)
 	return 0;
 }
 
-static int sha256_file(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
-		       struct chunk_list *chunks)
+/* Feed the same bytes to the whole digest and, cut at chunk boundaries (a read may span
+ * several chunks), to the chunk digests. */
+static int hash_update(EVP_MD_CTX *ctx, EVP_MD_CTX *chunk_ctx, struct chunk_list *chunks,
+		       uint64_t chunk_size, uint64_t *in_chunk, const unsigned char *buf, size_t n)
+{
+	int r;
+
+	if (EVP_DigestUpdate(ctx, buf, n) != 1)
+		return -EIO;
+	for (size_t done = 0; chunks && done < n;) {
+		uint64_t room = chunk_size - *in_chunk;
+		size_t piece = n - done < room ? n - done : (size_t)room;
+
+		if (EVP_DigestUpdate(chunk_ctx, buf + done, piece) != 1)
+			return -EIO;
+		done += piece;
+		*in_chunk += piece;
+		if (*in_chunk == chunk_size) {
+			r = chunk_list_finish_one(chunks, chunk_ctx);
+			if (r < 0)
+				return r;
+			*in_chunk = 0;
+		}
+	}
+	return 0;
+}
+
+/* pad_block: digest the content zero-padded to a multiple of 4096 bytes (an in-place blob);
+ * *size is the file's own size either way. */
+static int sha256_file(const char *path, uint64_t chunk_size, bool pad_block, char *hex,
+		       uint64_t *size, struct chunk_list *chunks)
 {
 	_cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL, *chunk_ctx = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -127,25 +157,17 @@ static int sha256_file(const char *path, uint64_t chunk_size, char *hex, uint64_
 		}
 		if (n == 0)
 			break;
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return -EIO;
+		r = hash_update(ctx, chunk_ctx, chunks, chunk_size, &in_chunk, buf, (size_t)n);
+		if (r < 0)
+			return r;
 		total += (uint64_t)n;
-		/* The same bytes, cut at chunk boundaries (a read may span several chunks). */
-		for (size_t done = 0; chunks && done < (size_t)n;) {
-			uint64_t room = chunk_size - in_chunk;
-			size_t piece = (size_t)n - done < room ? (size_t)n - done : (size_t)room;
-
-			if (EVP_DigestUpdate(chunk_ctx, buf + done, piece) != 1)
-				return -EIO;
-			done += piece;
-			in_chunk += piece;
-			if (in_chunk == chunk_size) {
-				r = chunk_list_finish_one(chunks, chunk_ctx);
-				if (r < 0)
-					return r;
-				in_chunk = 0;
-			}
-		}
+	}
+	if (pad_block && total % 4096) {
+		memset(buf, 0, 4096);
+		r = hash_update(ctx, chunk_ctx, chunks, chunk_size, &in_chunk, buf,
+				4096 - total % 4096);
+		if (r < 0)
+			return r;
 	}
 	if (chunks && in_chunk) {
 		r = chunk_list_finish_one(chunks, chunk_ctx);
@@ -162,11 +184,12 @@ static int sha256_file(const char *path, uint64_t chunk_size, char *hex, uint64_
 
 int publish_sha256_file(const char *path, char *hex, uint64_t *size)
 {
-	return sha256_file(path, 0, hex, size, NULL);
+	return sha256_file(path, 0, false, hex, size, NULL);
 }
 
-int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
-			       uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE], size_t *n_chunks)
+static int sha256_chunks(const char *path, uint64_t chunk_size, bool pad_block, char *hex,
+			 uint64_t *size, uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE],
+			 size_t *n_chunks)
 {
 	struct chunk_list l = { 0 };
 	int r;
@@ -175,7 +198,7 @@ int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex,
 	*n_chunks = 0;
 	if (chunk_size == 0)
 		return -EINVAL;
-	r = sha256_file(path, chunk_size, hex, size, &l);
+	r = sha256_file(path, chunk_size, pad_block, hex, size, &l);
 	if (r < 0) {
 		free(l.digests);
 		return r;
@@ -183,6 +206,19 @@ int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex,
 	*chunk_digests = l.digests;
 	*n_chunks = l.n;
 	return 0;
+}
+
+int publish_sha256_file_chunks(const char *path, uint64_t chunk_size, char *hex, uint64_t *size,
+			       uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE], size_t *n_chunks)
+{
+	return sha256_chunks(path, chunk_size, false, hex, size, chunk_digests, n_chunks);
+}
+
+int publish_sha256_file_padded(const char *path, uint64_t chunk_size, char *hex,
+			       uint64_t *file_size,
+			       uint8_t (**chunk_digests)[CATALOGUE_DIGEST_SIZE], size_t *n_chunks)
+{
+	return sha256_chunks(path, chunk_size, true, hex, file_size, chunk_digests, n_chunks);
 }
 
 void publish_model_uuid(const char *name, char *out)
@@ -410,7 +446,13 @@ static int validate_options(const struct publish_options *o, const char *mkfs)
 		if (r < 0)
 			return r;
 	}
-	if (access(mkfs, X_OK) < 0)
+	if (o->in_place && (o->in_place_min < 1 || o->in_place_min > PUBLISH_IN_PLACE_SMALL_MAX))
+		return log_error_errno(EINVAL,
+				       "--in-place-min %llu is not valid: use 1 to %lluM (files "
+				       "below it are packed into the metadata blob)",
+				       (unsigned long long)o->in_place_min,
+				       PUBLISH_IN_PLACE_SMALL_MAX >> 20);
+	if (!o->in_place && access(mkfs, X_OK) < 0)
 		return log_error_errno(errno,
 				       "mkfs.erofs not found at %s: install erofs-utils "
 				       "(apt-get install erofs-utils)",
@@ -524,6 +566,77 @@ static int fill_model(struct publish_state *s, const struct publish_options *o,
 	return 0;
 }
 
+/* --in-place: write the image ourselves (publish_inplace.c), store it in the temporary
+ * directory like mkfs.erofs's output, and make the model: the metadata blob, then the
+ * in-place blobs in device order (the ublk front end maps them in catalogue order). */
+static int build_in_place(struct publish_state *s, const struct publish_options *o,
+			  struct publish_result *res)
+{
+	_cleanup_free_ char *origin_root = NULL, *source = NULL;
+	_cleanup_free_ uint8_t *meta = NULL;
+	struct catalogue_blob *blobs = NULL;
+	struct catalogue_model *m = &res->model;
+	size_t meta_len = 0, n_blobs = 0;
+	int r;
+
+	origin_root = realpath(o->origin_dir, NULL);
+	source = realpath(o->source_dir, NULL);
+	if (!origin_root || !source)
+		return log_error_errno(errno, "cannot resolve %s",
+				       origin_root ? o->source_dir : o->origin_dir);
+	r = publish_build_in_place(o, origin_root, source, &meta, &meta_len, &blobs, &n_blobs,
+				   &res->in_place);
+	if (r < 0)
+		return r;
+	m->blobs = calloc(n_blobs + 1, sizeof(*m->blobs));
+	if (!m->blobs) {
+		for (size_t i = 0; i < n_blobs; i++)
+			catalogue_blob_release(&blobs[i]);
+		free(blobs);
+		return -ENOMEM;
+	}
+	memcpy(m->blobs + 1, blobs, n_blobs * sizeof(*blobs));
+	free(blobs);
+	m->n_blobs = n_blobs + 1;
+
+	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
+		s->tmpdir = NULL;
+		return -ENOMEM;
+	}
+	if (!mkdtemp(s->tmpdir)) {
+		r = -errno;
+		free(s->tmpdir);
+		s->tmpdir = NULL;
+		return log_error_errno(r, "cannot create a temporary directory in %s",
+				       o->origin_dir);
+	}
+	if (asprintf(&s->tmp_meta, "%s/meta", s->tmpdir) < 0) {
+		s->tmp_meta = NULL;
+		return -ENOMEM;
+	}
+	r = write_file_atomic(s->tmp_meta, meta, meta_len);
+	if (r < 0)
+		return log_error_errno(r, "cannot write %s", s->tmp_meta);
+	r = publish_sha256_file_chunks(s->tmp_meta, o->chunk_size, res->meta.digest,
+				       &res->meta.size, &s->chunk_digests[0],
+				       &res->meta.n_chunk_digests);
+	if (r < 0)
+		return log_error_errno(r, "reading %s", s->tmp_meta);
+
+	snprintf(m->name, sizeof(m->name), "%s", o->name);
+	memcpy(m->meta, res->meta.digest, sizeof(m->meta));
+	m->chunk_size = o->chunk_size;
+	m->blobs[0] = (struct catalogue_blob){
+		.size = res->meta.size,
+		.role = BLOB_ROLE_META,
+		.digest_chunk_size = o->chunk_size,
+		.n_chunk_digests = res->meta.n_chunk_digests,
+		.chunk_digests = TAKE_PTR(s->chunk_digests[0]),
+	};
+	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
+	return 0;
+}
+
 static int publish_steps(struct publish_state *s, const struct publish_options *o,
 			 struct publish_result *res)
 {
@@ -536,15 +649,21 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = validate_options(o, mkfs);
 	if (r < 0)
 		return r;
-	r = build_image(s, o, mkfs);
-	if (r < 0)
-		return r;
-	r = finish_image(s, o, res);
-	if (r < 0)
-		return r;
-	r = fill_model(s, o, res);
-	if (r < 0)
-		return r;
+	if (o->in_place) {
+		r = build_in_place(s, o, res);
+		if (r < 0)
+			return r;
+	} else {
+		r = build_image(s, o, mkfs);
+		if (r < 0)
+			return r;
+		r = finish_image(s, o, res);
+		if (r < 0)
+			return r;
+		r = fill_model(s, o, res);
+		if (r < 0)
+			return r;
+	}
 
 	if (asprintf(&blobs_dir, "%s/blobs/sha256", o->origin_dir) < 0 ||
 	    asprintf(&models_dir, "%s/models", o->origin_dir) < 0)
@@ -571,9 +690,11 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	if (lock < 0)
 		return lock;
 	/* Data first: a meta blob in the store is only useful with its data blob. */
-	r = store_blob(s, 1, s->tmp_data, blobs_dir, &res->data);
-	if (r < 0)
-		return r;
+	if (!o->in_place) {
+		r = store_blob(s, 1, s->tmp_data, blobs_dir, &res->data);
+		if (r < 0)
+			return r;
+	}
 	r = store_blob(s, 0, s->tmp_meta, blobs_dir, &res->meta);
 	if (r < 0)
 		return r;
@@ -584,6 +705,16 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = catalogue_write_model(models_dir, &res->model);
 	if (r < 0)
 		return log_error_errno(r, "cannot write the model entry into %s", models_dir);
+	if (o->in_place) {
+		_cleanup_free_ char *entry = NULL;
+		struct stat st;
+
+		/* What this publish wrote to the origin, against the model's size. */
+		res->in_place.origin_bytes = res->meta.existed ? 0 : res->meta.size;
+		if (asprintf(&entry, "%s/%s.model", models_dir, o->name) >= 0 &&
+		    stat(entry, &st) == 0)
+			res->in_place.origin_bytes += (uint64_t)st.st_size;
+	}
 	/* The index nodes with [origin] catalogue = yes read (an HTTP origin cannot list). */
 	r = catalogue_write_index(models_dir);
 	if (r < 0)

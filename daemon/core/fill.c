@@ -113,8 +113,9 @@ struct fill {
 	int timer;
 	/* While the origin is failing: what last failed, re-read now and then to notice that it
 	 * answers again even when no reader asks (readiness follows it). */
-	char probe_digest[80];
-	uint64_t probe_blob_size, probe_off, probe_last_ms;
+	/* the blob of the last failed fetch (digest, size, path; no chunk digests) */
+	struct catalogue_blob probe_blob;
+	uint64_t probe_off, probe_last_ms;
 	struct origin_probe *probe; /* in flight, or NULL */
 	/* Chunk buffers of jobs that finished, reused by the next ones: no allocation, mapping
 	 * or page faults per chunk. At most max_inflight (the memory bound holds). */
@@ -548,6 +549,16 @@ static void process_done(void *userdata)
 	f->stats.verify_cpu_ns += job->verify_cpu_ns;
 	if (job->result == -EBADMSG || job->result == -ENODATA) {
 		f->stats.verify_failures++;
+		if (!s->verify_warned && s->blob.path[0]) {
+			s->verify_warned = true;
+			log_error("in-place file %s (blob %.12s) changed since it was published: "
+				  "chunk %llu (bytes %llu-%llu) does not match its digest; not "
+				  "cached, the reader gets EIO; re-publish the model "
+				  "(blobcachectl publish --in-place --force)",
+				  s->blob.path, s->blob.digest, (unsigned long long)job->index,
+				  (unsigned long long)job->start,
+				  (unsigned long long)(job->start + job->data_len));
+		}
 		if (!s->verify_warned) { /* once per blob (per open object) */
 			s->verify_warned = true;
 			log_error("blob %.12s: chunk %llu (bytes %llu-%llu) does not match its "
@@ -608,15 +619,25 @@ static void on_fetched(void *userdata, ssize_t result)
 		f->stats.inflight--;
 		f->stats.origin_errors++;
 		f->stats.origin_last_error_ms = loop_now_ms();
-		snprintf(f->probe_digest, sizeof(f->probe_digest), "%s", s->blob.digest);
-		f->probe_blob_size = s->blob.size;
+		f->probe_blob = s->blob;
+		f->probe_blob.chunk_digests = NULL;
+		f->probe_blob.n_chunk_digests = 0;
 		f->probe_off = job->start;
 		job->result = (int)result;
-		log_warn_errno(job->result,
-			       "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",
-			       s->blob.digest, (unsigned long long)job->index,
-			       (unsigned long long)job->start,
-			       (unsigned long long)(job->start + job->data_len));
+		if (s->blob.path[0])
+			log_warn_errno(job->result,
+				       "blob %.12s (in-place file %s): fetch of chunk %llu (bytes "
+				       "%llu-%llu) failed; if the file changed since it was "
+				       "published, re-publish the model",
+				       s->blob.digest, s->blob.path, (unsigned long long)job->index,
+				       (unsigned long long)job->start,
+				       (unsigned long long)(job->start + job->data_len));
+		else
+			log_warn_errno(job->result,
+				       "blob %.12s: fetch of chunk %llu (bytes %llu-%llu) failed",
+				       s->blob.digest, (unsigned long long)job->index,
+				       (unsigned long long)job->start,
+				       (unsigned long long)(job->start + job->data_len));
 		job_complete(f, job);
 		dispatch(f);
 		return;
@@ -653,6 +674,7 @@ static void dispatch(struct fill *f)
 
 	while (f->stats.inflight < f->opts.max_inflight) {
 		struct chunk_job *job = queue_pop(&f->demand);
+		uint64_t fetch_len;
 		int r;
 
 		if (!job) {
@@ -680,8 +702,14 @@ static void dispatch(struct fill *f)
 		job->state = JOB_FETCHING;
 		job->dispatch_ms = loop_now_ms();
 		f->stats.inflight++;
-		r = origin_fetch_sized(f->origin, job->owner->blob.digest, job->owner->blob.size,
-				       job->start, job->data_len, job->buf, on_fetched, job);
+		/* An in-place blob is its file zero-padded to a whole block: fetch the file's
+		 * bytes, the zeros are ours (verified with them, as publish digested them). */
+		fetch_len = job->data_len;
+		if (job->owner->blob.path[0])
+			fetch_len = MIN(fetch_len, job->owner->blob.file_size - job->start);
+		memset((char *)job->buf + fetch_len, 0, job->data_len - fetch_len);
+		r = origin_fetch_blob(f->origin, &job->owner->blob, job->start, (size_t)fetch_len,
+				      job->buf, on_fetched, job);
 		if (r < 0) {
 			f->stats.inflight--;
 			job->result = r;
@@ -702,7 +730,8 @@ static void on_origin_probe(void *userdata, ssize_t result)
 	f->probe = NULL;
 	if (result >= 0) {
 		f->stats.origin_last_ok_ms = loop_now_ms();
-		log_notice("origin answers again (re-read part of blob %.12s)", f->probe_digest);
+		log_notice("origin answers again (re-read part of blob %.12s)",
+			   f->probe_blob.digest);
 	} else {
 		f->stats.origin_last_error_ms = loop_now_ms();
 	}
@@ -710,18 +739,20 @@ static void on_origin_probe(void *userdata, ssize_t result)
 
 void fill_check_origin(struct fill *f)
 {
+	/* an in-place blob's file ends before its padding */
+	uint64_t limit = f->probe_blob.path[0] ? f->probe_blob.file_size : f->probe_blob.size;
 	uint64_t now = loop_now_ms(), len;
 	struct origin_probe *p;
 	int r;
 
 	if (f->stats.origin_last_error_ms <= f->stats.origin_last_ok_ms || f->probe ||
-	    !f->probe_digest[0] || now - f->probe_last_ms < ORIGIN_PROBE_INTERVAL_MS ||
-	    f->probe_off >= f->probe_blob_size)
+	    !f->probe_blob.digest[0] || now - f->probe_last_ms < ORIGIN_PROBE_INTERVAL_MS ||
+	    f->probe_off >= limit)
 		return;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return;
-	len = MIN((uint64_t)PAGE, f->probe_blob_size - f->probe_off);
+	len = MIN((uint64_t)PAGE, limit - f->probe_off);
 	if (posix_memalign(&p->buf, PAGE, PAGE) != 0) {
 		free(p);
 		return;
@@ -729,8 +760,8 @@ void fill_check_origin(struct fill *f)
 	p->fill = f;
 	f->probe = p;
 	f->probe_last_ms = now;
-	r = origin_fetch_sized(f->origin, f->probe_digest, f->probe_blob_size, f->probe_off,
-			       (size_t)len, p->buf, on_origin_probe, p);
+	r = origin_fetch_blob(f->origin, &f->probe_blob, f->probe_off, (size_t)len, p->buf,
+			      on_origin_probe, p);
 	if (r < 0) {
 		f->probe = NULL;
 		free(p->buf);

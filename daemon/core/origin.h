@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,14 +34,20 @@ struct origin_ops {
 	 * (e.g. "models/index"), at most max bytes, NUL-terminated in *out (free()). -ENOENT,
 	 * -EFBIG (longer than max), -EACCES, -ETIMEDOUT, -EIO. */
 	int (*get_file)(struct origin *o, const char *path, size_t max, char **out, size_t *len);
+	/* Optional: fetch from an in-place blob (catalogue.h): the file at `path` beneath the
+	 * origin root (file) or its URL (HTTP), of file_size bytes; off + len <= file_size (the
+	 * caller zero-fills the padding past the file's end). `digest` names it in logs. */
+	int (*fetch_path)(struct origin *o, const char *digest, const char *path,
+			  uint64_t file_size, uint64_t off, size_t len, void *buf,
+			  origin_done_fn done, void *userdata);
 };
 
 struct origin {
 	const struct origin_ops *ops;
 };
 
-/* File origin: blobs at <root>/blobs/sha256/<hex>, read by `workers` threads (a hung NFS read
- * ties up one worker, never the loop). Returns 0 or -errno. */
+/* File origin: blobs at <root>/blobs/sha256/<hex> (in-place blobs at <root>/<path>), read by
+ * `workers` threads (a hung NFS read ties up one worker, never the loop). Returns 0 or -errno. */
 int origin_file_new(struct loop *loop, const char *root, unsigned workers, struct origin **out);
 
 /* The file origin's root is a mount the daemon manages, of file system fs_magic (statfs
@@ -103,6 +110,20 @@ static inline int origin_fetch_sized(struct origin *o, const char *digest, uint6
 	if (o->ops->fetch_sized)
 		return o->ops->fetch_sized(o, digest, blob_size, off, len, buf, done, userdata);
 	return o->ops->fetch(o, digest, off, len, buf, done, userdata);
+}
+
+/* Fetch bytes [off, off + len) of catalogue blob b: by path for an in-place blob (then
+ * off + len <= b->file_size; -EOPNOTSUPP if the origin cannot), by digest otherwise. */
+static inline int origin_fetch_blob(struct origin *o, const struct catalogue_blob *b, uint64_t off,
+				    size_t len, void *buf, origin_done_fn done, void *userdata)
+{
+	if (b->path[0]) {
+		if (!o->ops->fetch_path)
+			return -EOPNOTSUPP;
+		return o->ops->fetch_path(o, b->digest, b->path, b->file_size, off, len, buf, done,
+					  userdata);
+	}
+	return origin_fetch_sized(o, b->digest, b->size, off, len, buf, done, userdata);
 }
 
 static inline void origin_free(struct origin *o)

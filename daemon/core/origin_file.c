@@ -31,6 +31,8 @@ struct file_origin {
 struct file_job {
 	struct file_origin *fo;
 	char digest[DIGEST_HEX_LEN + 1];
+	/* beneath the root: blobs/sha256/<digest>, or an in-place blob's path */
+	char rel[MAX(CATALOGUE_PATH_MAX, sizeof("blobs/sha256/") + DIGEST_HEX_LEN)];
 	uint64_t off;
 	size_t len;
 	void *buf;
@@ -55,14 +57,13 @@ static int open_beneath(int dirfd, const char *path)
 static int read_once(struct file_job *job)
 {
 	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
-	char path[32 + DIGEST_HEX_LEN];
 	ssize_t n;
 
 	rootfd = open(job->fo->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return -errno;
-	snprintf(path, sizeof(path), "blobs/sha256/%s", job->digest);
-	fd = open_beneath(rootfd, path);
+	/* RESOLVE_BENEATH: an in-place path (or a symlink on the way) cannot leave the root. */
+	fd = open_beneath(rootfd, job->rel);
 	if (fd < 0)
 		return fd;
 	n = pread_full(fd, job->buf, job->len, (off_t)job->off);
@@ -138,10 +139,9 @@ static void read_done(void *userdata)
 	free(job);
 }
 
-static int file_fetch(struct origin *o, const char *digest, uint64_t off, size_t len, void *buf,
-		      origin_done_fn done, void *userdata)
+static int submit(struct file_origin *fo, const char *digest, const char *path, uint64_t off,
+		  size_t len, void *buf, origin_done_fn done, void *userdata)
 {
-	struct file_origin *fo = (struct file_origin *)o;
 	struct file_job *job = calloc(1, sizeof(*job));
 	int r;
 
@@ -149,6 +149,10 @@ static int file_fetch(struct origin *o, const char *digest, uint64_t off, size_t
 		return -ENOMEM;
 	job->fo = fo;
 	memcpy(job->digest, digest, DIGEST_HEX_LEN);
+	if (path)
+		snprintf(job->rel, sizeof(job->rel), "%s", path);
+	else
+		snprintf(job->rel, sizeof(job->rel), "blobs/sha256/%s", job->digest);
 	job->off = off;
 	job->len = len;
 	job->buf = buf;
@@ -158,6 +162,21 @@ static int file_fetch(struct origin *o, const char *digest, uint64_t off, size_t
 	if (r < 0)
 		free(job);
 	return r;
+}
+
+static int file_fetch(struct origin *o, const char *digest, uint64_t off, size_t len, void *buf,
+		      origin_done_fn done, void *userdata)
+{
+	return submit((struct file_origin *)o, digest, NULL, off, len, buf, done, userdata);
+}
+
+static int file_fetch_path(struct origin *o, const char *digest, const char *path,
+			   uint64_t file_size, uint64_t off, size_t len, void *buf,
+			   origin_done_fn done, void *userdata)
+{
+	if (!catalogue_path_is_valid(path) || len == 0 || off + len < off || off + len > file_size)
+		return -EINVAL;
+	return submit((struct file_origin *)o, digest, path, off, len, buf, done, userdata);
 }
 
 static void file_free(struct origin *o)
@@ -222,6 +241,7 @@ static const struct origin_ops file_ops = {
 	.fetch = file_fetch,
 	.free = file_free,
 	.get_file = file_get_file,
+	.fetch_path = file_fetch_path,
 };
 
 int origin_file_new(struct loop *loop, const char *root, unsigned workers, struct origin **out)

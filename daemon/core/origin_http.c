@@ -575,22 +575,21 @@ static int setup_easy(struct http_origin *ho, struct http_request *req)
 	return 0;
 }
 
-static int http_fetch_sized(struct origin *o, const char *digest, uint64_t blob_size, uint64_t off,
-			    size_t len, void *buf, origin_done_fn done, void *userdata)
+/* Start a ranged GET of `url` (taken over, freed on failure) for blob `digest`. */
+static int http_fetch_url(struct http_origin *ho, const char *digest, char *url, uint64_t blob_size,
+			  uint64_t off, size_t len, void *buf, origin_done_fn done, void *userdata)
 {
-	struct http_origin *ho = (struct http_origin *)o;
 	struct http_request *req;
 	int r;
 
-	if (!name_is_digest(digest, strnlen(digest, DIGEST_HEX_LEN + 1)))
-		return -EINVAL;
-	if (len == 0 || off + len < off || (blob_size && off + len > blob_size))
-		return -EINVAL;
 	req = calloc(1, sizeof(*req));
-	if (!req)
+	if (!req) {
+		free(url);
 		return -ENOMEM;
+	}
 	req->ho = ho;
 	memcpy(req->digest, digest, DIGEST_HEX_LEN);
+	req->url = url;
 	req->blob_size = blob_size;
 	req->off = off;
 	req->len = len;
@@ -598,12 +597,6 @@ static int http_fetch_sized(struct origin *o, const char *digest, uint64_t blob_
 	req->done = done;
 	req->userdata = userdata;
 	req->started_ms = loop_now_ms();
-	/* The digest is validated lower-case hex: nothing to escape. */
-	if (asprintf(&req->url, "%s/blobs/sha256/%s", ho->url, req->digest) < 0) {
-		req->url = NULL;
-		request_free(req);
-		return -ENOMEM;
-	}
 	r = setup_easy(ho, req);
 	if (r < 0) {
 		request_free(req);
@@ -623,6 +616,56 @@ static int http_fetch_sized(struct origin *o, const char *digest, uint64_t blob_
 		ho->requests->prev = req;
 	ho->requests = req;
 	return 0;
+}
+
+static int http_fetch_sized(struct origin *o, const char *digest, uint64_t blob_size, uint64_t off,
+			    size_t len, void *buf, origin_done_fn done, void *userdata)
+{
+	struct http_origin *ho = (struct http_origin *)o;
+	char *url = NULL;
+
+	if (!name_is_digest(digest, strnlen(digest, DIGEST_HEX_LEN + 1)))
+		return -EINVAL;
+	if (len == 0 || off + len < off || (blob_size && off + len > blob_size))
+		return -EINVAL;
+	/* The digest is validated lower-case hex: nothing to escape. */
+	if (asprintf(&url, "%s/blobs/sha256/%.64s", ho->url, digest) < 0)
+		return -ENOMEM;
+	return http_fetch_url(ho, digest, url, blob_size, off, len, buf, done, userdata);
+}
+
+/* An in-place blob: the file at <url>/<path>, each byte outside RFC 3986's unreserved set
+ * (and '/') percent-encoded. The server's Content-Range total must be the file's size. */
+static int http_fetch_path(struct origin *o, const char *digest, const char *path,
+			   uint64_t file_size, uint64_t off, size_t len, void *buf,
+			   origin_done_fn done, void *userdata)
+{
+	struct http_origin *ho = (struct http_origin *)o;
+	static const char hex[] = "0123456789ABCDEF";
+	size_t base = strlen(ho->url), k;
+	char *url;
+
+	if (!name_is_digest(digest, strnlen(digest, DIGEST_HEX_LEN + 1)) ||
+	    !catalogue_path_is_valid(path) || len == 0 || off + len < off || off + len > file_size)
+		return -EINVAL;
+	url = malloc(base + 1 + 3 * strlen(path) + 1);
+	if (!url)
+		return -ENOMEM;
+	memcpy(url, ho->url, base);
+	k = base;
+	url[k++] = '/';
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
+			url[k++] = (char)*p;
+		} else {
+			url[k++] = '%';
+			url[k++] = hex[*p >> 4];
+			url[k++] = hex[*p & 0xf];
+		}
+	}
+	url[k] = '\0';
+	return http_fetch_url(ho, digest, url, file_size, off, len, buf, done, userdata);
 }
 
 static int http_fetch(struct origin *o, const char *digest, uint64_t off, size_t len, void *buf,
@@ -761,6 +804,7 @@ static const struct origin_ops http_ops = {
 	.fetch_sized = http_fetch_sized,
 	.free = http_free,
 	.get_file = http_get_file,
+	.fetch_path = http_fetch_path,
 };
 
 /* ---- set-up ---- */

@@ -45,6 +45,8 @@ struct blob_lines {
 	int size;
 	int role;
 	int digest_chunk_size;
+	int path;
+	int file_size;
 	int chunks; /* line of the [chunks] header, 0 if none */
 	size_t chunks_expected;
 };
@@ -493,10 +495,14 @@ static int blob_key(struct parse_ctx *c, const char *key, const char *value)
 		line = &bl->role;
 	else if (streq(key, "digest_chunk_size"))
 		line = &bl->digest_chunk_size;
+	else if (streq(key, "path"))
+		line = &bl->path;
+	else if (streq(key, "file_size"))
+		line = &bl->file_size;
 	else
 		return parse_error(c, c->line,
-				   "unknown key '%s' in [blob %.12s...]; expected size, role or "
-				   "digest_chunk_size",
+				   "unknown key '%s' in [blob %.12s...]; expected size, role, "
+				   "digest_chunk_size, path or file_size",
 				   printable(key, shown, sizeof(shown)), b->digest);
 	if (*line)
 		return parse_error(c, c->line,
@@ -522,6 +528,20 @@ static int blob_key(struct parse_ctx *c, const char *key, const char *value)
 				printable(value, shown, sizeof(shown)),
 				(unsigned long long)CHUNK_SIZE_MAX);
 		b->digest_chunk_size = v;
+	} else if (streq(key, "path")) {
+		if (!catalogue_path_is_valid(value))
+			return parse_error(c, c->line,
+					   "path = '%s' is not valid; expected a relative path "
+					   "beneath the origin root, without . or .. components",
+					   printable(value, shown, sizeof(shown)));
+		snprintf(b->path, sizeof(b->path), "%s", value);
+	} else if (streq(key, "file_size")) {
+		if (parse_decimal_u64(value, &b->file_size) < 0 || b->file_size == 0)
+			return parse_error(
+				c, c->line,
+				"file_size = '%s' is not valid; expected the file's size "
+				"in bytes, a decimal number > 0",
+				printable(value, shown, sizeof(shown)));
 	} else if (streq(value, "meta")) {
 		b->role = BLOB_ROLE_META;
 	} else if (streq(value, "data")) {
@@ -598,6 +618,20 @@ static int check_model(struct parse_ctx *c)
 					   "blob %.12s... has digest_chunk_size but no [chunks %s] "
 					   "section; republish the model",
 					   b->digest, b->digest);
+		if (!bl->path != !bl->file_size)
+			return parse_error(c, bl->path ? bl->path : bl->file_size,
+					   "blob %.12s... has %s without %s; an in-place blob has "
+					   "both, republish the model",
+					   b->digest, bl->path ? "path" : "file_size",
+					   bl->path ? "file_size" : "path");
+		if (bl->path && (b->role != BLOB_ROLE_DATA || b->size % 4096 ||
+				 b->file_size > b->size || b->size - b->file_size >= 4096))
+			return parse_error(c, bl->path,
+					   "in-place blob %.12s... must be a data blob whose size "
+					   "(%llu) is its file_size (%llu) rounded up to 4096; "
+					   "republish the model",
+					   b->digest, (unsigned long long)b->size,
+					   (unsigned long long)b->file_size);
 		/* Data from the origin is served only once proven by its chunk digest. */
 		if (b->role == BLOB_ROLE_DATA && !bl->chunks)
 			return parse_error(
@@ -678,6 +712,9 @@ char *catalogue_format_model(const struct catalogue_model *m)
 		if (b->digest_chunk_size)
 			fprintf(f, "digest_chunk_size = %llu\n",
 				(unsigned long long)b->digest_chunk_size);
+		if (b->path[0])
+			fprintf(f, "path = %s\nfile_size = %llu\n", b->path,
+				(unsigned long long)b->file_size);
 	}
 	/* Digests after all blob sections: the small part of the file stays readable at the top. */
 	for (size_t i = 0; i < m->n_blobs; i++) {
@@ -771,6 +808,30 @@ static int model_file_filter(const struct dirent *d)
 static int compare_names(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name); /* lexical, not locale order */
+}
+
+bool catalogue_path_is_valid(const char *path)
+{
+	size_t len = strnlen(path, CATALOGUE_PATH_MAX);
+	const char *comp = path;
+
+	if (len == 0 || len >= CATALOGUE_PATH_MAX || path[0] == ' ' || path[len - 1] == ' ')
+		return false;
+	for (const char *p = path;; p++) {
+		if (*p == '/' || *p == '\0') {
+			size_t n = (size_t)(p - comp);
+
+			if (n == 0 || (n == 1 && comp[0] == '.') ||
+			    (n == 2 && comp[0] == '.' && comp[1] == '.'))
+				return false;
+			if (*p == '\0')
+				return true;
+			comp = p + 1;
+			continue;
+		}
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ';' || *p == '#' || *p == '\\')
+			return false;
+	}
 }
 
 static bool blobs_disagree(const struct catalogue_blob *a, const struct catalogue_blob *b)

@@ -16,6 +16,9 @@
  *   role = data                ; meta | data
  *   digest_chunk_size = 1048576 ; bytes covered by each chunk digest (power of two >= 4096)
  *
+ *   path = models/llama/model-00001-of-00002.safetensors  ; optional, see below
+ *   file_size = 3147000        ; with path only: the file's bytes (size rounds it up to 4096)
+ *
  *   [chunks <64 hex>]          ; after that blob's section: sha256 of each digest chunk
  *   <64 hex>                   ; chunk 0 = bytes [0, 1048576)
  *   <64 hex>                   ; ... one bare digest per line, in order, no other text
@@ -29,7 +32,11 @@
  * its name. Bare digest lines keep the file small (65 bytes per chunk: 1024 chunk digests of
  * a 1 GiB blob take 66 KiB) and are decoded by the line reader, never handed to inih.
  *
- * Blobs live on the origin as blobs/sha256/<hex> (the OCI image-layout path).
+ * Blobs live on the origin as blobs/sha256/<hex> (the OCI image-layout path), except in-place
+ * blobs (`blobcachectl publish --in-place`): a data blob with `path` is that file beneath the
+ * origin root, zero-padded from file_size up to size (a multiple of 4096, as EROFS devices are
+ * read in whole blocks); its digest and chunk digests cover the padded bytes. The file can be
+ * changed on the share after publish: the chunk digests catch it, the reader gets EIO.
  * The blob name is the sha256 of its content, so a size is stable per name (the kernel's
  * only coherency check).
  *
@@ -54,6 +61,9 @@ enum blob_role {
 #define CATALOGUE_FILE_MAX (64 * 1024 * 1024)
 
 #define CATALOGUE_DIGEST_SIZE 32 /* binary sha256 */
+/* Bytes of an in-place blob's path, NUL included: "path = " and the path fit the 200-byte
+ * catalogue line (inih's INI_MAX_LINE). */
+#define CATALOGUE_PATH_MAX 192
 
 struct catalogue_blob {
 	char digest[DIGEST_HEX_LEN + 1];
@@ -62,7 +72,14 @@ struct catalogue_blob {
 	uint64_t digest_chunk_size; /* 0: no chunk digests (allowed for the meta blob only) */
 	size_t n_chunk_digests;	    /* ceil(size / digest_chunk_size), or 0 */
 	uint8_t (*chunk_digests)[CATALOGUE_DIGEST_SIZE]; /* owned by the model (or the copy) */
+	char path[CATALOGUE_PATH_MAX]; /* in-place blob: its path beneath the origin; "" if none */
+	uint64_t file_size;	       /* in-place blob: the file's size (<= size) */
 };
+
+/* Is `path` usable as an in-place blob's path: relative, 1..CATALOGUE_PATH_MAX-1 bytes, no
+ * empty, "." or ".." component, no control character, none of ; # \ (the catalogue's comment
+ * and escape characters), no space at either end? */
+bool catalogue_path_is_valid(const char *path);
 
 struct catalogue_model {
 	char name[MODEL_NAME_MAX + 1];

@@ -4,6 +4,7 @@
 single byte ranges and keep-alive, and injects faults chosen by the request path:
 
     /blobs/sha256/<hex>                 normal service
+    /share/<path>                       normal service of DIR/share/<path> (percent-decoded)
     /f/<FAULT>/blobs/sha256/<hex>       FAULT, e.g. /f/status503x2/blobs/sha256/<hex>
 
 FAULT (a trailing xN: only the first N requests for that path get it, then normal service):
@@ -116,7 +117,12 @@ class Handler(BaseHTTPRequestHandler):
             if not active:
                 fault = None
         m = re.fullmatch(r"/blobs/sha256/([0-9a-f]{64})", raw)
-        if not m:
+        if not m and raw.startswith("/share/"):
+            # in-place blobs (publish --in-place): any file beneath DIR/share, percent-decoded
+            raw = urllib.parse.unquote(raw)
+            if "/../" in raw or raw.endswith("/.."):
+                return self.simple(404, b"no such path\n")
+        elif not m:
             return self.simple(404, b"no such path\n")
         if fault and fault.startswith("bearer-"):
             if self.headers.get("Authorization") != "Bearer " + fault[7:]:

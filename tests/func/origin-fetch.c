@@ -4,6 +4,9 @@
  * daemon's event loop), configured from a blobcached.conf, all fetches in flight at once.
  *
  *   origin-fetch -c CONF [--blob-size N] [--out FILE] DIGEST OFF:LEN...
+ *   origin-fetch -c CONF --path P --file-size N [--out FILE] DIGEST OFF:LEN...
+ *
+ * With --path, DIGEST names an in-place blob at <url>/P of N bytes (origin_fetch_blob).
  *
  * Prints one line per fetch, in argument order:
  *   fetch OFF LEN ok ms=T          (data written to FILE at OFF with --out)
@@ -67,8 +70,8 @@ static void on_tick(struct loop *loop, void *userdata)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: origin-fetch -c CONF [--blob-size N] [--out FILE] DIGEST "
-			"OFF:LEN...\n");
+	fprintf(stderr, "usage: origin-fetch -c CONF [--blob-size N | --path P --file-size N] "
+			"[--out FILE] DIGEST OFF:LEN...\n");
 	return 2;
 }
 
@@ -78,8 +81,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "blob-size", required_argument, NULL, 's' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "file-size", required_argument, NULL, 'f' },
 		{},
 	};
+	struct catalogue_blob blob = { 0 };
 	const char *conf = NULL, *out = NULL, *digest;
 	uint64_t blob_size = 0;
 	struct config cfg;
@@ -101,6 +107,12 @@ int main(int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'p':
+			snprintf(blob.path, sizeof(blob.path), "%s", optarg);
+			break;
+		case 'f':
+			blob.file_size = strtoull(optarg, NULL, 10);
+			break;
 		default:
 			return usage();
 		}
@@ -109,6 +121,8 @@ int main(int argc, char **argv)
 		return usage();
 	digest = argv[optind++];
 	n = argc - optind;
+	snprintf(blob.digest, sizeof(blob.digest), "%s", digest);
+	blob.size = blob.path[0] ? (blob.file_size + 4095) / 4096 * 4096 : blob_size;
 
 	if (config_init_defaults(&cfg) < 0 || config_parse_file(&cfg, conf, err, sizeof(err)) < 0 ||
 	    config_validate(&cfg, err, sizeof(err)) < 0) {
@@ -162,8 +176,7 @@ int main(int argc, char **argv)
 			return 1;
 		memset(f->buf, 0xa5, f->len);
 		f->start_ms = loop_now_ms();
-		r = origin_fetch_sized(origin, digest, blob_size, f->off, f->len, f->buf, on_done,
-				       f);
+		r = origin_fetch_blob(origin, &blob, f->off, f->len, f->buf, on_done, f);
 		if (r < 0) {
 			f->result = r;
 			f->done = true;

@@ -1,8 +1,8 @@
 # unit tests of the catalogue, publish and verification
 check_PROGRAMS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs tests/unit/test-publish tests/unit/test-verify
+	tests/unit/test-erofs tests/unit/test-erofs-write tests/unit/test-publish tests/unit/test-verify
 TESTS += tests/unit/test-names tests/unit/test-parse tests/unit/test-catalogue \
-	tests/unit/test-erofs tests/unit/test-publish tests/unit/test-verify
+	tests/unit/test-erofs tests/unit/test-erofs-write tests/unit/test-publish tests/unit/test-verify
 
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
@@ -20,8 +20,13 @@ tests_unit_test_catalogue_LDADD = $(UNIT_LIBS)
 tests_unit_test_erofs_SOURCES = tests/unit/test-erofs.c
 tests_unit_test_erofs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_erofs_LDADD = $(UNIT_LIBS)
+# test-erofs-write checks the images it writes with the real fsck.erofs: it fails without it.
+tests_unit_test_erofs_write_SOURCES = tests/unit/test-erofs-write.c
+tests_unit_test_erofs_write_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_erofs_write_LDADD = $(UNIT_LIBS)
 
 tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/cli/publish.c daemon/cli/publish.h \
+	daemon/cli/publish_inplace.c \
 	daemon/cli/gc.c
 tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_publish_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)

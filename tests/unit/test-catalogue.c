@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "catalogue.h"
+#include "macros.h"
 #include "test-helpers.h"
 
 #define META  "1111111111111111111111111111111111111111111111111111111111111111"
@@ -92,6 +93,62 @@ static void test_parse_good(void **state)
 	assert_chunk_digest(m.blobs[1].chunk_digests[2], 0xc0, 0x03);
 	assert_chunk_digest(m.blobs[1].chunk_digests[3], 0xd0, 0x04);
 	catalogue_model_free(&m);
+}
+
+/* An in-place blob (publish --in-place): path and file_size parse, format back, and are
+ * refused when inconsistent. */
+#define INPLACE_HEAD MODEL_SECTION("m", META) BLOB(META, "4096", "meta")
+#define INPLACE_BLOB(keys)                                                                         \
+	BLOB(DATA, "8192", "data")                                                                 \
+	"digest_chunk_size = 4096\n" keys "[chunks " DATA "]\n" CA "\n" CB "\n"
+
+static void test_parse_in_place_blob(void **state)
+{
+	static const char text[] =
+		INPLACE_HEAD INPLACE_BLOB("path = llama/model 1.safetensors\nfile_size = 5000\n");
+	static const char *const bad[] = {
+		INPLACE_HEAD INPLACE_BLOB("path = a/b\n"),		   /* no size */
+		INPLACE_HEAD INPLACE_BLOB("file_size = 5000\n"),	   /* no path */
+		INPLACE_HEAD INPLACE_BLOB("path = a\nfile_size = 4096\n"), /* 8192 != 4096 */
+		INPLACE_HEAD INPLACE_BLOB("path = a\nfile_size = 9000\n"), /* > size */
+		INPLACE_HEAD INPLACE_BLOB("path = /etc/passwd\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a/../../b\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a//b\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a/./b\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a/\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = ..\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a\\b\nfile_size = 5000\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a\nfile_size = 0\n"),
+		INPLACE_HEAD INPLACE_BLOB("path = a\npath = b\nfile_size = 5000\n"),
+	};
+	struct catalogue_model m, again;
+	_cleanup_free_ char *formatted = NULL;
+	char err[256] = "";
+
+	assert_int_equal(catalogue_parse_model(text, "t", &m, err, sizeof(err)), 0);
+	assert_string_equal(m.blobs[1].path, "llama/model 1.safetensors");
+	assert_int_equal(m.blobs[1].file_size, 5000);
+	assert_string_equal(m.blobs[0].path, "");
+	formatted = catalogue_format_model(&m);
+	assert_non_null(formatted);
+	assert_int_equal(catalogue_parse_model(formatted, "f", &again, err, sizeof(err)), 0);
+	assert_string_equal(again.blobs[1].path, "llama/model 1.safetensors");
+	assert_int_equal(again.blobs[1].file_size, 5000);
+	catalogue_model_free(&again);
+	catalogue_model_free(&m);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err[0] = '\0';
+		if (catalogue_parse_model(bad[i], "t", &m, err, sizeof(err)) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(strstr(err, "t:"));
+	}
+	assert_true(catalogue_path_is_valid("models--org--name/blobs/abc"));
+	assert_false(catalogue_path_is_valid(" a"));
+	assert_false(catalogue_path_is_valid("a;b"));
+	assert_false(catalogue_path_is_valid("a#b"));
+	assert_false(catalogue_path_is_valid("a\tb"));
+	assert_false(catalogue_path_is_valid(""));
 }
 
 /* The meta blob may go without chunk digests (it is also checked whole against its name). */
@@ -699,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_key_not_nul_terminated),
 		cmocka_unit_test(test_resolve_key_with_nul),
 		cmocka_unit_test(test_find_model),
+		cmocka_unit_test(test_parse_in_place_blob),
 		cmocka_unit_test(test_load_dir),
 		cmocka_unit_test(test_load_dir_missing),
 		cmocka_unit_test(test_write_model_atomic),

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <utime.h>
 
 #include "erofs.h"
@@ -489,6 +491,244 @@ static void test_failure_leaves_nothing(void **state)
 	free(entry);
 }
 
+/* ---- --in-place ---- */
+
+static uint8_t *random_bytes(size_t len, uint32_t seed)
+{
+	uint8_t *b = malloc(len);
+	uint32_t x = seed;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	return b;
+}
+
+static void write_random(const char *dir, const char *name, size_t len, uint32_t seed)
+{
+	char *p = test_path(dir, name);
+	uint8_t *b = random_bytes(len, seed);
+
+	test_write_file(p, b, len);
+	free(b);
+	free(p);
+}
+
+/* The file's content zero-padded to a block, as the blob's digests cover it. */
+static uint8_t *padded_content(const char *path, size_t *padded)
+{
+	size_t len;
+	char *data = test_read_file(path, &len);
+	uint8_t *out;
+
+	assert_non_null(data);
+	*padded = (len + 4095) / 4096 * 4096;
+	out = calloc(1, *padded);
+	memcpy(out, data, len);
+	free(data);
+	return out;
+}
+
+static int run_argv(char *const argv[])
+{
+	extern char **environ;
+	pid_t pid;
+	int status;
+
+	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+		return -1;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A model beneath the origin: large files (one a duplicate, one reached through a symlink to
+ * elsewhere beneath the origin, as in a Hugging Face snapshot) stay in place, small ones are
+ * packed; only the metadata blob and the entry are written. fsck.erofs, given each in-place
+ * file padded to a block as its device, finds the image clean and extracts every file
+ * byte-identical. */
+static void test_publish_in_place(void **state)
+{
+	struct fixture *f = *state;
+	char *origin = test_path(f->dir, "origin-ip"), *hf = test_path(origin, "hf");
+	char *model = test_path(origin, "share/m"), *sub = test_path(model, "sub");
+	char *share = test_path(origin, "share"), *entry, *out = test_path(f->dir, "ip-out");
+	struct publish_options o = options(f, "inplace1");
+	struct publish_result res;
+	struct catalogue_model m;
+	char err[512], tag[EROFS_DEVICE_TAG_LEN + 1], *argv[16], devopt[3][600], extract[600];
+	/* device order: the walk's, depth first in byte order of names */
+	static const char *const expect_paths[] = { "share/m/big1.safetensors", "hf/blob-x",
+						    "share/m/sub/big3.safetensors" };
+	static const char *const files[] = {
+		"big1.safetensors",	"big2.safetensors", "config.json", "link.bin",
+		"sub/big3.safetensors", "sub/tiny.txt",	    "sub/empty"
+	};
+	size_t len;
+	uint8_t *meta;
+
+	mkdir(origin, 0755);
+	mkdir(hf, 0755);
+	mkdir(share, 0755);
+	mkdir(model, 0755);
+	mkdir(sub, 0755);
+	write_random(model, "big1.safetensors", 3 * 1024 * 1024 + 123, 7);
+	write_random(model, "big2.safetensors", 3 * 1024 * 1024 + 123, 7); /* same content */
+	write_random(sub, "big3.safetensors", 2 * 1024 * 1024, 8);
+	write_random(hf, "blob-x", 1536 * 1024 + 1, 9);
+	write_random(model, "config.json", 700, 10);
+	write_random(sub, "tiny.txt", 5000, 11);
+	write_random(sub, "empty", 0, 12);
+	{
+		char *link = test_path(model, "link.bin");
+		assert_int_equal(symlink("../../hf/blob-x", link), 0);
+		free(link);
+	}
+	o.source_dir = model;
+	o.origin_dir = origin;
+	o.catalogue_dir = NULL;
+	o.in_place = true;
+	o.in_place_min = 1024 * 1024;
+
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_int_equal(res.in_place.large_files, 4);
+	assert_int_equal(res.in_place.devices, 3);
+	assert_int_equal(res.in_place.small_files, 3);
+	assert_int_equal(res.in_place.small_bytes, 5700);
+	/* the metadata blob and the entry: nothing else is written */
+	{
+		char *blobs = test_path(origin, "blobs/sha256");
+		assert_int_equal(test_count_entries(blobs), 1);
+		free(blobs);
+	}
+	assert_true(res.in_place.origin_bytes > res.meta.size);
+	assert_true(res.in_place.origin_bytes < 64 * 1024);
+
+	entry = test_path(origin, "models/inplace1.model");
+	assert_int_equal(catalogue_load_model_file(entry, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.n_blobs, 4);
+	assert_string_equal(m.blobs[0].path, "");
+	{
+		char *mp = NULL;
+		assert_true(asprintf(&mp, "%s/blobs/sha256/%s", origin, res.meta.digest) > 0);
+		meta = (uint8_t *)test_read_file(mp, &len);
+		free(mp);
+	}
+	assert_non_null(meta);
+	for (size_t i = 1; i < 4; i++) {
+		const struct catalogue_blob *b = &m.blobs[i];
+		char *p = test_path(origin, expect_paths[i - 1]);
+		size_t padded;
+		uint8_t *content = padded_content(p, &padded);
+		uint32_t blocks;
+
+		assert_string_equal(b->path, expect_paths[i - 1]);
+		assert_int_equal(b->role, BLOB_ROLE_DATA);
+		assert_int_equal(b->size, padded);
+		{
+			struct stat st;
+			assert_int_equal(stat(p, &st), 0);
+			assert_int_equal(b->file_size, (uint64_t)st.st_size);
+		}
+		/* the digests cover the padded content; device i is this blob */
+		assert_int_equal(verify_whole(b->digest, content, padded), 0);
+		assert_int_equal(verify_range(b, 0, content, padded, NULL), 0);
+		assert_int_equal(
+			erofs_sb_get_device_tag(meta, len, (unsigned int)i - 1, tag, &blocks), 0);
+		assert_string_equal(tag, b->digest);
+		assert_int_equal(blocks, padded / 4096);
+		/* fsck's device: the padded file */
+		snprintf(devopt[i - 1], sizeof(devopt[i - 1]), "%s/pad-%zu", f->dir, i);
+		test_write_file(devopt[i - 1], content, padded);
+		memmove(devopt[i - 1] + 9, devopt[i - 1], strlen(devopt[i - 1]) + 1);
+		memcpy(devopt[i - 1], "--device=", 9);
+		free(content);
+		free(p);
+	}
+	catalogue_model_free(&m);
+
+	{
+		char *mp = NULL;
+		size_t k = 0;
+
+		assert_true(asprintf(&mp, "%s/blobs/sha256/%s", origin, res.meta.digest) > 0);
+		snprintf(extract, sizeof(extract), "--extract=%s", out);
+		argv[k++] = FSCK_EROFS_PATH;
+		for (size_t i = 0; i < 3; i++)
+			argv[k++] = devopt[i];
+		argv[k++] = extract;
+		argv[k++] = "--no-preserve";
+		argv[k++] = mp;
+		argv[k] = NULL;
+		assert_int_equal(run_argv(argv), 0);
+		free(mp);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *a = test_path(model, files[i]), *b = test_path(out, files[i]);
+		size_t la, lb;
+		char *da = test_read_file(a, &la), *db = test_read_file(b, &lb);
+
+		if (!da || !db || la != lb || memcmp(da, db, la))
+			fail_msg("%s does not read back identical", files[i]);
+		free(da);
+		free(db);
+		free(a);
+		free(b);
+	}
+	free(meta);
+	free(entry);
+	free(out);
+	free(share);
+	free(sub);
+	free(model);
+	free(hf);
+	free(origin);
+	publish_result_free(&res);
+}
+
+/* A source outside the origin, a symlink leading out of it, a bad threshold: refused, and
+ * nothing is written. */
+static void test_in_place_refusals(void **state)
+{
+	struct fixture *f = *state;
+	char *origin = test_path(f->dir, "origin-ref"), *model = test_path(origin, "m");
+	char *link = test_path(model, "escape"), *models = test_path(origin, "models");
+	struct publish_options o = options(f, "refused");
+	struct publish_result res;
+
+	mkdir(origin, 0755);
+	mkdir(model, 0755);
+	write_random(model, "big.bin", 2 * 1024 * 1024, 1);
+	o.origin_dir = origin;
+	o.catalogue_dir = NULL;
+	o.in_place = true;
+	o.in_place_min = 1024 * 1024;
+
+	o.source_dir = f->src; /* not beneath the origin */
+	assert_int_equal(publish_model(&o, &res), -EXDEV);
+	o.source_dir = origin; /* the origin itself */
+	assert_int_equal(publish_model(&o, &res), -EXDEV);
+	o.source_dir = model;
+	assert_int_equal(symlink(f->src, link), 0); /* a directory outside */
+	assert_int_equal(publish_model(&o, &res), -EXDEV);
+	unlink(link);
+	assert_int_equal(symlink("../m/big.bin", link), 0); /* fine: stays beneath */
+	o.in_place_min = 0;
+	assert_int_equal(publish_model(&o, &res), -EINVAL);
+	o.in_place_min = PUBLISH_IN_PLACE_SMALL_MAX + 1;
+	assert_int_equal(publish_model(&o, &res), -EINVAL);
+	assert_int_equal(test_count_entries(models), -1); /* nothing was written */
+	o.in_place_min = 1024 * 1024;
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_int_equal(res.in_place.devices, 1); /* the link and the file share the blob */
+	publish_result_free(&res);
+	free(models);
+	free(link);
+	free(model);
+	free(origin);
+}
+
 static void test_uuid_from_name(void **state)
 {
 	char a[37], b[37], c[37];
@@ -516,6 +756,8 @@ int main(void)
 		cmocka_unit_test(test_bad_names_refused),
 		cmocka_unit_test(test_bad_arguments_refused),
 		cmocka_unit_test(test_failure_leaves_nothing),
+		cmocka_unit_test(test_publish_in_place),
+		cmocka_unit_test(test_in_place_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -317,3 +317,88 @@ bc_nfs_export() {
 	echo "/srv/export 127.0.0.1(ro,no_subtree_check,fsid=1)" >/etc/exports
 	systemctl restart nfs-server || fail "nfs-server start"
 }
+
+# ---- publish --in-place (scenarios publish-in-place, ublk-publish-in-place)
+
+# ip_make_model DIR: a model beneath /srv/origin with several large files (one a symlink to a
+# file elsewhere beneath the origin, as in a Hugging Face snapshot) and 150 small ones. Writes
+# /tmp/src.sums (sha256 by relative path, the symlink with its target's content) and sets
+# IP_MODEL_BYTES.
+ip_make_model() {
+	M=$1
+	mkdir -p "$M/tokenizer" /srv/origin/hf/blobs
+	dd if=/dev/urandom of="$M/model-00001-of-00003.safetensors" bs=1234 count=8499 2>/dev/null
+	dd if=/dev/urandom of="$M/model-00002-of-00003.safetensors" bs=1048576 count=8 2>/dev/null
+	dd if=/dev/urandom of="$M/model-00003-of-00003.safetensors" bs=4099 count=1024 2>/dev/null
+	dd if=/dev/urandom of=/srv/origin/hf/blobs/3f2a bs=2097157 count=1 2>/dev/null
+	ln -s ../../hf/blobs/3f2a "$M/consolidated.bin"
+	i=0
+	while [ $i -lt 150 ]; do
+		dd if=/dev/urandom of="$M/tokenizer/part-$i.json" bs=1 count=$((i * 7 + 1)) 2>/dev/null
+		i=$((i + 1))
+	done
+	echo '{"architectures": ["TestForCausalLM"]}' >"$M/config.json"
+	: >"$M/tokenizer/empty"
+	(cd "$M" && find . -type f -o -type l | sort | while read -r f; do sha256sum "$f"; done) >/tmp/src.sums
+	IP_MODEL_BYTES=$( (cd "$M" && find . -type f -o -type l | while read -r f; do cat "$f"; done) | wc -c)
+	echo "model: $(wc -l </tmp/src.sums) files, $IP_MODEL_BYTES bytes"
+}
+
+# ip_publish NAME DIR: publish --in-place into /srv/origin and /srv/catalogue; checks that the
+# origin got the metadata blob only, under 1% of the model's size. Sets IP_WRITTEN, IP_SECONDS.
+ip_publish() {
+	mkdir -p /srv/catalogue
+	start=$(now)
+	blobcachectl publish --in-place --catalogue /srv/catalogue "$1" "$2" /srv/origin >/tmp/publish.out ||
+		{ cat /tmp/publish.out; fail "publish --in-place $1"; }
+	IP_SECONDS=$(elapsed_since "$start")
+	cat /tmp/publish.out
+	IP_WRITTEN=$(sed -n 's/^  origin *\([0-9]*\) bytes written for a model of .*/\1/p' /tmp/publish.out)
+	reported=$(sed -n 's/^  origin *[0-9]* bytes written for a model of \([0-9]*\) bytes.*/\1/p' /tmp/publish.out)
+	assert_eq "$IP_MODEL_BYTES" "$reported" "model size reported by publish"
+	[ $((IP_WRITTEN * 100)) -lt "$IP_MODEL_BYTES" ] ||
+		fail "publish wrote $IP_WRITTEN bytes, not below 1% of $IP_MODEL_BYTES"
+}
+
+# ip_change_chunk DIR FILE: record the sha256 of chunks 0-4 of FILE (/tmp/chunk.N), then change
+# one byte of chunk 2 on the origin.
+ip_change_chunk() {
+	i=0
+	while [ $i -lt 5 ]; do
+		dd if="$1/$2" bs=1048576 skip=$i count=1 2>/dev/null | sha256sum | cut -d' ' -f1 >"/tmp/chunk.$i"
+		i=$((i + 1))
+	done
+	printf 'X' | dd of="$1/$2" bs=1 seek=$((2 * 1048576 + 4321)) conv=notrunc 2>/dev/null
+}
+
+# ip_check_mount MNT FILE: every file but FILE reads the source's sha256; FILE's chunk 2 fails
+# with EIO (twice, the second time after dropping the page cache), its chunks 0 1 3 4 read the
+# published bytes; the daemon logged the changed file once, with "re-publish".
+ip_check_mount() {
+	mnt=$1 f=$2
+	tree_sums "$mnt" 2>/dev/null | grep -v " ./$f\$" >/tmp/mnt.sums
+	grep -v " ./$f\$" /tmp/src.sums >/tmp/src-but-f.sums
+	assert_eq "$(wc -l </tmp/src-but-f.sums)" "$(wc -l </tmp/mnt.sums)" "files read through the mount"
+	cmp /tmp/src-but-f.sums /tmp/mnt.sums || { diff /tmp/src-but-f.sums /tmp/mnt.sums | head; fail "content differs"; }
+	echo "mount: sha256 of $(wc -l </tmp/mnt.sums) files equal to the source"
+	for pass in 1 2; do
+		i=0
+		while [ $i -lt 5 ]; do
+			got=$(dd if="$mnt/$f" bs=1048576 skip=$i count=1 2>/tmp/dd.err | sha256sum | cut -d' ' -f1)
+			if grep -qi "error" /tmp/dd.err; then
+				[ $i -eq 2 ] || fail "pass $pass: chunk $i failed: $(cat /tmp/dd.err)"
+				grep -qE "Input/output error|I/O error" /tmp/dd.err ||
+					fail "pass $pass: chunk 2: $(cat /tmp/dd.err), not EIO"
+			else
+				[ $i -ne 2 ] || fail "pass $pass: the changed chunk 2 read without an error"
+				assert_eq "$(cat /tmp/chunk.$i)" "$got" "pass $pass: chunk $i of the changed file"
+			fi
+			i=$((i + 1))
+		done
+		drop_caches
+	done
+	logged=$(grep -c "in-place file .*/$f .*changed since it was published.*re-publish" $BC_LOG)
+	assert_eq 1 "$logged" "log lines naming the changed file"
+	[ "$(bc_stat verify_failures)" -ge 1 ] || fail "no verify failure counted"
+	echo "changed file: chunk 2 EIO (twice), chunks 0 1 3 4 the published bytes; logged once"
+}

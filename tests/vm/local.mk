@@ -6,6 +6,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/kernel-ondemand.sh \
 	tests/vm/scenarios/kernel-stock.sh \
 	tests/vm/scenarios/publish-mount-sha256.sh \
+	tests/vm/scenarios/publish-in-place.sh \
 	tests/vm/scenarios/second-read-cached.sh \
 	tests/vm/scenarios/multi-blob-device.sh \
 	tests/vm/scenarios/unknown-fsid.sh \
@@ -45,6 +46,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/deb-install.sh \
 	tests/vm/scenarios/deb-upgrade.sh \
 	tests/vm/scenarios/ublk-publish-mount.sh \
+	tests/vm/scenarios/ublk-publish-in-place.sh \
 	tests/vm/scenarios/ublk-second-read.sh \
 	tests/vm/scenarios/ublk-corrupt-chunk.sh \
 	tests/vm/scenarios/ublk-kill9.sh \
