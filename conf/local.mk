@@ -29,3 +29,7 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir='$${dc_install_base}/lib/systemd/system' \
 	--with-udevrulesdir='$${dc_install_base}/lib/udev/rules.d' \
 	--with-mount-helper-dir='$${dc_install_base}/sbin'
+
+# The Kubernetes example (README.md, "Kubernetes"); checked by tests/func/kubernetes-manifests.test.
+EXTRA_DIST += conf/kubernetes/blobcached-config.yaml conf/kubernetes/blobcached-daemonset.yaml \
+	conf/kubernetes/consumer-pod.yaml conf/kubernetes/Containerfile

@@ -24,6 +24,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/holder-lost.sh \
 	tests/vm/scenarios/kill-during-umount.sh \
 	tests/vm/scenarios/mount-propagation.sh \
+	tests/vm/scenarios/container-restart.sh \
 	tests/vm/scenarios/warm-status.sh \
 	tests/vm/scenarios/cull-watermark.sh \
 	tests/vm/scenarios/purge-unused.sh \

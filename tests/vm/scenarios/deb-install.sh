@@ -11,9 +11,15 @@
 # - dpkg -P: /etc/blobcached and /var/lib/blobcached are gone, except a bind mount placed below
 #   /var/lib/blobcached (same filesystem: rm --one-file-system would not see it) whose files
 #   survive; the mounted cache volume's contents are untouched.
-# blobcached-dkms is not installed here (the guest has no compiler or headers): the dkms-modules
-# scenario builds its modules with dkms.
-# vm: --rootfs debian --with-deb packages/blobcached_*_amd64.deb --timeout 900
+# - blobcached-dkms with dpkg -i, its maintainer scripts for real: the guest has neither the
+#   kernel's headers nor a compiler (dkms is installed with --force-depends, without the gcc,
+#   make and build-essential that it needs only to build: under TCG they would cost minutes),
+#   so for each installed kernel the package says that it cannot build there and why, in the
+#   words of dkms-kernel-check, and the installation succeeds; the loaded modules are not
+#   touched and the service keeps serving; dpkg -r and -P leave no trace in the dkms tree or
+#   /usr/src. (The dkms-modules scenario builds the modules with dkms, on the host.)
+# vm: --rootfs debian --with-deb packages/blobcached_*_amd64.deb
+# vm: --with-deb packages/blobcached-dkms_*_all.deb --deb-alone dkms --timeout 900
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
 journal() { journalctl -q -b -u blobcached.service --no-pager -o cat; }
@@ -40,7 +46,7 @@ dir = /var/cache/blobcached
 path = /srv/origin
 CONF
 t0=$(now)
-dpkg -i --force-confold /root/debs/deps/*.deb /root/debs/blobcached_*.deb >/tmp/dpkg-i.log 2>&1 ||
+dpkg -i --force-confold /root/debs/deps/*.deb /root/debs/blobcached_*_amd64.deb >/tmp/dpkg-i.log 2>&1 ||
 	{ cat /tmp/dpkg-i.log; fail "dpkg -i"; }
 cat /tmp/dpkg-i.log
 note "dpkg -i took $(elapsed_since "$t0") s"
@@ -58,6 +64,71 @@ for f in /usr/sbin/blobcached /usr/bin/blobcachectl /usr/sbin/blobcache-kcheck /
 	[ -e "$f" ] || fail "$f is not installed"
 done
 pass "dpkg -i: installed, enabled, running on its cache volume, configuration kept as a conffile"
+
+# --- blobcached-dkms: no headers, no compiler -------------------------------------------------
+dkms_name=blobcache-ondemand
+srcversions() { cat /sys/module/cachefiles/srcversion /sys/module/erofs/srcversion; }
+loaded_before=$(srcversions)
+dpkg -i --force-depends /root/debs/alone/dkms_*.deb >/tmp/dpkg-dkms.log 2>&1 ||
+	{ cat /tmp/dpkg-dkms.log; fail "dpkg -i --force-depends dkms"; }
+command -v gcc >/dev/null && fail "the guest has a compiler: this part expects none"
+t0=$(now)
+dpkg -i /root/debs/blobcached-dkms_*_all.deb >/tmp/dpkg-i-dkms.log 2>&1 ||
+	{ cat /tmp/dpkg-i-dkms.log; fail "dpkg -i blobcached-dkms (a kernel without headers must not fail it)"; }
+cat /tmp/dpkg-i-dkms.log
+note "dpkg -i blobcached-dkms took $(elapsed_since "$t0") s"
+assert_eq ii "$(status_of blobcached-dkms)" "blobcached-dkms state after dpkg -i"
+version=$(dpkg-query -W -f '${Version}' blobcached-dkms)
+check=/usr/src/$dkms_name-$version/dkms-kernel-check
+[ -x "$check" ] || fail "$check is not installed"
+grep -qxF "blobcached-dkms: on-demand cachefiles.ko and erofs.ko for the installed kernels:" /tmp/dpkg-i-dkms.log ||
+	fail "blobcached-dkms did not list the installed kernels"
+kernels=0
+for dir in /lib/modules/*; do
+	kernel=${dir##*/}
+	kernels=$((kernels + 1))
+	rc=0
+	verdict=$("$check" "$kernel") || rc=$?
+	assert_eq 2 "$rc" "dkms-kernel-check $kernel exit status (2: cannot build)"
+	assert_eq "$kernel: cannot build: no kernel headers (install linux-headers-$kernel)" "$verdict" "verdict for $kernel"
+	grep -qxF "  $verdict" /tmp/dpkg-i-dkms.log || fail "the installation did not say: $verdict"
+	if ls "$dir"/updates/dkms/cachefiles.ko* "$dir"/updates/dkms/erofs.ko* >/dev/null 2>&1; then
+		fail "modules installed for $kernel without headers"
+	fi
+done
+[ "$kernels" -ge 1 ] || fail "no kernel in /lib/modules"
+dkms status -m "$dkms_name" >/tmp/dkms-status.txt 2>&1 || true
+cat /tmp/dkms-status.txt
+grep -q "^$dkms_name/$version: added" /tmp/dkms-status.txt ||
+	fail "dkms status: $dkms_name/$version is not 'added' (a build was attempted, or the add failed)"
+assert_eq "$loaded_before" "$(srcversions)" "the loaded cachefiles and erofs after dpkg -i blobcached-dkms"
+systemctl is-active --quiet blobcached.service || fail "blobcached stopped while blobcached-dkms was installed"
+pass "dpkg -i blobcached-dkms on a kernel without headers: succeeded, said '$verdict' for each of $kernels kernel(s), registered with dkms (added, not built), loaded modules untouched"
+
+t0=$(now)
+dpkg -r blobcached-dkms >/tmp/dpkg-r-dkms.log 2>&1 || { cat /tmp/dpkg-r-dkms.log; fail "dpkg -r blobcached-dkms"; }
+cat /tmp/dpkg-r-dkms.log
+grep -q "Deleting module $dkms_name-$version completely from the DKMS tree" /tmp/dpkg-r-dkms.log ||
+	fail "dpkg -r blobcached-dkms did not remove $dkms_name from dkms"
+# No conffile and no postrm: dpkg -r leaves nothing for a purge (dpkg -P says so, and succeeds).
+case $(status_of blobcached-dkms) in
+"" | pn | un) ;;
+*) fail "blobcached-dkms state after dpkg -r: $(status_of blobcached-dkms) (expected not installed)" ;;
+esac
+dpkg -P blobcached-dkms >/tmp/dpkg-p-dkms.log 2>&1 || { cat /tmp/dpkg-p-dkms.log; fail "dpkg -P blobcached-dkms"; }
+cat /tmp/dpkg-p-dkms.log
+note "dpkg -r and -P of blobcached-dkms took $(elapsed_since "$t0") s"
+if [ -e "/var/lib/dkms/$dkms_name" ]; then
+	find "/var/lib/dkms/$dkms_name" | head
+	fail "/var/lib/dkms/$dkms_name is left after purge"
+fi
+if ls -d /usr/src/$dkms_name-* >/dev/null 2>&1; then
+	ls -la /usr/src
+	fail "/usr/src/$dkms_name-* is left after purge"
+fi
+dkms status 2>&1 | grep "$dkms_name" && fail "dkms still lists $dkms_name after purge"
+assert_eq "$loaded_before" "$(srcversions)" "the loaded cachefiles and erofs after dpkg -P blobcached-dkms"
+pass "dpkg -r and -P blobcached-dkms: nothing left in /var/lib/dkms or /usr/src, loaded modules untouched"
 
 # --- serve a model through the installed service -------------------------------------------
 make_model /srv/src/m 24 60
