@@ -639,15 +639,22 @@ touch $S/errors $S/wrong $S/windows $S/slow $S/hung-inflight $S/invariant-failur
 	echo
 	echo "Faults:"
 	echo
-	echo "| fault | injected | read errors in its windows | errors allowed | recovery (s): median / max |"
-	echo "|---|---|---|---|---|"
+	echo "| fault | injected | read errors in its windows | errors allowed | recovery (s): median / max | /livez misses in its windows (control fast) |"
+	echo "|---|---|---|---|---|---|"
+	awk '$2 == "check" && ($3 != 200 || $4 >= 1.0) && $5 == 200 && $6 < 1.0 { print $1, "livez" }' $S/livez >$S/livez-bad
 	awk -v margin=$MARGIN_CS '
 		FILENAME == ARGV[1] { n++; k[n] = $1; s[n] = $2; e[n] = $3; al[n] = $4; rc[n] = $5; cnt[$1]++; next }
-		{
+		FILENAME == ARGV[2] {
 			t = $1; hit = ""
 			for (i = 1; i <= n; i++) if (al[i] == 1 && t >= s[i] && t <= e[i] + margin) hit = k[i]
 			if (hit == "") for (i = 1; i <= n; i++) if (t >= s[i] && t <= e[i] + 500) hit = k[i]
 			if (hit != "") errs[hit]++
+			next
+		}
+		{
+			t = $1; hit = ""
+			for (i = 1; i <= n; i++) if (t >= s[i] && t <= e[i] + 500) hit = k[i]
+			if (hit != "") lz[hit]++; else lz["none"]++
 		}
 		END {
 			split("kill9 switch outage-short outage-long partition umount cull", order, " ")
@@ -666,9 +673,10 @@ touch $S/errors $S/wrong $S/windows $S/slow $S/hung-inflight $S/invariant-failur
 				allowed = (f == "kill9" || f == "switch" || f == "cull") ? "no" : "yes"
 				rec = c ? sprintf("%.2f / %.2f", med, m) : "-"
 				if (f == "cull") rec = "-"
-				printf "| %s: %s | %d | %d | %s | %s |\n", f, desc[f], cnt[f] + 0, errs[f] + 0, allowed, rec
+				printf "| %s: %s | %d | %d | %s | %s | %d |\n", f, desc[f], cnt[f] + 0, errs[f] + 0, allowed, rec, lz[f] + 0
 			}
-		}' $S/windows $S/errors
+			printf "| (no fault: outside every window) | - | - | - | - | %d |\n", lz["none"] + 0
+		}' $S/windows $S/errors $S/livez-bad
 	echo
 	echo "Recovery: kill -9 and switch: kill to the new daemon serving; outages and partition: origin back to /readyz 200; umount: umount to mounted again."
 	echo "Errors \"in its windows\": from the fault's start to 30 s after its end for faults that allow errors (a read started before the end may fail up to three deadlines later), to 5 s after for the others."
