@@ -452,8 +452,22 @@ monitor() {
 		# too, the whole guest was (a TCG guest on a shared host stalls now and then).
 		curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' http://127.0.0.1:8081/ctl >$S/ctl.out 2>/dev/null &
 		_cp=$!
-		_out=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' $P/livez)
+		curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' $P/livez >$S/lz.out 2>/dev/null &
+		_lp=$!
+		# Still waiting after 1 s: where is the daemon's loop (its main thread)? Kept for the
+		# report (the kernel stack and the system call it is in).
+		sleep 1
+		if kill -0 $_lp 2>/dev/null && [ ! -e $S/restarting ]; then
+			_pid=$(cat $S/daemon.pid 2>/dev/null)
+			{
+				echo "== $_t: /livez not answered after 1 s; daemon $_pid main thread:"
+				echo "state: $(sed -n 's/^State:[[:space:]]*//p' /proc/$_pid/task/$_pid/status 2>/dev/null); wchan: $(cat /proc/$_pid/task/$_pid/wchan 2>/dev/null); syscall: $(cat /proc/$_pid/task/$_pid/syscall 2>/dev/null)"
+				cat /proc/$_pid/task/$_pid/stack 2>/dev/null
+			} >>$S/stalls
+		fi
+		wait $_lp
 		wait $_cp
+		_out=$(cat $S/lz.out)
 		_out="$_out $(cat $S/ctl.out)"
 		_post=$([ -e $S/restarting ] && echo 1)
 		if [ -n "$_pre$_post" ]; then
@@ -481,7 +495,6 @@ monitor() {
 			note "soak: $(cat $S/count.* 2>/dev/null | awk '{ p += $1; c += $3 } END { print p + 0 " passes, " c + 0 " checks" }'), $(wc -l <$S/windows 2>/dev/null || echo 0) faults, $(cat $S/errors 2>/dev/null | wc -l) read errors, $(cat $S/wrong 2>/dev/null | wc -l) wrong"
 		fi
 		_tick=$((_tick + 1))
-		sleep 1
 	done
 }
 
@@ -741,10 +754,10 @@ head -n 30 $S/errors
 echo "----- fault windows (kind start_cs end_cs allow recovery_cs) -----"
 cat $S/windows
 awk '$2 == "check" && ($3 != 200 || $4 >= 1.0)' $S/livez >$S/livez-slow
-for f in wrong slow hung-inflight invariant-failures livez-slow; do
+for f in wrong slow hung-inflight invariant-failures livez-slow stalls; do
 	[ -s $S/$f ] || continue
 	echo "----- $f -----"
-	head -n 30 $S/$f
+	head -n 400 $S/$f
 done
 [ "$hung_dmesg" = 0 ] || dmesg | grep -A 12 "blocked for more than" | head -n 60
 if grep -q '\*\*FAILED\*\*' $S/report; then
