@@ -68,7 +68,11 @@ op_end() { # READER
 		OPMAX=$_el
 		echo "$OPMAX" >$S/opmax.$1
 	fi
-	[ $_el -le $SLOW_CS ] || echo "$CS $1 $_el $OPWHAT" >>$S/slow
+	if [ $_el -gt $SLOW_CS ]; then
+		echo "$CS $1 $_el $OPWHAT" >>$S/slow
+		# Seen in flight by the monitor, and finished after all: count it once.
+		! grep -qx "$S/busy.$1 $OP0" $S/inflight-seen 2>/dev/null || echo "$1 $OP0" >>$S/inflight-finished
+	fi
 }
 err() { # READER MSG
 	now_cs
@@ -702,7 +706,7 @@ touch $S/errors $S/wrong $S/windows $S/slow $S/hung-inflight $S/invariant-failur
 	n_wrong=$(wc -l <$S/wrong)
 	n_slow=$(wc -l <$S/slow)
 	n_hung=$(awk -v h=$HUNG_CS '$3 > h' $S/slow | wc -l)
-	n_inflight=$(wc -l <$S/hung-inflight)
+	n_inflight=$(($(wc -l <$S/hung-inflight) - $(cat $S/inflight-finished 2>/dev/null | wc -l)))
 	livez=$(awk '$2 == "check" { n++; if ($3 != 200 || $4 >= 1.0) { slow++; if ($5 == 200 && $6 < 1.0) bad++ }; if ($4 > mx) mx = $4 }
 		END { printf "%d %d %d %.3f", n, slow, bad, mx }' $S/livez)
 	livez_restart=$(awk '$2 == "restart" { n++; if ($3 == 200) ok++ } END { printf "%d %d", n, ok }' $S/livez)
@@ -733,7 +737,7 @@ touch $S/errors $S/wrong $S/windows $S/slow $S/hung-inflight $S/invariant-failur
 	echo "|---|---|---|---|"
 	echo "| wrong bytes (a block's sha256 or a range differing from the source) | $n_wrong | 0, ever | $(verdict "$n_wrong") |"
 	echo "| read errors outside the windows of faults that allow them | $n_outside (of $(wc -l <$S/errors) errors in all) | 0 | $(verdict "$n_outside") |"
-	echo "| hung reads: a read(2) (<= 1 MiB) longer than 3 deadlines ($((HUNG_CS / 100)) s), finished / still in flight | $n_hung / $n_inflight | 0 | $(verdict $((n_hung + n_inflight))) |"
+	echo "| hung reads: a read(2) (<= 1 MiB) or mount longer than 3 deadlines ($((HUNG_CS / 100)) s), finished / never finished | $n_hung / $n_inflight | 0 | $(verdict $((n_hung + n_inflight))) |"
 	echo "| (information) reads longer than 2 deadlines ($((SLOW_CS / 100)) s), all in fault windows? | $n_slow, $(awk -v margin=$MARGIN_CS 'FILENAME == ARGV[1] { n++; s[n] = $2; e[n] = $3; next } { ok = 0; for (i = 1; i <= n; i++) if ($1 >= s[i] && $1 <= e[i] + margin) ok = 1; if (!ok) out++ } END { print (out ? out " outside" : "yes") }' $S/windows $S/slow) | - | |"
 	echo "| hung tasks in dmesg (\"blocked for more than\") | $hung_dmesg | 0 | $(verdict "$hung_dmesg") |"
 	echo "| /livez every second outside restarts: checks; not 200 within 1 s; of those, with the control server answering within 1 s at the same moment; slowest | $lz_n; $lz_slow; $lz_bad; $lz_max s | 0 with the control fast | $(verdict "$lz_bad") |"
