@@ -18,7 +18,8 @@
  *    eviction. This module knows nothing of the control socket or of mounting.
  *
  * Policy decisions are the pure functions of spacepolicy.h. Everything here runs in the loop
- * thread.
+ * thread, except the periodic walk of the cache directories (spacescan.h), which runs in a scan
+ * thread of its own so that a cold disk never stalls the loop.
  */
 #pragma once
 
@@ -43,6 +44,8 @@ struct space_file_info {
 	uint64_t bytes;		  /* allocated on disk, the file and its map */
 	uint64_t cached;	  /* bytes of the blob its chunk map says are cached */
 	int64_t mtime_ms;	  /* last write, wall clock: a last use when no record has one */
+	bool leftover; /* not a cache file: a leftover of key (ublk: a map without its file) for
+			* remove_leftover */
 };
 typedef void (*space_file_fn)(void *ctx, const struct space_file_info *fi);
 
@@ -59,8 +62,13 @@ struct space_kernel_ops {
 	/* Its files all live in this one volume, keyed by blob digest (the metadata blob's too);
 	 * NULL: cachefiles' keys (volume per model, the metadata blob by model name). */
 	const char *file_volume;
-	/* Call fn once per cache file it keeps (a scan: runs in the loop thread). */
+	/* Call fn once per cache file it keeps. Runs in the space manager's scan thread, not the
+	 * loop thread (except for the status, evict and startup scans): it may read only what
+	 * does not change while the front end lives (its directory's name), and must not change
+	 * anything; a leftover to remove is reported as such (fi->leftover). */
 	void (*list_files)(void *userdata, space_file_fn fn, void *ctx);
+	/* Remove leftover key that list_files reported, if it still is one (loop thread). */
+	void (*remove_leftover)(void *userdata, const char *key);
 	/* Remove a file list_files reported, unless a device uses it: 0, -EBUSY, -ENOENT (gone)
 	 * or -errno. */
 	int (*remove_file)(void *userdata, const char *volume, const char *key);
@@ -101,6 +109,9 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	      struct space **out);
 /* Give the kernel action (before any use); the first scan of the cache runs then. */
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
+/* Stop the checks, and wait for a scan in flight (it reads the front end's directory): before
+ * the front end stops. space_free does it too. */
+void space_stop(struct space *sp);
 /* Saves the usage file. */
 void space_free(struct space *sp);
 
