@@ -550,6 +550,7 @@ static void update_report(struct space *sp, const struct view *v)
 		return;
 	for (size_t m = 0; m < v->n_models; m++) {
 		snprintf(mr[m].name, sizeof(mr[m].name), "%s", v->cat[m]->name);
+		snprintf(mr[m].meta, sizeof(mr[m].meta), "%s", v->cat[m]->meta);
 		model_figures(sp, v, m, &mr[m].size, &mr[m].cached);
 		mr[m].pinned = v->models[m].pinned;
 	}

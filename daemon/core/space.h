@@ -84,6 +84,7 @@ struct space_kernel_ops {
 /* What /metrics reports (updated at each check). */
 struct space_model_report {
 	char name[65];
+	char meta[65];	 /* the version the figures are of (its metadata blob's digest) */
 	uint64_t size;	 /* sum of its blobs, page-aligned */
 	uint64_t cached; /* bytes of it in the cache */
 	bool pinned;

@@ -659,17 +659,20 @@ static void preload_finished(struct preload *p, int result)
 	}
 }
 
-/* Is the model fully cached already? (A scan of the cache: done once per preload start.) */
-static bool fully_cached(struct cachectl *cc, const char *name)
+/* Is the model fully cached already? From the figures of the last periodic check (at most
+ * cull_interval old, and fresh at start), not a walk of the cache in this timer tick: a stale
+ * "no" only starts a warm that finds every chunk in place. */
+static bool fully_cached(struct cachectl *cc, const struct catalogue_model *m)
 {
-	_cleanup_free_ struct space_model_status *st = NULL;
-	size_t n = 0;
+	const struct space_report *rep = space_get_report(cc->space);
 
-	if (space_status(cc->space, &st, &n) < 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (streq(st[i].model->name, name))
-			return st[i].size > 0 && st[i].cached >= st[i].size;
+	for (size_t i = 0; i < rep->n_models; i++) {
+		const struct space_model_report *mr = &rep->models[i];
+
+		/* Figures of another version (published since the check) say nothing. */
+		if (streq(mr->name, m->name) && streq(mr->meta, m->meta))
+			return mr->size > 0 && mr->cached >= mr->size;
+	}
 	return false;
 }
 
@@ -705,7 +708,7 @@ static void preload_check(struct cachectl *cc, struct preload *p)
 	}
 	if (warming(cc, p->name))
 		return; /* blobcachectl warm is at it */
-	if (fully_cached(cc, p->name)) {
+	if (fully_cached(cc, m)) {
 		p->state = PRELOAD_DONE;
 		log_info("preload of model %s: already fully cached", p->name);
 		return;
