@@ -50,6 +50,7 @@ struct space {
 	struct scan_job *job;	    /* the walk in flight, or NULL */
 	uint64_t scan_seq;	    /* of the last scan planned */
 	uint64_t applied_seq;	    /* of the last scan applied */
+	struct space_wait *pending; /* waiting for a walk not started yet */
 	bool started;		    /* space_new succeeded: the usage file is saved at the end */
 };
 
@@ -220,12 +221,20 @@ static int load_usage(struct space *sp)
  *
  * The walk reads every fan-out directory and stats every file: on a cold page cache that is
  * disk I/O for seconds, so the periodic scan walks in a thread of its own (spacescan.h) and the
- * loop applies the list it returns. Only the status, evict and startup scans (one request, and
- * their answer needs the files as they are now) still walk in the loop thread.
+ * loop applies the list it returns. status and evict wait for a walk there that starts after
+ * they ask (space_after_scan); only GET /models and the startup scan still walk in the loop.
  */
+
+/* Someone waiting for a walk planned after they asked (space_after_scan). */
+struct space_wait {
+	struct space_wait *next;
+	space_scanned_fn fn;
+	void *ctx;
+};
 
 struct scan_job {
 	struct space_scan scan;
+	struct space_wait *waiters; /* called once it is applied */
 	/* What the scan thread reads: copies, or what lives until space_stop. */
 	char *store_dir; /* NULL: not cachefiles' store */
 	const struct space_kernel_ops *ops;
@@ -294,10 +303,20 @@ static void scan(struct space *sp)
 	space_scan_free(&s);
 }
 
+static void waits_free(struct space_wait *w)
+{
+	while (w) {
+		struct space_wait *next = w->next;
+		free(w);
+		w = next;
+	}
+}
+
 static void scan_job_free(struct scan_job *job)
 {
 	if (!job)
 		return;
+	waits_free(job->waiters);
 	space_scan_free(&job->scan);
 	free(job->store_dir);
 	pthread_mutex_destroy(&job->lock);
@@ -318,25 +337,42 @@ static void scan_job_work(void *userdata)
 
 static void run_checks(struct space *sp, uint64_t seq);
 
+static int scan_start(struct space *sp);
+
 static void scan_job_done(void *userdata)
 {
 	struct scan_job *job = userdata;
 	struct space *sp = job->sp;
+	struct space_wait *waiters = job->waiters;
+	int r;
 
+	job->waiters = NULL;
 	sp->job = NULL;
-	/* A synchronous scan (status, evict) planned after this one has newer figures. */
+	/* A synchronous scan (GET /models) planned after this one has newer figures. */
 	if (sp->applied_seq < job->scan.seq)
 		scan_apply(sp, &job->scan);
 	run_checks(sp, job->scan.seq);
 	scan_job_free(job);
+	while (waiters) {
+		struct space_wait *w = waiters;
+		waiters = w->next;
+		w->fn(sp, w->ctx);
+		free(w);
+	}
+	/* Those who asked while it ran need a walk that starts after them. */
+	if (sp->pending && !sp->job && (r = scan_start(sp)) < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
 }
 
 /* Start the periodic walk in the scan thread. Returns 0, or -errno (nothing started). */
 static int scan_start(struct space *sp)
 {
-	struct scan_job *job = calloc(1, sizeof(*job));
+	struct scan_job *job;
 	int r;
 
+	if (!sp->scan_pool)
+		return -ESHUTDOWN; /* stopped */
+	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
 	pthread_mutex_init(&job->lock, NULL);
@@ -355,7 +391,40 @@ static int scan_start(struct space *sp)
 		return r;
 	}
 	sp->job = job;
+	job->waiters = sp->pending;
+	sp->pending = NULL;
 	return 0;
+}
+
+struct space_wait *space_after_scan(struct space *sp, space_scanned_fn fn, void *ctx)
+{
+	struct space_wait *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return NULL;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->next = sp->pending;
+	sp->pending = w;
+	/* With a walk in flight (it may have passed the files in question), the next one starts
+	 * when it ends; failing to start, at the next tick. */
+	if (!sp->job && sp->ops && (r = scan_start(sp)) < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
+	return w;
+}
+
+void space_wait_cancel(struct space *sp, struct space_wait *w)
+{
+	struct space_wait **lists[] = { &sp->pending, sp->job ? &sp->job->waiters : NULL };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		for (struct space_wait **pp = lists[i]; pp && *pp; pp = &(*pp)->next)
+			if (*pp == w) {
+				*pp = w->next;
+				free(w);
+				return;
+			}
 }
 
 /* ---- the view the policy works on ---- */
@@ -862,11 +931,16 @@ bool space_model_device(const struct space *sp, const char *model, char *source,
 
 int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
 {
+	scan(sp);
+	return space_status_now(sp, out, n_out);
+}
+
+int space_status_now(struct space *sp, struct space_model_status **out, size_t *n_out)
+{
 	struct space_model_status *st;
 	struct view v;
 
 	models_resolve(sp->models, "", 0, NULL); /* re-reads the catalogue if it changed */
-	scan(sp);
 	if (view_build(sp, &v) < 0)
 		return -ENOMEM;
 	update_report(sp, &v);
@@ -901,7 +975,6 @@ int space_evict(struct space *sp, const struct catalogue_model *m, struct space_
 	memset(res, 0, sizeof(*res));
 	if (space_model_pin(sp, m->name) != SPACE_PIN_NONE)
 		return -EPERM;
-	scan(sp);
 	if ((r = view_build(sp, &v)) < 0)
 		return r;
 	while (idx < v.n_models && v.cat[idx] != m)
@@ -1035,10 +1108,13 @@ void space_stop(struct space *sp)
 			job = NULL;
 		}
 	}
-	/* A finished job's completion is dropped with the pool: it is freed here. */
+	/* A finished job's completion is dropped with the pool: it is freed here, and nobody
+	 * waiting for a walk is called any more. */
 	workpool_free(sp->scan_pool);
 	sp->scan_pool = NULL;
 	scan_job_free(job);
+	waits_free(sp->pending);
+	sp->pending = NULL;
 }
 
 void space_free(struct space *sp)

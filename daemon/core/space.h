@@ -63,7 +63,7 @@ struct space_kernel_ops {
 	 * NULL: cachefiles' keys (volume per model, the metadata blob by model name). */
 	const char *file_volume;
 	/* Call fn once per cache file it keeps. Runs in the space manager's scan thread, not the
-	 * loop thread (except for the status, evict and startup scans): it may read only what
+	 * loop thread (except for the walks of GET /models and of the start): it may read only what
 	 * does not change while the front end lives (its directory's name), and must not change
 	 * anything; a leftover to remove is reported as such (fi->leftover). */
 	void (*list_files)(void *userdata, space_file_fn fn, void *ctx);
@@ -168,8 +168,19 @@ struct space_model_status {
 	unsigned errors;		     /* failed READs on its files */
 };
 /* Every catalogue model, in catalogue order: *out is malloc'd (free() it), *n its length.
- * Returns 0 or -ENOMEM. */
+ * Returns 0 or -ENOMEM. space_status walks the cache first, in the loop thread; _now takes the
+ * records as they are (after space_after_scan, fresh). */
 int space_status(struct space *sp, struct space_model_status **out, size_t *n);
+int space_status_now(struct space *sp, struct space_model_status **out, size_t *n);
+
+/* Call fn(sp, ctx) in the loop thread once a walk of the cache that starts after this call has
+ * been applied (the walk runs in the scan thread: the loop goes on meanwhile). Returns the
+ * wait, for space_wait_cancel before fn is called, or NULL (ENOMEM). fn is not called after
+ * space_stop. */
+struct space_wait;
+typedef void (*space_scanned_fn)(struct space *sp, void *ctx);
+struct space_wait *space_after_scan(struct space *sp, space_scanned_fn fn, void *ctx);
+void space_wait_cancel(struct space *sp, struct space_wait *w);
 
 struct space_evict_result {
 	unsigned files; /* removed */
@@ -178,7 +189,8 @@ struct space_evict_result {
 	unsigned busy;	/* held by the kernel: not removed */
 };
 /* Remove model m's cache files (not those shared with pinned models) and its verified metadata
- * copy. The caller checks that it is not mounted. Returns 0; -EPERM if it is pinned; -EBUSY
+ * copy, as the records know them: call it from a space_after_scan callback, so that they are
+ * fresh. The caller checks that it is not mounted. Returns 0; -EPERM if it is pinned; -EBUSY
  * before removing anything if it has open objects or a hold, or after the others are removed
  * if the kernel refused some files (res->busy > 0). */
 int space_evict(struct space *sp, const struct catalogue_model *m, struct space_evict_result *res);

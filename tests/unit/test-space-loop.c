@@ -31,6 +31,7 @@ struct fake {
 	struct loop *loop;
 	int ticks;
 	bool timed_out;
+	void *loop_done; /* the waiter whose call ends the loop */
 };
 
 static void fake_list(void *userdata, space_file_fn fn, void *ctx)
@@ -191,11 +192,69 @@ static void a_stop_waits_for_the_walk_in_flight_and_walks_never_pile_up(void **s
 	env_teardown(&e);
 }
 
+struct waiter {
+	struct fake *f;
+	int lists_at_call; /* walks begun when it was called; -1: not called */
+};
+
+static void on_scanned(struct space *sp, void *ctx)
+{
+	struct waiter *w = ctx;
+
+	w->lists_at_call = w->f->lists;
+	if (w == (struct waiter *)w->f->loop_done)
+		loop_quit(w->f->loop, 0);
+}
+
+static void ask_during_the_walk(struct loop *loop, void *userdata)
+{
+	struct fake *f = userdata;
+
+	if (++f->ticks > 300) /* 6 s */
+		f->timed_out = true, loop_quit(loop, 0);
+}
+
+/* status and evict wait for a walk that starts after they ask: with one in flight (it may have
+ * passed their files), the next one; a cancelled wait is never called. */
+static void a_wait_is_answered_after_a_walk_that_starts_after_it(void **state)
+{
+	struct fake f = { .loop_tid = gettid() };
+	struct waiter first = { .f = &f, .lists_at_call = -1 };
+	struct waiter mid = first, gone = first;
+	struct space_wait *w;
+	struct env e;
+
+	env_setup(&e, 1);
+	e.cfg.cull_interval_ms = 3600000; /* no periodic walk: only those asked for */
+	assert_int_equal(space_new(e.loop, &e.cfg, e.models, NULL, &f.sp), 0);
+	space_set_kernel(f.sp, &fake_ops, &f);
+	f.lists = 0;
+	f.loop = e.loop;
+	f.sleep_ms = 300;
+	f.loop_done = &mid;
+	/* the first wait starts a walk; a second, while it runs, waits for the next one */
+	assert_non_null(space_after_scan(f.sp, on_scanned, &first));
+	assert_int_equal(f.lists, 0); /* not walked in place */
+	assert_non_null(space_after_scan(f.sp, on_scanned, &mid));
+	w = space_after_scan(f.sp, on_scanned, &gone);
+	assert_non_null(w);
+	space_wait_cancel(f.sp, w);
+	assert_true(loop_add_periodic(e.loop, 20, ask_during_the_walk, &f) >= 0);
+	assert_int_equal(loop_run(e.loop), 0);
+	assert_false(f.timed_out);
+	assert_int_equal(first.lists_at_call, 1); /* the first wait: after the first walk */
+	assert_int_equal(gone.lists_at_call, -1); /* cancelled */
+	assert_int_equal(mid.lists_at_call, 2);	  /* the second: after the walk begun after it */
+	space_free(f.sp);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_walk_runs_off_the_loop_and_its_list_is_acted_on),
 		cmocka_unit_test(a_stop_waits_for_the_walk_in_flight_and_walks_never_pile_up),
+		cmocka_unit_test(a_wait_is_answered_after_a_walk_that_starts_after_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
