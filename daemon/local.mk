@@ -39,6 +39,7 @@ daemon_blobcached_SOURCES = \
 	daemon/core/models.c daemon/core/models.h \
 	daemon/core/mountinfo.c daemon/core/mountinfo.h \
 	daemon/core/space.c daemon/core/space.h daemon/core/spacepolicy.c daemon/core/spacepolicy.h \
+	daemon/core/spacescan.c daemon/core/spacescan.h \
 	daemon/frontend/msg.c daemon/frontend/msg.h \
 	daemon/frontend/ondemand.c daemon/frontend/ondemand.h \
 	daemon/frontend/ondemand_records.c daemon/frontend/ondemand_records.h \

@@ -739,6 +739,8 @@ static void teardown(struct daemon *d)
 	catsync_free(d->catsync);
 	linkwatch_stop(d->links);
 	mounts_free(d->mounts);
+	/* A cache scan in flight reads the front end's directory: it ends before the front end. */
+	space_stop(d->space);
 	if (d->ublk && d->cfg.restart_grace_ms) {
 		/* The devices are made for recovery: requests in hand stay unanswered (the kernel
 		 * sends them again to the next daemon); answering them would give readers EIO on

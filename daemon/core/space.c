@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "core/space.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -18,23 +18,11 @@
 #include "macros.h"
 #include "core/models.h"
 #include "core/spacepolicy.h"
+#include "core/spacescan.h"
+#include "core/workpool.h"
 
 #define PAGE		 4096ULL
 #define SAVE_INTERVAL_MS 5000
-
-struct space_entry {
-	struct space_entry *next;
-	char *volume, *key;
-	char *dir; /* fan-out directory holding the file, when found */
-	uint64_t bytes;
-	int64_t last_use;
-	unsigned in_use;
-	int fd; /* of the open object, -1 */
-	bool present;
-	bool listed;	 /* reported by the front end's list_files: removed by its remove_file */
-	uint64_t cached; /* listed: bytes its chunk map says are cached */
-	unsigned errors;
-};
 
 /* A model someone is filling whole (a warm): never culled or purged meanwhile. */
 struct space_hold {
@@ -58,6 +46,12 @@ struct space {
 	struct space_hold *holds;
 	int cull_timer;
 	struct space_report report;
+	struct workpool *scan_pool; /* one thread: the periodic walk */
+	struct scan_job *job;	    /* the walk in flight, or NULL */
+	uint64_t scan_seq;	    /* of the last scan planned */
+	uint64_t applied_seq;	    /* of the last scan applied */
+	struct space_wait *pending; /* waiting for a walk not started yet */
+	bool started;		    /* space_new succeeded: the usage file is saved at the end */
 };
 
 /* ---- time and names ---- */
@@ -101,47 +95,10 @@ static void model_volume(const struct space *sp, const char *model, char *buf, s
 
 /* ---- entries ---- */
 
-static struct space_entry *entry_find(struct space *sp, const char *volume, size_t vlen,
-				      const char *key, size_t klen)
-{
-	for (struct space_entry *e = sp->entries; e; e = e->next)
-		if (strlen(e->volume) == vlen && memcmp(e->volume, volume, vlen) == 0 &&
-		    strlen(e->key) == klen && memcmp(e->key, key, klen) == 0)
-			return e;
-	return NULL;
-}
-
 static struct space_entry *entry_get(struct space *sp, const char *volume, size_t vlen,
 				     const char *key, size_t klen, int64_t last_use)
 {
-	struct space_entry *e = entry_find(sp, volume, vlen, key, klen);
-
-	if (e)
-		return e;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
-	e->volume = strndup(volume, vlen);
-	e->key = strndup(key, klen);
-	if (!e->volume || !e->key) {
-		free(e->volume);
-		free(e->key);
-		free(e);
-		return NULL;
-	}
-	e->fd = -1;
-	e->last_use = last_use;
-	e->next = sp->entries;
-	sp->entries = e;
-	return e;
-}
-
-static void entry_free(struct space_entry *e)
-{
-	free(e->volume);
-	free(e->key);
-	free(e->dir);
-	free(e);
+	return space_entry_get(&sp->entries, volume, vlen, key, klen, last_use);
 }
 
 struct space_entry *space_use_open(struct space *sp, const char *volume, size_t volume_len,
@@ -154,6 +111,7 @@ struct space_entry *space_use_open(struct space *sp, const char *volume, size_t 
 	e->in_use++;
 	e->fd = fd;
 	e->last_use = wall_ms();
+	e->used_scan = sp->scan_seq;
 	sp->dirty = true;
 	return e;
 }
@@ -177,6 +135,7 @@ void space_use_close(struct space *sp, struct space_entry *e)
 	if (e->in_use && --e->in_use == 0)
 		e->fd = -1;
 	e->last_use = wall_ms();
+	e->used_scan = sp->scan_seq;
 	sp->dirty = true;
 }
 
@@ -258,125 +217,214 @@ static int load_usage(struct space *sp)
 	return 0;
 }
 
-/* ---- scanning the cache: <dir>/cache/I<volume>/@xx/D<key> ---- */
+/* ---- scanning the cache: <dir>/cache/I<volume>/@xx/D<key>, and the front end's files ----
+ *
+ * The walk reads every fan-out directory and stats every file: on a cold page cache that is
+ * disk I/O for seconds, so the periodic scan walks in a thread of its own (spacescan.h) and the
+ * loop applies the list it returns. status and evict wait for a walk there that starts after
+ * they ask (space_after_scan); only GET /models and the startup scan still walk in the loop.
+ */
 
-static void scan_fanout(struct space *sp, const char *path, const char *volume)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
+/* Someone waiting for a walk planned after they asked (space_after_scan). */
+struct space_wait {
+	struct space_wait *next;
+	space_scanned_fn fn;
+	void *ctx;
+};
 
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		struct space_entry *e;
-		struct stat st;
-
-		/* 'D': a key that is printable ASCII; erofs keys (names, digests) always are. */
-		if (de->d_name[0] != 'D' || !de->d_name[1])
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		e = entry_get(sp, volume, strlen(volume), de->d_name + 1, strlen(de->d_name + 1),
-			      (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
-		if (!e)
-			continue;
-		e->present = true;
-		e->bytes = (uint64_t)st.st_blocks * 512;
-		if (!e->dir || !streq(e->dir, path)) {
-			free(e->dir);
-			e->dir = strdup(path);
-		}
-	}
-	closedir(d);
-}
-
-/* Bytes of data in a file, by SEEK_DATA/SEEK_HOLE: the object's fd is not the cache file
- * (fstat shows an anonymous inode) but seeks through to it. */
-static uint64_t data_bytes(int fd)
-{
-	uint64_t total = 0;
-	off_t pos = 0;
-
-	for (int extents = 0; extents < 65536; extents++) {
-		off_t data = lseek(fd, pos, SEEK_DATA), hole;
-		if (data < 0)
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole <= data)
-			break;
-		total += (uint64_t)(hole - data);
-		pos = hole;
-	}
-	return total;
-}
+struct scan_job {
+	struct space_scan scan;
+	struct space_wait *waiters; /* called once it is applied */
+	/* What the scan thread reads: copies, or what lives until space_stop. */
+	char *store_dir; /* NULL: not cachefiles' store */
+	const struct space_kernel_ops *ops;
+	void *ops_userdata;
+	struct space *sp; /* the loop thread's only */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool finished;
+};
 
 static void on_listed_file(void *ctx, const struct space_file_info *fi)
 {
-	struct space *sp = ctx;
-	struct space_entry *e = entry_get(sp, fi->volume, strlen(fi->volume), fi->key,
-					  strlen(fi->key), fi->mtime_ms);
+	struct space_scan *s = ctx;
 
-	if (!e)
-		return;
-	e->present = true;
-	e->listed = true;
-	e->bytes = fi->bytes;
-	e->cached = fi->cached;
+	if (fi->leftover)
+		space_scan_add_leftover(s, fi->key);
+	else
+		space_scan_add(s, fi->volume, fi->key, NULL, fi->bytes, fi->cached, fi->mtime_ms,
+			       true);
 }
 
-static void scan(struct space *sp)
+/* The walk itself: in the scan thread (or, for the synchronous scans, the loop thread). */
+static void scan_walk(struct space_scan *s, const struct space_kernel_ops *ops, void *userdata,
+		      const char *store_dir)
 {
-	DIR *store = NULL;
-	struct dirent *de;
-
-	for (struct space_entry *e = sp->entries; e; e = e->next)
-		e->present = false;
-	if (sp->ops && sp->ops->list_files)
-		sp->ops->list_files(sp->ops_userdata, on_listed_file, sp);
+	if (ops && ops->list_files)
+		ops->list_files(userdata, on_listed_file, s);
 	/* cachefiles' files can only go through the kernel's cull: without it (ublk mode) they
 	 * are not this front end's, and left alone. */
-	if (sp->ops && sp->ops->cull)
-		store = opendir(sp->store_dir);
-	if (store) {
-		while ((de = readdir(store))) {
-			char vpath[PATH_MAX];
-			DIR *vol;
-			struct dirent *fe;
+	if (store_dir)
+		space_scan_store(s, store_dir);
+	space_scan_measure_open(s);
+}
 
-			if (de->d_name[0] != 'I')
-				continue;
-			snprintf(vpath, sizeof(vpath), "%s/%s", sp->store_dir, de->d_name);
-			vol = opendir(vpath);
-			if (!vol)
-				continue;
-			while ((fe = readdir(vol))) {
-				char fpath[PATH_MAX + NAME_MAX + 2];
-				if (fe->d_name[0] != '@')
-					continue;
-				snprintf(fpath, sizeof(fpath), "%s/%s", vpath, fe->d_name);
-				scan_fanout(sp, fpath, de->d_name + 1);
+static void scan_plan(struct space *sp, struct space_scan *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->seq = ++sp->scan_seq;
+	space_scan_add_open(s, sp->entries);
+}
+
+/* Apply a finished walk; the front end's leftovers are removed here, in the loop thread, where
+ * it knows which of its files are open. */
+static void scan_apply(struct space *sp, const struct space_scan *s)
+{
+	if (s->failed) {
+		log_warn("cache scan: out of memory; the usage records are left as they were");
+		return;
+	}
+	if (space_scan_apply(&sp->entries, s))
+		sp->dirty = true;
+	for (size_t i = 0; i < s->n_leftovers; i++)
+		if (sp->ops && sp->ops->remove_leftover)
+			sp->ops->remove_leftover(sp->ops_userdata, s->leftovers[i]);
+	sp->applied_seq = s->seq;
+}
+
+/* A synchronous scan, in the loop thread. */
+static void scan(struct space *sp)
+{
+	struct space_scan s;
+
+	scan_plan(sp, &s);
+	scan_walk(&s, sp->ops, sp->ops_userdata, sp->ops && sp->ops->cull ? sp->store_dir : NULL);
+	scan_apply(sp, &s);
+	space_scan_free(&s);
+}
+
+static void waits_free(struct space_wait *w)
+{
+	while (w) {
+		struct space_wait *next = w->next;
+		free(w);
+		w = next;
+	}
+}
+
+static void scan_job_free(struct scan_job *job)
+{
+	if (!job)
+		return;
+	waits_free(job->waiters);
+	space_scan_free(&job->scan);
+	free(job->store_dir);
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->cond);
+	free(job);
+}
+
+static void scan_job_work(void *userdata)
+{
+	struct scan_job *job = userdata;
+
+	scan_walk(&job->scan, job->ops, job->ops_userdata, job->store_dir);
+	pthread_mutex_lock(&job->lock);
+	job->finished = true;
+	pthread_cond_broadcast(&job->cond);
+	pthread_mutex_unlock(&job->lock);
+}
+
+static void run_checks(struct space *sp, uint64_t seq);
+
+static int scan_start(struct space *sp);
+
+static void scan_job_done(void *userdata)
+{
+	struct scan_job *job = userdata;
+	struct space *sp = job->sp;
+	struct space_wait *waiters = job->waiters;
+	int r;
+
+	job->waiters = NULL;
+	sp->job = NULL;
+	/* A synchronous scan (GET /models) planned after this one has newer figures. */
+	if (sp->applied_seq < job->scan.seq)
+		scan_apply(sp, &job->scan);
+	run_checks(sp, job->scan.seq);
+	scan_job_free(job);
+	while (waiters) {
+		struct space_wait *w = waiters;
+		waiters = w->next;
+		w->fn(sp, w->ctx);
+		free(w);
+	}
+	/* Those who asked while it ran need a walk that starts after them. */
+	if (sp->pending && !sp->job && (r = scan_start(sp)) < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
+}
+
+/* Start the periodic walk in the scan thread. Returns 0, or -errno (nothing started). */
+static int scan_start(struct space *sp)
+{
+	struct scan_job *job;
+	int r;
+
+	if (!sp->scan_pool)
+		return -ESHUTDOWN; /* stopped */
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->cond, NULL);
+	job->sp = sp;
+	job->ops = sp->ops;
+	job->ops_userdata = sp->ops_userdata;
+	if (sp->ops && sp->ops->cull && !(job->store_dir = strdup(sp->store_dir))) {
+		scan_job_free(job);
+		return -ENOMEM;
+	}
+	scan_plan(sp, &job->scan);
+	r = workpool_submit(sp->scan_pool, scan_job_work, scan_job_done, job);
+	if (r < 0) {
+		scan_job_free(job);
+		return r;
+	}
+	sp->job = job;
+	job->waiters = sp->pending;
+	sp->pending = NULL;
+	return 0;
+}
+
+struct space_wait *space_after_scan(struct space *sp, space_scanned_fn fn, void *ctx)
+{
+	struct space_wait *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return NULL;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->next = sp->pending;
+	sp->pending = w;
+	/* With a walk in flight (it may have passed the files in question), the next one starts
+	 * when it ends; failing to start, at the next tick. */
+	if (!sp->job && sp->ops && (r = scan_start(sp)) < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
+	return w;
+}
+
+void space_wait_cancel(struct space *sp, struct space_wait *w)
+{
+	struct space_wait **lists[] = { &sp->pending, sp->job ? &sp->job->waiters : NULL };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		for (struct space_wait **pp = lists[i]; pp && *pp; pp = &(*pp)->next)
+			if (*pp == w) {
+				*pp = w->next;
+				free(w);
+				return;
 			}
-			closedir(vol);
-		}
-		closedir(store);
-	}
-	/* An open object's file may not be linked yet (new objects are temporary files until
-	 * the kernel commits them): its size comes from the object's fd. Records of files gone
-	 * and unused are dropped. */
-	for (struct space_entry **pp = &sp->entries; *pp;) {
-		struct space_entry *e = *pp;
-
-		if (!e->present && e->fd >= 0)
-			e->bytes = data_bytes(e->fd);
-		if (!e->present && e->in_use == 0) {
-			*pp = e->next;
-			entry_free(e);
-			sp->dirty = true;
-			continue;
-		}
-		pp = &e->next;
-	}
 }
 
 /* ---- the view the policy works on ---- */
@@ -480,6 +528,7 @@ static int cull_entry(struct space *sp, struct space_entry *e)
 		sp->report.cull_busy++;
 	if (r == 0 || r == -ENOENT || r == -ESTALE) {
 		e->present = false;
+		e->removed_scan = sp->scan_seq; /* a walk in flight may have seen it */
 		return 0;
 	}
 	return r;
@@ -570,6 +619,7 @@ static void update_report(struct space *sp, const struct view *v)
 		return;
 	for (size_t m = 0; m < v->n_models; m++) {
 		snprintf(mr[m].name, sizeof(mr[m].name), "%s", v->cat[m]->name);
+		snprintf(mr[m].meta, sizeof(mr[m].meta), "%s", v->cat[m]->meta);
 		model_figures(sp, v, m, &mr[m].size, &mr[m].cached);
 		mr[m].pinned = v->models[m].pinned;
 	}
@@ -718,12 +768,13 @@ static void retire_unreferenced(struct space *sp, struct view *v)
 	sp->report.retired_bytes += bytes;
 }
 
-static void on_cull_timer(struct loop *loop, void *userdata)
+/* After a scan is applied: the cull, retire and purge decisions, then the report. The files
+ * they removed are marked absent (cull_entry) and their records pruned: no second walk. Files
+ * that appeared meanwhile are the next scan's. */
+static void run_checks(struct space *sp, uint64_t seq)
 {
-	struct space *sp = userdata;
 	struct view v;
 
-	scan(sp);
 	if (view_build(sp, &v) < 0)
 		return;
 	watermark_cull(sp, &v);
@@ -734,13 +785,33 @@ static void on_cull_timer(struct loop *loop, void *userdata)
 		purge_unused(sp, &v);
 	}
 	view_free(&v);
-	scan(sp);
+	if (space_entries_prune(&sp->entries, seq))
+		sp->dirty = true;
 	if (view_build(sp, &v) == 0) {
 		update_report(sp, &v);
 		view_free(&v);
 	}
 	if (sp->dirty && loop_now_ms() - sp->last_save_ms >= SAVE_INTERVAL_MS)
 		save_usage_logged(sp);
+}
+
+static void on_cull_timer(struct loop *loop, void *userdata)
+{
+	struct space *sp = userdata;
+	int r;
+
+	if (!sp->ops)
+		return; /* before space_set_kernel: a walk without the front end's files would drop
+			 * their usage records */
+	if (sp->job) {
+		/* At most one walk: a slow disk makes the checks less frequent, never piles up
+		 * walks. */
+		log_debug("cache scan still running at the cull interval: this check is skipped");
+		return;
+	}
+	r = scan_start(sp);
+	if (r < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
 }
 
 /* ---- what the operations layer asks: pins, holds, sinks, status, evict ---- */
@@ -860,11 +931,16 @@ bool space_model_device(const struct space *sp, const char *model, char *source,
 
 int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
 {
+	scan(sp);
+	return space_status_now(sp, out, n_out);
+}
+
+int space_status_now(struct space *sp, struct space_model_status **out, size_t *n_out)
+{
 	struct space_model_status *st;
 	struct view v;
 
 	models_resolve(sp->models, "", 0, NULL); /* re-reads the catalogue if it changed */
-	scan(sp);
 	if (view_build(sp, &v) < 0)
 		return -ENOMEM;
 	update_report(sp, &v);
@@ -899,7 +975,6 @@ int space_evict(struct space *sp, const struct catalogue_model *m, struct space_
 	memset(res, 0, sizeof(*res));
 	if (space_model_pin(sp, m->name) != SPACE_PIN_NONE)
 		return -EPERM;
-	scan(sp);
 	if ((r = view_build(sp, &v)) < 0)
 		return r;
 	while (idx < v.n_models && v.cat[idx] != m)
@@ -967,6 +1042,13 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	r = load_usage(sp);
 	if (r < 0)
 		log_warn_errno(r, "cannot read %s: starting without usage records", sp->usage_path);
+	/* A thread of its own, not the fill pool's: those can be blocked for a deadline on a hung
+	 * origin, and the walk must not wait behind them, nor hold one of them on a slow disk. */
+	r = workpool_new(loop, "space-scan", 1, &sp->scan_pool);
+	if (r < 0) {
+		space_free(sp);
+		return log_error_errno(r, "cannot start the cache scan thread");
+	}
 	r = sp->cull_timer = loop_add_periodic(loop, cfg->cull_interval_ms, on_cull_timer, sp);
 	if (r < 0) {
 		space_free(sp);
@@ -977,6 +1059,7 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 		 " ms; purge of unused models %s",
 		 cfg->high_watermark, cfg->low_watermark, cfg->cull_interval_ms,
 		 cfg->purge_unused_after_ms ? "on" : "off");
+	sp->started = true;
 	*out = sp;
 	return 0;
 }
@@ -996,14 +1079,51 @@ void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void
 	}
 }
 
+void space_stop(struct space *sp)
+{
+	struct scan_job *job;
+	struct timespec deadline;
+	int r = 0;
+
+	if (!sp)
+		return;
+	if (sp->cull_timer >= 0) {
+		loop_remove_fd(sp->loop, sp->cull_timer);
+		sp->cull_timer = -1;
+	}
+	job = sp->job;
+	sp->job = NULL;
+	if (job) {
+		/* The walk reads the front end's directory name: wait for it before the front end
+		 * goes. A walk of a local directory ends; a dead disk is not waited for beyond 10 s
+		 * (the job is then left to the exiting process). */
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 10;
+		pthread_mutex_lock(&job->lock);
+		while (!job->finished && r == 0)
+			r = pthread_cond_timedwait(&job->cond, &job->lock, &deadline);
+		pthread_mutex_unlock(&job->lock);
+		if (!job->finished) {
+			log_warn("stopping with the cache scan still running after 10 s");
+			job = NULL;
+		}
+	}
+	/* A finished job's completion is dropped with the pool: it is freed here, and nobody
+	 * waiting for a walk is called any more. */
+	workpool_free(sp->scan_pool);
+	sp->scan_pool = NULL;
+	scan_job_free(job);
+	waits_free(sp->pending);
+	sp->pending = NULL;
+}
+
 void space_free(struct space *sp)
 {
 	if (!sp)
 		return;
-	if (sp->usage_path && sp->cull_timer >= 0)
+	space_stop(sp);
+	if (sp->started)
 		save_usage_logged(sp);
-	if (sp->cull_timer >= 0)
-		loop_remove_fd(sp->loop, sp->cull_timer);
 	while (sp->holds) {
 		struct space_hold *h = sp->holds;
 		sp->holds = h->next;
@@ -1013,7 +1133,7 @@ void space_free(struct space *sp)
 	while (sp->entries) {
 		struct space_entry *e = sp->entries;
 		sp->entries = e->next;
-		entry_free(e);
+		space_entry_free(e);
 	}
 	space_state_free(&sp->pins);
 	free(sp->report.models);

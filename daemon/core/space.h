@@ -18,7 +18,8 @@
  *    eviction. This module knows nothing of the control socket or of mounting.
  *
  * Policy decisions are the pure functions of spacepolicy.h. Everything here runs in the loop
- * thread.
+ * thread, except the periodic walk of the cache directories (spacescan.h), which runs in a scan
+ * thread of its own so that a cold disk never stalls the loop.
  */
 #pragma once
 
@@ -43,6 +44,8 @@ struct space_file_info {
 	uint64_t bytes;		  /* allocated on disk, the file and its map */
 	uint64_t cached;	  /* bytes of the blob its chunk map says are cached */
 	int64_t mtime_ms;	  /* last write, wall clock: a last use when no record has one */
+	bool leftover; /* not a cache file: a leftover of key (ublk: a map without its file) for
+			* remove_leftover */
 };
 typedef void (*space_file_fn)(void *ctx, const struct space_file_info *fi);
 
@@ -59,8 +62,13 @@ struct space_kernel_ops {
 	/* Its files all live in this one volume, keyed by blob digest (the metadata blob's too);
 	 * NULL: cachefiles' keys (volume per model, the metadata blob by model name). */
 	const char *file_volume;
-	/* Call fn once per cache file it keeps (a scan: runs in the loop thread). */
+	/* Call fn once per cache file it keeps. Runs in the space manager's scan thread, not the
+	 * loop thread (except for the walks of GET /models and of the start): it may read only what
+	 * does not change while the front end lives (its directory's name), and must not change
+	 * anything; a leftover to remove is reported as such (fi->leftover). */
 	void (*list_files)(void *userdata, space_file_fn fn, void *ctx);
+	/* Remove leftover key that list_files reported, if it still is one (loop thread). */
+	void (*remove_leftover)(void *userdata, const char *key);
 	/* Remove a file list_files reported, unless a device uses it: 0, -EBUSY, -ENOENT (gone)
 	 * or -errno. */
 	int (*remove_file)(void *userdata, const char *volume, const char *key);
@@ -76,6 +84,7 @@ struct space_kernel_ops {
 /* What /metrics reports (updated at each check). */
 struct space_model_report {
 	char name[65];
+	char meta[65];	 /* the version the figures are of (its metadata blob's digest) */
 	uint64_t size;	 /* sum of its blobs, page-aligned */
 	uint64_t cached; /* bytes of it in the cache */
 	bool pinned;
@@ -101,6 +110,9 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 	      struct space **out);
 /* Give the kernel action (before any use); the first scan of the cache runs then. */
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
+/* Stop the checks, and wait for a scan in flight (it reads the front end's directory): before
+ * the front end stops. space_free does it too. */
+void space_stop(struct space *sp);
 /* Saves the usage file. */
 void space_free(struct space *sp);
 
@@ -156,8 +168,19 @@ struct space_model_status {
 	unsigned errors;		     /* failed READs on its files */
 };
 /* Every catalogue model, in catalogue order: *out is malloc'd (free() it), *n its length.
- * Returns 0 or -ENOMEM. */
+ * Returns 0 or -ENOMEM. space_status walks the cache first, in the loop thread; _now takes the
+ * records as they are (after space_after_scan, fresh). */
 int space_status(struct space *sp, struct space_model_status **out, size_t *n);
+int space_status_now(struct space *sp, struct space_model_status **out, size_t *n);
+
+/* Call fn(sp, ctx) in the loop thread once a walk of the cache that starts after this call has
+ * been applied (the walk runs in the scan thread: the loop goes on meanwhile). Returns the
+ * wait, for space_wait_cancel before fn is called, or NULL (ENOMEM). fn is not called after
+ * space_stop. */
+struct space_wait;
+typedef void (*space_scanned_fn)(struct space *sp, void *ctx);
+struct space_wait *space_after_scan(struct space *sp, space_scanned_fn fn, void *ctx);
+void space_wait_cancel(struct space *sp, struct space_wait *w);
 
 struct space_evict_result {
 	unsigned files; /* removed */
@@ -166,7 +189,8 @@ struct space_evict_result {
 	unsigned busy;	/* held by the kernel: not removed */
 };
 /* Remove model m's cache files (not those shared with pinned models) and its verified metadata
- * copy. The caller checks that it is not mounted. Returns 0; -EPERM if it is pinned; -EBUSY
+ * copy, as the records know them: call it from a space_after_scan callback, so that they are
+ * fresh. The caller checks that it is not mounted. Returns 0; -EPERM if it is pinned; -EBUSY
  * before removing anything if it has open objects or a hold, or after the others are removed
  * if the kernel refused some files (res->busy > 0). */
 int space_evict(struct space *sp, const struct catalogue_model *m, struct space_evict_result *res);

@@ -1412,6 +1412,7 @@ static int64_t mtime_ms(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
+/* In the space manager's scan thread: reads u->cache_dir only (set for the front end's life). */
 static void ublk_list_files(void *userdata, space_file_fn fn, void *ctx)
 {
 	struct ublk *u = userdata;
@@ -1431,12 +1432,16 @@ static void ublk_list_files(void *userdata, space_file_fn fn, void *ctx)
 		if (len == DIGEST_HEX_LEN + 4 && streq(name + DIGEST_HEX_LEN, ".map") &&
 		    name_is_digest(name, DIGEST_HEX_LEN)) {
 			/* A map whose file is gone (a crash between the two unlinks of a
-			 * removal: the map goes first) is removed, so a new file starts empty. */
+			 * removal: the map goes first) is a leftover: ublk_remove_leftover
+			 * removes it in the loop thread, so a new file starts empty. */
 			char file[DIGEST_HEX_LEN + 1];
 			snprintf(file, sizeof(file), "%.*s", DIGEST_HEX_LEN, name);
 			if (fstatat(dirfd(dir), file, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-			    errno == ENOENT && !find_blob(u, file))
-				unlinkat(dirfd(dir), name, 0);
+			    errno == ENOENT) {
+				fi.key = file;
+				fi.leftover = true;
+				fn(ctx, &fi);
+			}
 			continue;
 		}
 		if (len != DIGEST_HEX_LEN || !name_is_digest(name, len))
@@ -1457,6 +1462,26 @@ static void ublk_list_files(void *userdata, space_file_fn fn, void *ctx)
 		fn(ctx, &fi);
 	}
 	closedir(dir);
+}
+
+/* A map without its file that the scan reported: removed unless a blob opened since has it (a
+ * new file made meanwhile keeps its map). In the loop thread, as every blob_get. */
+static void ublk_remove_leftover(void *userdata, const char *key)
+{
+	struct ublk *u = userdata;
+	_cleanup_close_ int dfd = -EBADF;
+	char map_name[NAME_MAX + 1];
+	struct stat st;
+
+	if (!name_is_digest(key, strlen(key)) || find_blob(u, key))
+		return;
+	dfd = open(u->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	if (fstatat(dfd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return;
+	snprintf(map_name, sizeof(map_name), "%s.map", key);
+	unlinkat(dfd, map_name, 0);
 }
 
 /* The map goes first, made durable, then the file: a crash in between leaves a file without a
@@ -1522,6 +1547,7 @@ static bool ublk_model_device(void *userdata, const char *model, char *source, s
 const struct space_kernel_ops ublk_space_ops = {
 	.file_volume = UBLK_SPACE_VOLUME,
 	.list_files = ublk_list_files,
+	.remove_leftover = ublk_remove_leftover,
 	.remove_file = ublk_remove_file,
 	.open_sink = ublk_open_sink,
 	.put_sink = ublk_put_sink,

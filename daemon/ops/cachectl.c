@@ -513,15 +513,62 @@ static const char *pin_word(enum space_pin p)
 	return p & SPACE_PIN_CONFIG ? "config" : p & SPACE_PIN_RUNTIME ? "yes" : "no";
 }
 
-static int verb_status(struct control_conn *conn, int argc, char **argv, void *userdata)
+/* status and evict answer after a fresh walk of the cache, which runs in the space manager's
+ * scan thread: the loop serves everything else meanwhile. */
+struct scan_req {
+	struct cachectl *cc;
+	struct control_conn *conn;
+	struct space_wait *wait;
+	int (*fn)(struct cachectl *cc, struct control_conn *conn, const char *model);
+	char model[]; /* the argument, if any */
+};
+
+static void scan_req_done(struct space *sp, void *ctx)
 {
-	struct cachectl *cc = userdata;
+	struct scan_req *q = ctx;
+	int r = q->fn(q->cc, q->conn, q->model);
+
+	control_finish(q->conn, r);
+	free(q);
+}
+
+static void scan_req_cancel(struct control_conn *conn, void *ctx)
+{
+	struct scan_req *q = ctx;
+
+	space_wait_cancel(q->cc->space, q->wait);
+	free(q);
+}
+
+static int after_scan(struct cachectl *cc, struct control_conn *conn, const char *model,
+		      int (*fn)(struct cachectl *cc, struct control_conn *conn, const char *model))
+{
+	size_t len = model ? strlen(model) : 0;
+	struct scan_req *q = calloc(1, sizeof(*q) + len + 1);
+
+	if (!q)
+		return -ENOMEM;
+	q->cc = cc;
+	q->conn = conn;
+	q->fn = fn;
+	memcpy(q->model, model ? model : "", len + 1);
+	q->wait = space_after_scan(cc->space, scan_req_done, q);
+	if (!q->wait) {
+		free(q);
+		return -ENOMEM;
+	}
+	control_set_cancel(conn, scan_req_cancel, q);
+	return CONTROL_LATER;
+}
+
+static int status_now(struct cachectl *cc, struct control_conn *conn, const char *unused)
+{
 	_cleanup_free_ struct space_model_status *st = NULL;
 	const struct space_report *rep;
 	size_t n = 0;
 	int r;
 
-	if ((r = space_status(cc->space, &st, &n)) < 0)
+	if ((r = space_status_now(cc->space, &st, &n)) < 0)
 		return r;
 	rep = space_get_report(cc->space);
 	control_reply(conn,
@@ -548,21 +595,14 @@ static int verb_status(struct control_conn *conn, int argc, char **argv, void *u
 	return 0;
 }
 
-static int verb_evict(struct control_conn *conn, int argc, char **argv, void *userdata)
+/* What refuses an eviction before it removes anything: a pin, a mount, block devices. */
+static int evict_refused(struct cachectl *cc, struct control_conn *conn,
+			 const struct catalogue_model *m)
 {
-	struct cachectl *cc = userdata;
-	const struct catalogue_model *m;
-	struct space_evict_result res;
-	enum space_pin pin;
+	enum space_pin pin = space_model_pin(cc->space, m->name);
 	char where[PATH_MAX];
 	unsigned mounts;
-	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(cc, conn, argv[1])))
-		return -ENOENT;
-	pin = space_model_pin(cc->space, m->name);
 	if (pin != SPACE_PIN_NONE) {
 		control_error(conn, "model %s is pinned (%s): unpin it first", m->name,
 			      pin & SPACE_PIN_CONFIG
@@ -584,6 +624,21 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 			      m->name, where[0] ? where : "not numbered yet");
 		return -EBUSY;
 	}
+	return 0;
+}
+
+/* After the walk: the model and its state are looked at again (the catalogue may have been
+ * reloaded, a mount made meanwhile). */
+static int evict_now(struct cachectl *cc, struct control_conn *conn, const char *name)
+{
+	const struct catalogue_model *m;
+	struct space_evict_result res;
+	int r;
+
+	if (!(m = lookup_model(cc, conn, name)))
+		return -ENOENT;
+	if ((r = evict_refused(cc, conn, m)) < 0)
+		return r;
 	r = space_evict(cc->space, m, &res);
 	if (r == -EBUSY && res.busy == 0) {
 		control_error(conn,
@@ -607,6 +662,26 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 		return -EBUSY;
 	}
 	return 0;
+}
+
+static int verb_evict(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	struct cachectl *cc = userdata;
+	const struct catalogue_model *m;
+	int r;
+
+	if ((r = need_model_arg(conn, argc, argv)) < 0)
+		return r;
+	if (!(m = lookup_model(cc, conn, argv[1])))
+		return -ENOENT;
+	if ((r = evict_refused(cc, conn, m)) < 0)
+		return r; /* at once, without waiting for a walk */
+	return after_scan(cc, conn, m->name, evict_now);
+}
+
+static int verb_status(struct control_conn *conn, int argc, char **argv, void *userdata)
+{
+	return after_scan(userdata, conn, NULL, status_now);
 }
 
 static int verb_pin(struct control_conn *conn, int argc, char **argv, void *userdata)
@@ -659,17 +734,20 @@ static void preload_finished(struct preload *p, int result)
 	}
 }
 
-/* Is the model fully cached already? (A scan of the cache: done once per preload start.) */
-static bool fully_cached(struct cachectl *cc, const char *name)
+/* Is the model fully cached already? From the figures of the last periodic check (at most
+ * cull_interval old, and fresh at start), not a walk of the cache in this timer tick: a stale
+ * "no" only starts a warm that finds every chunk in place. */
+static bool fully_cached(struct cachectl *cc, const struct catalogue_model *m)
 {
-	_cleanup_free_ struct space_model_status *st = NULL;
-	size_t n = 0;
+	const struct space_report *rep = space_get_report(cc->space);
 
-	if (space_status(cc->space, &st, &n) < 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (streq(st[i].model->name, name))
-			return st[i].size > 0 && st[i].cached >= st[i].size;
+	for (size_t i = 0; i < rep->n_models; i++) {
+		const struct space_model_report *mr = &rep->models[i];
+
+		/* Figures of another version (published since the check) say nothing. */
+		if (streq(mr->name, m->name) && streq(mr->meta, m->meta))
+			return mr->size > 0 && mr->cached >= mr->size;
+	}
 	return false;
 }
 
@@ -705,7 +783,7 @@ static void preload_check(struct cachectl *cc, struct preload *p)
 	}
 	if (warming(cc, p->name))
 		return; /* blobcachectl warm is at it */
-	if (fully_cached(cc, p->name)) {
+	if (fully_cached(cc, m)) {
 		p->state = PRELOAD_DONE;
 		log_info("preload of model %s: already fully cached", p->name);
 		return;

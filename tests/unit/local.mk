@@ -79,6 +79,25 @@ tests_unit_test_space_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_space_LDADD = $(UNIT_LIBS)
 endif
 
+# The cache scan: the walk of cachefiles' store and applying its list to the usage records.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-spacescan
+TESTS += tests/unit/test-spacescan
+tests_unit_test_spacescan_SOURCES = tests/unit/test-spacescan.c daemon/core/spacescan.c
+tests_unit_test_spacescan_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_spacescan_LDADD = $(UNIT_LIBS)
+endif
+# The space manager in its loop: the walk in the scan thread, a stop with a walk in flight.
+if ENABLE_TESTS
+check_PROGRAMS += tests/unit/test-space-loop
+TESTS += tests/unit/test-space-loop
+tests_unit_test_space_loop_SOURCES = tests/unit/test-space-loop.c daemon/core/space.c \
+	daemon/core/spacescan.c daemon/core/spacepolicy.c daemon/core/models.c \
+	daemon/core/mountinfo.c daemon/configfile.c
+tests_unit_test_space_loop_CFLAGS = $(UNIT_CFLAGS) $(MOUNT_CFLAGS)
+tests_unit_test_space_loop_LDADD = $(FILLCORE_LIBS) $(UNIT_LIBS) $(MOUNT_LIBS)
+endif
+
 # Re-published models: retained versions (core), records of name-keyed cache files and the
 # decision at a metadata OPEN (on-demand front end), mountinfo option matching.
 if ENABLE_TESTS

@@ -4,7 +4,8 @@
 # 200 after the warm, and by itself for a preload = yes model; status counts cached bytes from
 # the chunk maps; the watermark cull removes the least recently used unmounted models' files
 # (file and map), never a mounted model's, which still reads right; evict of a mounted model is
-# refused, of an unmounted one removes its files and maps.
+# refused, of an unmounted one removes its files and maps; a chunk map left without its file is
+# removed by the periodic scan.
 # vm: --modules stock --cache-size 256M --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -110,3 +111,11 @@ assert_eq 0 "$(files w)" "cache files and maps of w after evict"
 assert_eq 0 "$(bc_model_field w cached_bytes)" "cached bytes of w after evict"
 assert_eq 503 "$(status /models/w)" "GET /models/w after evict"
 pass "evict of an unmounted model removed its files and maps"
+
+# A chunk map without its file (a crash between the two unlinks of a removal) is a leftover: the
+# periodic scan reports it from its thread, the loop removes it; the maps beside files stay.
+orphan=$UDIR/$(printf '%064d' 0).map
+printf 'x' >"$orphan"
+wait_for '[ ! -e "$orphan" ]' 20 0.5
+assert_eq 4 "$(files pre)" "cache files and maps of pre beside the removed leftover"
+pass "a chunk map without its file removed by the periodic scan"
