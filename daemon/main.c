@@ -376,6 +376,12 @@ static void on_cache_dead(void *userdata)
 
 /* The probe endpoint's readiness and metrics beyond the fill core's: the managed mounts and
  * the cache volume. */
+/* The fill core's locator of in-place blobs: the catalogue (fill_set_locator). */
+static const struct catalogue_blob *locate_blob(void *userdata, const struct catalogue_blob *b)
+{
+	return models_locate(userdata, b);
+}
+
 static bool probe_extra_ready(const void *userdata, char *why, size_t why_len)
 {
 	const struct daemon *d = userdata;
@@ -639,6 +645,7 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 	r = fill_new(d->loop, d->origin, &fopts, &d->fill);
 	if (r < 0)
 		return log_error_errno(r, "cannot start the fill core");
+	fill_set_locator(d->fill, locate_blob, d->models);
 	if (use_ublk) {
 		struct ublk_options uopts = {
 			.control = ublk_control,

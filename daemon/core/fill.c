@@ -121,6 +121,8 @@ struct fill {
 	 * or page faults per chunk. At most max_inflight (the memory bound holds). */
 	void *bufs[FILL_BUF_POOL_MAX];
 	unsigned n_bufs;
+	fill_locate_fn locate; /* where in-place blobs are now (fill_set_locator) */
+	void *locate_data;
 };
 
 #define ORIGIN_PROBE_INTERVAL_MS 2000
@@ -667,6 +669,27 @@ fail:
 	dispatch(f);
 }
 
+/* An in-place sink reads from where the catalogue has its bytes now: the entry it was opened
+ * for may have been re-published over a rewritten file, or removed with its directory, while
+ * the object still serves other mounts and models that list another copy (fill_set_locator). */
+static void sink_relocate(struct fill *f, struct fill_sink *s)
+{
+	const struct catalogue_blob *b;
+
+	if (!f->locate || !(b = f->locate(f->locate_data, &s->blob)))
+		return;
+	if (!b->path[0] || b->size != s->blob.size || !streq(b->digest, s->blob.digest) ||
+	    b->file_size > b->size ||
+	    (streq(b->path, s->blob.path) && b->file_size == s->blob.file_size))
+		return;
+	log_notice("blob %.12s: in-place bytes read from %s from now on, where the catalogue lists "
+		   "them (not from %s)",
+		   s->blob.digest, b->path, s->blob.path);
+	snprintf(s->blob.path, sizeof(s->blob.path), "%s", b->path);
+	s->blob.file_size = b->file_size;
+	s->verify_warned = false; /* a new file: a change in it is worth its own warning */
+}
+
 static void dispatch(struct fill *f)
 {
 	/* Read-ahead may use three quarters of the slots; the rest stay free for readers. */
@@ -705,8 +728,10 @@ static void dispatch(struct fill *f)
 		/* An in-place blob is its file zero-padded to a whole block: fetch the file's
 		 * bytes, the zeros are ours (verified with them, as publish digested them). */
 		fetch_len = job->data_len;
-		if (job->owner->blob.path[0])
+		if (job->owner->blob.path[0]) {
+			sink_relocate(f, job->owner);
 			fetch_len = MIN(fetch_len, job->owner->blob.file_size - job->start);
+		}
 		memset((char *)job->buf + fetch_len, 0, job->data_len - fetch_len);
 		r = origin_fetch_blob(f->origin, &job->owner->blob, job->start, (size_t)fetch_len,
 				      job->buf, on_fetched, job);
@@ -1164,6 +1189,12 @@ int fill_new(struct loop *loop, struct origin *origin, const struct fill_options
 	}
 	*out = f;
 	return 0;
+}
+
+void fill_set_locator(struct fill *f, fill_locate_fn fn, void *userdata)
+{
+	f->locate = fn;
+	f->locate_data = userdata;
 }
 
 void fill_free(struct fill *f)

@@ -103,6 +103,14 @@ const struct fill_stats *fill_get_stats(struct fill *f);
  * 2 s, so that origin_last_ok_ms follows the origin coming back even when no reader asks. */
 void fill_check_origin(struct fill *f);
 
+/* Where an in-place blob is read from: fn(userdata, b) gives the blob of b's digest that the
+ * catalogue lists now (models_locate), or NULL to keep b's path. Asked in the loop thread before
+ * each fetch of an in-place blob; a sink whose location moved reads from the new one (logged).
+ * Without a locator, a sink reads from the path it was opened with. */
+typedef const struct catalogue_blob *(*fill_locate_fn)(void *userdata,
+						       const struct catalogue_blob *b);
+void fill_set_locator(struct fill *f, fill_locate_fn fn, void *userdata);
+
 /* A sink: one cache file of one blob. Takes ownership of fd (closed when the last reference
  * goes: in-flight fetches hold references). The blob is deep-copied. Returns 0 or -errno. */
 int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,

@@ -176,6 +176,33 @@ const struct catalogue_blob *models_meta_blob(const struct catalogue_model *mode
 	return NULL;
 }
 
+/* In c: b's own location if listed, else the first other in-place copy of its bytes. */
+static const struct catalogue_blob *locate_in(const struct catalogue *c,
+					      const struct catalogue_blob *b)
+{
+	const struct catalogue_blob *other = NULL;
+
+	for (size_t i = 0; i < c->n_models; i++)
+		for (size_t j = 0; j < c->models[i].n_blobs; j++) {
+			const struct catalogue_blob *x = &c->models[i].blobs[j];
+
+			if (!x->path[0] || x->size != b->size || !streq(x->digest, b->digest))
+				continue;
+			if (streq(x->path, b->path))
+				return x;
+			if (!other)
+				other = x;
+		}
+	return other;
+}
+
+const struct catalogue_blob *models_locate(const struct models *m, const struct catalogue_blob *b)
+{
+	const struct catalogue_blob *x = locate_in(&m->cat, b);
+
+	return x ? x : locate_in(&m->versions, b);
+}
+
 const struct catalogue_model *models_find_version(struct models *m, const char *name,
 						  const char *meta)
 {

@@ -35,6 +35,15 @@ const struct catalogue_blob *models_resolve(struct models *m, const char *key, s
 const struct catalogue_model *models_find_version(struct models *m, const char *name,
 						  const char *meta);
 
+/* Where in-place blob `b` (one with a path) is to be read from now: the in-place blob of the
+ * same digest and size that the current catalogue lists, b's own path first if some entry still
+ * lists it there, else the first other; failing that, the same among the retained versions.
+ * NULL if none. A cache object outlives the entry it was opened for (it serves every mount and
+ * model with that digest, across re-publishes), and that entry's file may have been rewritten
+ * or removed since while another entry's copy still holds the bytes. Does not re-read the
+ * catalogue; the pointer is valid until the next models_* call. */
+const struct catalogue_blob *models_locate(const struct models *m, const struct catalogue_blob *b);
+
 /* The metadata blob of a model (listed by every valid entry). */
 const struct catalogue_blob *models_meta_blob(const struct catalogue_model *model);
 

@@ -90,7 +90,7 @@ uint32_t erofs_sb_compute_checksum(const void *image)
 			    EROFS_BLOCK_SIZE - EROFS_SUPER_OFFSET - SB_CHECKSUM - 4);
 }
 
-_printf_(3, 4) static int fail(char *err, size_t err_len, const char *fmt, ...)
+int erofs_invalid(char *err, size_t err_len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -111,12 +111,12 @@ int erofs_sb_read(const void *image, size_t len, struct erofs_sb_info *out, char
 	size_t table_start, table_end, sb_end;
 
 	if (len < EROFS_BLOCK_SIZE)
-		return fail(err, err_len, "image is %zu bytes, shorter than one 4096-byte block",
-			    len);
+		return erofs_invalid(err, err_len,
+				     "image is %zu bytes, shorter than one 4096-byte block", len);
 	magic = get_le32(sb + SB_MAGIC);
 	if (magic != EROFS_SUPER_MAGIC)
-		return fail(err, err_len, "no EROFS superblock (magic 0x%08x at byte %d)", magic,
-			    EROFS_SUPER_OFFSET);
+		return erofs_invalid(err, err_len, "no EROFS superblock (magic 0x%08x at byte %d)",
+				     magic, EROFS_SUPER_OFFSET);
 	info.checksum = get_le32(sb + SB_CHECKSUM);
 	info.feature_compat = get_le32(sb + SB_FEATURE_COMPAT);
 	info.blkszbits = sb[SB_BLKSZBITS];
@@ -127,23 +127,25 @@ int erofs_sb_read(const void *image, size_t len, struct erofs_sb_info *out, char
 	info.devt_slotoff = get_le16(sb + SB_DEVT_SLOTOFF);
 
 	if (info.blkszbits != EROFS_FSCACHE_BLKBITS)
-		return fail(err, err_len,
-			    "block size is 2^%u bytes; fscache mode needs 4096-byte blocks "
-			    "(rebuild with mkfs.erofs's default block size, not --tar=i)",
-			    info.blkszbits);
+		return erofs_invalid(
+			err, err_len,
+			"block size is 2^%u bytes; fscache mode needs 4096-byte blocks "
+			"(rebuild with mkfs.erofs's default block size, not --tar=i)",
+			info.blkszbits);
 	if (info.feature_compat & EROFS_FEATURE_COMPAT_SB_CHKSUM) {
 		want = erofs_sb_compute_checksum(image);
 		if (want != info.checksum)
-			return fail(err, err_len,
-				    "superblock checksum 0x%08x does not match content (0x%08x)",
-				    info.checksum, want);
+			return erofs_invalid(
+				err, err_len,
+				"superblock checksum 0x%08x does not match content (0x%08x)",
+				info.checksum, want);
 	}
 	if (info.extra_devices) {
 		sb_end = EROFS_SUPER_OFFSET + SB_SIZE + (size_t)sb[SB_EXTSLOTS] * SB_EXTSLOT_SIZE;
 		table_start = (size_t)info.devt_slotoff * EROFS_DEVT_SLOT_SIZE;
 		table_end = table_start + (size_t)info.extra_devices * EROFS_DEVT_SLOT_SIZE;
 		if (table_start < sb_end || table_end > len)
-			return fail(
+			return erofs_invalid(
 				err, err_len,
 				"device table (slot offset %u, %u devices) lies outside the image",
 				info.devt_slotoff, info.extra_devices);
@@ -189,8 +191,9 @@ int erofs_sb_set_device(void *image, size_t len, unsigned int slot, const char *
 	if (r < 0)
 		return r;
 	if (slot >= info.extra_devices) {
-		fail(err, err_len, "device slot %u does not exist (image has %u extra devices)",
-		     slot, info.extra_devices);
+		erofs_invalid(err, err_len,
+			      "device slot %u does not exist (image has %u extra devices)", slot,
+			      info.extra_devices);
 		return -ERANGE;
 	}
 	p = slot_ptr(image, &info, slot);

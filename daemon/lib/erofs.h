@@ -36,6 +36,11 @@ struct erofs_sb_info {
 	uint16_t devt_slotoff;
 };
 
+/* The error convention of the EROFS reader and writer: the reason, formatted into err (if err
+ * is not NULL and err_len not 0), for the caller to show; returns -EINVAL. */
+int erofs_invalid(char *err, size_t err_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) without pre- or post-inversion:
  * feed `crc` as the seed and get the raw register back. The standard CRC-32C of a buffer is
  * crc32c(~0u, buf, len) ^ ~0u; EROFS stores crc32c(~0u, ...) with no final inversion. */

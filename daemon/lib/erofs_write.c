@@ -11,9 +11,7 @@
 #include "erofs_write.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,18 +86,6 @@ struct dirent_ref {
 	int node;
 	uint8_t type;
 };
-
-_printf_(3, 4) static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -445,11 +431,12 @@ static int64_t layout(struct erofs_writer *w, const int *order, char *err, size_
 			uint64_t chunks = (n->size + (1ULL << w->chunk_bits) - 1) >> w->chunk_bits;
 
 			if (n->blkaddr + (n->size + BLK - 1) / BLK > d->blocks)
-				return fail(err, err_len,
-					    "file '%s' (%llu bytes from block %u) does not fit its "
-					    "device %u of %u blocks",
-					    n->name, (unsigned long long)n->size, n->blkaddr,
-					    n->device, d->blocks);
+				return erofs_invalid(
+					err, err_len,
+					"file '%s' (%llu bytes from block %u) does not fit its "
+					"device %u of %u blocks",
+					n->name, (unsigned long long)n->size, n->blkaddr, n->device,
+					d->blocks);
 			n->layout = LAYOUT_CHUNK_BASED;
 			n->extra = chunks * CHUNK_INDEX_SIZE;
 			break;
@@ -475,7 +462,8 @@ static int64_t layout(struct erofs_writer *w, const int *order, char *err, size_
 		next += n->data_blocks;
 	}
 	if (next > UINT32_MAX || next > SIZE_MAX / BLK) {
-		fail(err, err_len, "the metadata image would exceed %u blocks", UINT32_MAX);
+		erofs_invalid(err, err_len, "the metadata image would exceed %u blocks",
+			      UINT32_MAX);
 		return -EFBIG;
 	}
 	return (int64_t)next;

@@ -16,16 +16,20 @@ tests_unit_test_catalogue_SOURCES = tests/unit/test-catalogue.c
 tests_unit_test_catalogue_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_catalogue_LDADD = $(UNIT_LIBS)
 
+# Running mkfs.erofs and fsck.erofs, shared by test-erofs, test-erofs-write and test-publish.
+EROFS_TOOLS = tests/unit/test-erofs-tools.c tests/unit/test-erofs-tools.h
+
 # test-erofs and test-publish run the real mkfs.erofs (erofs-utils): they fail without it.
-tests_unit_test_erofs_SOURCES = tests/unit/test-erofs.c
+tests_unit_test_erofs_SOURCES = tests/unit/test-erofs.c $(EROFS_TOOLS)
 tests_unit_test_erofs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_erofs_LDADD = $(UNIT_LIBS)
 # test-erofs-write checks the images it writes with the real fsck.erofs: it fails without it.
-tests_unit_test_erofs_write_SOURCES = tests/unit/test-erofs-write.c
+tests_unit_test_erofs_write_SOURCES = tests/unit/test-erofs-write.c $(EROFS_TOOLS)
 tests_unit_test_erofs_write_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_erofs_write_LDADD = $(UNIT_LIBS)
 
-tests_unit_test_publish_SOURCES = tests/unit/test-publish.c daemon/cli/publish.c daemon/cli/publish.h \
+tests_unit_test_publish_SOURCES = tests/unit/test-publish.c $(EROFS_TOOLS) \
+	daemon/cli/publish.c daemon/cli/publish.h \
 	daemon/cli/publish_inplace.c \
 	daemon/cli/gc.c
 tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)

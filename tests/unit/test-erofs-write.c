@@ -8,16 +8,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "erofs_write.h"
 #include "macros.h"
+#include "test-erofs-tools.h"
 #include "test-helpers.h"
-
-extern char **environ;
 
 static const uint8_t UUID[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
@@ -131,40 +128,17 @@ static int add_device(struct fixture *f, struct erofs_writer *w, const char *tag
 	return id;
 }
 
-static int run(char *const argv[])
-{
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
-		return -1;
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Write the image, fsck.erofs it with its devices and extract it; compare every file. */
 static void check_with_fsck(struct fixture *f, const uint8_t *image, size_t len,
 			    size_t expect_entries_in_root)
 {
 	_cleanup_free_ char *meta = test_path(f->dir, "meta");
 	_cleanup_free_ char *out = test_path(f->dir, "out");
-	char *argv[80], extract[512], devopt[64][512];
-	size_t k = 0;
 
 	test_remove_tree(out);
 	test_write_file(meta, image, len);
-	argv[k++] = FSCK_EROFS_PATH;
-	for (size_t i = 0; i < f->n_devices; i++) {
-		snprintf(devopt[i], sizeof(devopt[i]), "--device=%s", f->devices[i]);
-		argv[k++] = devopt[i];
-	}
-	snprintf(extract, sizeof(extract), "--extract=%s", out);
-	argv[k++] = extract;
-	argv[k++] = "--no-preserve";
-	argv[k++] = meta;
-	argv[k] = NULL;
-	assert_int_equal(run(argv), 0);
+	assert_int_equal(
+		test_fsck_extract(meta, (const char *const *)f->devices, f->n_devices, out), 0);
 
 	for (size_t i = 0; i < f->n_files; i++) {
 		_cleanup_free_ char *p = test_path(out, f->files[i].path);

@@ -6,15 +6,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "erofs.h"
+#include "test-erofs-tools.h"
 #include "test-helpers.h"
-
-extern char **environ;
 
 #define TAG "54ddb0ed7e78cda509e2ed1564558104310b62020b6d9bf74b1a2b921bc9db7b"
 
@@ -66,18 +63,6 @@ struct image {
 	size_t len;
 };
 
-static int run(char *const argv[])
-{
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
-		return -1;
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int make_image(void **state)
 {
 	struct image *img = calloc(1, sizeof(*img));
@@ -105,7 +90,7 @@ static int make_image(void **state)
 	snprintf(blobdev, sizeof(blobdev), "--blobdev=%s", img->data);
 	char *argv[] = { MKFS_EROFS_PATH,    "--quiet", "-T0", "--all-root", blobdev,
 			 "--chunksize=4096", img->meta, src,   NULL };
-	int r = run(argv);
+	int r = test_run(argv);
 	free(src);
 	free(file);
 	free(sub);

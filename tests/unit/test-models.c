@@ -23,11 +23,24 @@ struct fixture {
 	const char *in_use_meta; /* what the in-use hook claims */
 };
 
-static void put_model(struct fixture *f, const char *name, const char *meta, const char *data)
+/* Write entry `text` as NAME.model. The daemon notices a change by the directory's mtime: make
+ * it move for certain. */
+static void put_entry(struct fixture *f, const char *name, const char *text, int n)
 {
-	char path[4096], text[2048];
 	struct timespec times[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
 	static long tick = 1000;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.model", f->catalogue, name);
+	test_write_file(path, text, (size_t)n);
+	times[1].tv_sec = tick++;
+	times[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, f->catalogue, times, 0), 0);
+}
+
+static void put_model(struct fixture *f, const char *name, const char *meta, const char *data)
+{
+	char text[2048];
 	int n = snprintf(text, sizeof(text),
 			 "[model]\nname = %s\nmeta = %s\nchunk_size = 1048576\n"
 			 "[blob %s]\nsize = 4096\nrole = meta\n"
@@ -35,12 +48,22 @@ static void put_model(struct fixture *f, const char *name, const char *meta, con
 			 "[chunks %s]\n" CD "\n",
 			 name, meta, meta, data, data);
 
-	snprintf(path, sizeof(path), "%s/%s.model", f->catalogue, name);
-	test_write_file(path, text, (size_t)n);
-	/* The daemon notices a change by the directory's mtime: make it move for certain. */
-	times[1].tv_sec = tick++;
-	times[1].tv_nsec = 0;
-	assert_int_equal(utimensat(AT_FDCWD, f->catalogue, times, 0), 0);
+	put_entry(f, name, text, n);
+}
+
+/* A model whose data blob is in place: the file `path` beneath the origin. */
+static void put_in_place(struct fixture *f, const char *name, const char *meta, const char *data,
+			 const char *path)
+{
+	char text[2048];
+	int n = snprintf(text, sizeof(text),
+			 "[model]\nname = %s\nmeta = %s\nchunk_size = 1048576\n"
+			 "[blob %s]\nsize = 4096\nrole = meta\n"
+			 "[blob %s]\nsize = 8192\nrole = data\ndigest_chunk_size = 4096\n"
+			 "path = %s\nfile_size = 5000\n[chunks %s]\n" CD "\n" CD "\n",
+			 name, meta, meta, data, path, data);
+
+	put_entry(f, name, text, n);
 }
 
 static bool hook(void *userdata, const char *name, const char *meta)
@@ -49,6 +72,63 @@ static bool hook(void *userdata, const char *name, const char *meta)
 
 	(void)name;
 	return f->in_use_meta && strcmp(f->in_use_meta, meta) == 0;
+}
+
+/* An in-place blob is read from where the catalogue has its bytes now: its own path while an
+ * entry lists it there; once its model is re-published over a rewritten file, another model's
+ * copy of the same bytes; a retained version's path only when no current entry has a copy. */
+static void in_place_blob_located(void **state)
+{
+	struct fixture *f = *state;
+	const struct catalogue_blob *b, *own;
+	struct catalogue_blob was;
+	struct models *m = NULL;
+
+	put_in_place(f, "m", M1, D1, "share/m/x");
+	put_in_place(f, "ft", M2, D1, "share/ft/x");
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	models_set_in_use(m, hook, f);
+	own = models_resolve(m, "m", 1, NULL);
+	assert_non_null(own);
+	b = models_resolve(m, D1, strlen(D1), NULL);
+	assert_non_null(b);
+	was = *b;
+	snprintf(was.path, sizeof(was.path), "share/m/x");
+	b = models_locate(m, &was);
+	assert_non_null(b);
+	assert_string_equal(b->path, "share/m/x"); /* its own path, still listed */
+	snprintf(was.path, sizeof(was.path), "share/ft/x");
+	assert_string_equal(models_locate(m, &was)->path, "share/ft/x");
+
+	/* m re-published: share/m/x now holds other bytes (D2); v1 stays in use. */
+	assert_int_equal(models_retain(m, models_find_version(m, "m", M1)), 0);
+	f->in_use_meta = M1;
+	put_in_place(f, "m", "5555555555555555555555555555555555555555555555555555555555555555", D2,
+		     "share/m/x");
+	assert_non_null(models_resolve(m, "m", 1, NULL)); /* re-reads the catalogue */
+	snprintf(was.path, sizeof(was.path), "share/m/x");
+	b = models_locate(m, &was);
+	assert_non_null(b);
+	assert_string_equal(b->path, "share/ft/x");
+	assert_int_equal(b->file_size, 5000);
+
+	/* ft gone too: only the retained v1 of m lists D1, at its old path. */
+	{
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/ft.model", f->catalogue);
+		assert_int_equal(unlink(path), 0);
+		put_in_place(f, "other", M2, D2, "share/other/y"); /* moves the mtime */
+	}
+	assert_non_null(models_resolve(m, "m", 1, NULL));
+	snprintf(was.path, sizeof(was.path), "share/ft/x");
+	b = models_locate(m, &was);
+	assert_non_null(b);
+	assert_string_equal(b->path, "share/m/x");
+
+	/* Another size is other bytes; a blob nobody lists has no location. */
+	was.size = 4096;
+	assert_null(models_locate(m, &was));
+	models_free(m);
 }
 
 static int setup(void **state)
@@ -218,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(republished_version_retained_while_in_use, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(current_version_never_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(in_place_blob_located, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_versions_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_state_dir_no_versions, setup, teardown),
 	};

@@ -10,13 +10,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <utime.h>
 
 #include "erofs.h"
 #include "macros.h"
 #include "cli/publish.h"
+#include "test-erofs-tools.h"
 #include "test-helpers.h"
 #include "verify.h"
 
@@ -530,19 +529,6 @@ static uint8_t *padded_content(const char *path, size_t *padded)
 	return out;
 }
 
-static int run_argv(char *const argv[])
-{
-	extern char **environ;
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
-		return -1;
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* A model beneath the origin: large files (one a duplicate, one reached through a symlink to
  * elsewhere beneath the origin, as in a Hugging Face snapshot) stay in place, small ones are
  * packed; only the metadata blob and the entry are written. fsck.erofs, given each in-place
@@ -557,7 +543,7 @@ static void test_publish_in_place(void **state)
 	struct publish_options o = options(f, "inplace1");
 	struct publish_result res;
 	struct catalogue_model m;
-	char err[512], tag[EROFS_DEVICE_TAG_LEN + 1], *argv[16], devopt[3][600], extract[600];
+	char err[512], tag[EROFS_DEVICE_TAG_LEN + 1], *devices[3];
 	/* device order: the walk's, depth first in byte order of names */
 	static const char *const expect_paths[] = { "share/m/big1.safetensors", "hf/blob-x",
 						    "share/m/sub/big3.safetensors" };
@@ -639,10 +625,8 @@ static void test_publish_in_place(void **state)
 		assert_string_equal(tag, b->digest);
 		assert_int_equal(blocks, padded / 4096);
 		/* fsck's device: the padded file */
-		snprintf(devopt[i - 1], sizeof(devopt[i - 1]), "%s/pad-%zu", f->dir, i);
-		test_write_file(devopt[i - 1], content, padded);
-		memmove(devopt[i - 1] + 9, devopt[i - 1], strlen(devopt[i - 1]) + 1);
-		memcpy(devopt[i - 1], "--device=", 9);
+		assert_true(asprintf(&devices[i - 1], "%s/pad-%zu", f->dir, i) > 0);
+		test_write_file(devices[i - 1], content, padded);
 		free(content);
 		free(p);
 	}
@@ -650,19 +634,12 @@ static void test_publish_in_place(void **state)
 
 	{
 		char *mp = NULL;
-		size_t k = 0;
 
 		assert_true(asprintf(&mp, "%s/blobs/sha256/%s", origin, res.meta.digest) > 0);
-		snprintf(extract, sizeof(extract), "--extract=%s", out);
-		argv[k++] = FSCK_EROFS_PATH;
-		for (size_t i = 0; i < 3; i++)
-			argv[k++] = devopt[i];
-		argv[k++] = extract;
-		argv[k++] = "--no-preserve";
-		argv[k++] = mp;
-		argv[k] = NULL;
-		assert_int_equal(run_argv(argv), 0);
+		assert_int_equal(test_fsck_extract(mp, (const char *const *)devices, 3, out), 0);
 		free(mp);
+		for (size_t i = 0; i < 3; i++)
+			free(devices[i]);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char *a = test_path(model, files[i]), *b = test_path(out, files[i]);

@@ -402,3 +402,168 @@ ip_check_mount() {
 	[ "$(bc_stat verify_failures)" -ge 1 ] || fail "no verify failure counted"
 	echo "changed file: chunk 2 EIO (twice), chunks 0 1 3 4 the published bytes; logged once"
 }
+
+# ---- in-place model updates (inplace-update, ublk-inplace-update)
+# ipu_make_versions: three versions of model m kept beneath the origin as operators keep them,
+# each in a directory of its own (/srv/origin/share/m/vN), large files shared between versions
+# as a hard link (rsync --link-dest) or an identical copy, one reached through a Hugging Face
+# snapshot's symlink into hub/blobs/:
+#   v1  model-00001 (A), model-00002 (B1, 16 MiB: a partial read leaves most of it uncached),
+#       consolidated.bin -> hub/blobs/x1, 41 small files
+#   v2  model-00001 a hard link to v1's, model-00002 other bytes of B1's size, the same symlink,
+#       config.json other bytes of the same length: v2's metadata blob has v1's size
+#   v3  model-00001 an identical copy of v1's, model-00002 a hard link to v2's,
+#       consolidated.bin -> hub/blobs/x3, model-00003 added, one small file removed
+# /tmp/want-vN: the sha256 of every file of vN (symlinks followed, as publish does).
+IPU=/srv/origin/share/m
+ipu_make_versions() {
+	mkdir -p $IPU/v1/tokenizer $IPU/v2 $IPU/v3 /srv/origin/hub/blobs
+	dd if=/dev/urandom of=$IPU/v1/model-00001.safetensors bs=1234 count=3000 2>/dev/null
+	dd if=/dev/urandom of=$IPU/v1/model-00002.safetensors bs=4194433 count=4 2>/dev/null
+	dd if=/dev/urandom of=/srv/origin/hub/blobs/x1 bs=2097157 count=1 2>/dev/null
+	ln -s ../../../hub/blobs/x1 $IPU/v1/consolidated.bin
+	i=0
+	while [ $i -lt 40 ]; do
+		dd if=/dev/urandom of=$IPU/v1/tokenizer/part-$i.json bs=1 count=$((i * 13 + 1)) 2>/dev/null
+		i=$((i + 1))
+	done
+	echo '{"architectures": ["TestForCausalLM"], "revision": 1}' >$IPU/v1/config.json
+
+	ln $IPU/v1/model-00001.safetensors $IPU/v2/
+	dd if=/dev/urandom of=$IPU/v2/model-00002.safetensors bs=4194433 count=4 2>/dev/null
+	ln -s ../../../hub/blobs/x1 $IPU/v2/consolidated.bin
+	cp -a $IPU/v1/tokenizer $IPU/v2/
+	echo '{"architectures": ["TestForCausalLM"], "revision": 2}' >$IPU/v2/config.json
+
+	cp $IPU/v1/model-00001.safetensors $IPU/v3/
+	ln $IPU/v2/model-00002.safetensors $IPU/v3/
+	dd if=/dev/urandom of=/srv/origin/hub/blobs/x3 bs=2097157 count=1 2>/dev/null
+	ln -s ../../../hub/blobs/x3 $IPU/v3/consolidated.bin
+	dd if=/dev/urandom of=$IPU/v3/model-00003.safetensors bs=1048583 count=2 2>/dev/null
+	cp -a $IPU/v2/tokenizer $IPU/v3/
+	rm $IPU/v3/tokenizer/part-7.json
+	echo '{"architectures": ["TestForCausalLM"], "revision": 3}' >$IPU/v3/config.json
+	for v in v1 v2 v3; do
+		ipu_sums $IPU/$v >/tmp/want-$v
+	done
+}
+# ipu_sums DIR: tree_sums with symlinks followed, as publish does.
+ipu_sums() { (cd "$1" && find . -type f -o -type l | sort | while read -r f; do sha256sum "$f"; done); }
+# ipu_publish V: publish --in-place --force $IPU/V as model m; its entry in /tmp/V.model. Checks
+# that the origin got no copy of a large file (one more blob: the metadata blob).
+ipu_publish() {
+	mkdir -p /srv/catalogue
+	before=$(ls /srv/origin/blobs/sha256 2>/dev/null | wc -l)
+	blobcachectl publish --in-place --force --catalogue /srv/catalogue m $IPU/$1 /srv/origin \
+		>/tmp/publish.out || { cat /tmp/publish.out; fail "publish --in-place $1"; }
+	sed -n 's/^  origin/publish '"$1"': origin/p' /tmp/publish.out
+	cp /srv/catalogue/m.model "/tmp/$1.model"
+	assert_eq $((before + 1)) "$(ls /srv/origin/blobs/sha256 | wc -l)" "blobs on the origin after publishing $1"
+	grep -q "^path = share/m/$1/model-00002.safetensors$" /tmp/$1.model || fail "$1: model-00002 not in place"
+}
+# ipu_part_sums DIR: sums of the small files and of the first chunk (1 MiB) of each large file.
+ipu_part_sums() {
+	(cd "$1" && sha256sum config.json tokenizer/* &&
+		for f in model-00001.safetensors model-00002.safetensors consolidated.bin; do
+			head -c 1048576 $f | sha256sum
+		done)
+}
+# ipu_check_but MNT WANT FILE WHAT: every file of MNT but FILE (not read) has its sha256 in WANT,
+# and MNT has every file of WANT but FILE.
+ipu_check_but() {
+	(cd "$1" && find . -type f ! -path "./$3" | sort | while read -r f; do sha256sum "$f"; done) >/tmp/got-but
+	grep -v " ./$3\$" "$2" >/tmp/want-but
+	cmp -s /tmp/want-but /tmp/got-but || { diff /tmp/want-but /tmp/got-but | head; fail "$4: content differs"; }
+}
+# ipu_chunk_sums FILE: the sha256 of each 1 MiB chunk of FILE, one a line ("EIO" for a chunk
+# that fails to read).
+ipu_chunk_sums() {
+	n=$((($(stat -c %s "$1") + 1048575) / 1048576))
+	i=0
+	while [ $i -lt $n ]; do
+		if dd if="$1" bs=1048576 skip=$i count=1 2>/tmp/dd.err >/tmp/chunk; then
+			sha256sum </tmp/chunk | cut -d' ' -f1
+		elif grep -qE "Input/output error|I/O error" /tmp/dd.err; then
+			echo EIO
+		else
+			fail "chunk $i of $1: $(cat /tmp/dd.err), not EIO"
+		fi
+		i=$((i + 1))
+	done
+}
+# ipu_check_overwritten MNT FILE OLD NEW: FILE of the mount MNT was published with the chunks
+# whose sums are in OLD and has been overwritten in place on the origin with those in NEW: each
+# chunk reads its old bytes (cached before) or fails with EIO, never the new bytes nor others;
+# the chunks not cached before fail; reading the whole file fails. Twice, the second time after
+# dropping the page cache. Sets IPU_EIO (how many chunks failed).
+ipu_check_overwritten() {
+	for pass in 1 2; do
+		ipu_chunk_sums "$1/$2" >/tmp/got-chunks
+		assert_eq "$(wc -l <"$3")" "$(wc -l </tmp/got-chunks)" "pass $pass: chunks of $2"
+		IPU_EIO=0
+		i=1
+		while read -r got; do
+			old=$(sed -n "${i}p" "$3")
+			new=$(sed -n "${i}p" "$4")
+			if [ "$got" = EIO ]; then
+				IPU_EIO=$((IPU_EIO + 1))
+			else
+				[ "$got" != "$new" ] || fail "pass $pass: chunk $i of $2 reads the overwritten bytes"
+				assert_eq "$old" "$got" "pass $pass: chunk $i of $2"
+			fi
+			i=$((i + 1))
+		done </tmp/got-chunks
+		[ $IPU_EIO -ge 1 ] || fail "pass $pass: no chunk of the overwritten $2 failed"
+		if cat "$1/$2" >/dev/null 2>&1; then fail "pass $pass: the whole of $2 read without an error"; fi
+		drop_caches
+	done
+}
+# ipu_overwrite_v1 MNT: the operator reuses v1's directory: v1's model-00002 is overwritten in
+# place (the same inode) with v2's bytes under the v1 mount MNT: ipu_check_overwritten, logged
+# once with the path and "re-publish", counted; every other file of MNT still reads v1.
+ipu_overwrite_v1() {
+	f=model-00002.safetensors
+	ipu_chunk_sums $IPU/v1/$f >/tmp/old-chunks
+	cp $IPU/v2/$f $IPU/v1/$f
+	ipu_chunk_sums $IPU/v1/$f >/tmp/new-chunks
+	ipu_check_overwritten "$1" $f /tmp/old-chunks /tmp/new-chunks
+	assert_eq 1 "$(grep -c "in-place file share/m/v1/$f .*changed since it was published.*re-publish" $BC_LOG)" \
+		"log lines naming the overwritten file"
+	[ "$(bc_stat verify_failures)" -ge 1 ] || fail "no verify failure counted"
+	ipu_check_but "$1" /tmp/want-v1 $f "the v1 mount after $f was overwritten"
+}
+# ipu_publish_tuned: model tuned, published in place, shares v3's model-00003 (an identical copy
+# in a directory of its own) and has a small file; its sums in /tmp/want-tuned.
+ipu_publish_tuned() {
+	mkdir -p /srv/origin/share/tuned
+	cp $IPU/v3/model-00003.safetensors /srv/origin/share/tuned/
+	echo '{"base_model": "m"}' >/srv/origin/share/tuned/config.json
+	tree_sums /srv/origin/share/tuned >/tmp/want-tuned
+	blobcachectl publish --in-place --catalogue /srv/catalogue tuned /srv/origin/share/tuned /srv/origin \
+		>/dev/null || fail "publish --in-place tuned"
+}
+# ipu_publish_v4: m updated in place: v3's model-00003 rewritten (the same inode, other bytes)
+# and v3's directory re-published (v4, sums in /tmp/want-v4); the daemon re-reads the catalogue
+# (blobcachectl status; a node notices by itself within cull_interval or at the next mount).
+ipu_publish_v4() {
+	dd if=/dev/urandom of=$IPU/v3/model-00003.safetensors bs=1048583 count=2 conv=notrunc 2>/dev/null
+	blobcachectl publish --in-place --force --catalogue /srv/catalogue m $IPU/v3 /srv/origin \
+		>/dev/null || fail "publish --in-place v4"
+	ipu_sums $IPU/v3 >/tmp/want-v4
+	blobcachectl --run-dir /run/blobcached status >/dev/null || fail "blobcachectl status"
+}
+# ipu_retire_old: the operator retires tuned and removes the old version directories, the
+# snapshot blob only they used and the old metadata blobs.
+ipu_retire_old() {
+	blobcachectl unpublish --catalogue /srv/catalogue tuned /srv/origin >/dev/null || fail "unpublish tuned"
+	rm -rf $IPU/v1 $IPU/v2 /srv/origin/hub/blobs/x1 /srv/origin/share/tuned
+	for d in $(bc_entry_blobs /tmp/v1.model) $(bc_entry_blobs /tmp/v2.model); do
+		grep -q "^\[blob $d\]" /tmp/v3.model || rm -f "/srv/origin/blobs/sha256/$d"
+	done
+}
+# ipu_check_versions_dropped: no retained version but the current one of m is left.
+ipu_check_versions_dropped() {
+	for d in $(ls /var/lib/blobcached/versions); do
+		[ "$d" = "$(bc_model_blob m meta)" ] || fail "retained versions not dropped: $(ls /var/lib/blobcached/versions)"
+	done
+}

@@ -29,6 +29,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/cull-watermark.sh \
 	tests/vm/scenarios/purge-unused.sh \
 	tests/vm/scenarios/model-update.sh \
+	tests/vm/scenarios/inplace-update.sh \
 	tests/vm/scenarios/cull-race.sh \
 	tests/vm/scenarios/cache-full.sh \
 	tests/vm/scenarios/cache-volume-fail.sh \
@@ -54,6 +55,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-restart-grace.sh \
 	tests/vm/scenarios/ublk-systemd.sh \
 	tests/vm/scenarios/ublk-model-update.sh \
+	tests/vm/scenarios/ublk-inplace-update.sh \
 	tests/vm/scenarios/ublk-http-concurrent.sh \
 	tests/vm/scenarios/ublk-space.sh
 
