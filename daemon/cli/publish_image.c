@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * publish --in-place: the image of a model directory that already lies beneath the origin
- * root, without copying its large files. Each large file becomes an extra EROFS device of its
- * own (its chunk-based inode maps onto it), named in the device table by the sha256 of its
- * content zero-padded to a whole block, and listed in the catalogue as an in-place blob with
- * its path beneath the origin. Small files go into the metadata blob itself. Every file is
- * read once: large ones to digest them (whole and per chunk), small ones to pack them.
+ * The EROFS image of a model directory, written with erofs_write.h, in two layouts:
+ *  - copying: each large file becomes a data blob of its own (an extra EROFS device) named by the
+ *    sha256 of its content zero-padded to a whole block, so that the same file in two models is
+ *    the same blob: stored once on the origin, one cache file on a node. The small files are
+ *    written block by block into one packed blob (another device), so that a mount fetches only
+ *    the metadata blob and the ranges it reads;
+ *  - in place: each large file stays where it is beneath the origin root (an in-place blob with
+ *    its path, the same digest as its copy would have); small files go into the metadata blob.
+ * Every file is read once here: large ones to digest them (whole and per chunk), small ones to
+ * pack them.
  */
 #include "cli/publish.h"
 
@@ -24,14 +28,22 @@
 #include "log.h"
 #include "macros.h"
 
+/* The packed blob's tag until its digest is known (any 1..64 bytes: replaced before build). */
+#define PACKED_TAG_PENDING "packed"
+
 struct walk {
 	const struct publish_options *o;
-	const char *root; /* the origin root, a real path */
+	const char *root; /* in place: the origin root, a real path */
 	size_t root_len;
+	uint64_t large_min; /* files of this size or more are blobs of their own */
 	struct erofs_writer *w;
 	struct catalogue_blob *blobs; /* device i + 1 is blobs[i] */
+	char **sources;		      /* copying: parallel to blobs */
 	size_t n_blobs, alloc_blobs;
-	struct publish_in_place_stats *st;
+	int packed_fd; /* copying: the packed blob being written, or -1 (in place) */
+	int packed;    /* index of the packed blob in blobs, -1 until the first small file */
+	uint64_t packed_blocks;
+	struct publish_stats *st;
 };
 
 /* The part of real path `real` beneath the origin root, or NULL if it is not beneath it. */
@@ -64,6 +76,75 @@ static int read_small(const char *path, uint64_t size, uint8_t **out)
 	return 0;
 }
 
+static int blobs_grow(struct walk *wk)
+{
+	size_t alloc = wk->alloc_blobs ? 2 * wk->alloc_blobs : 16;
+	void *p, *q;
+
+	if (wk->n_blobs < wk->alloc_blobs)
+		return 0;
+	p = reallocarray(wk->blobs, alloc, sizeof(*wk->blobs));
+	if (!p)
+		return -ENOMEM;
+	wk->blobs = p;
+	q = reallocarray(wk->sources, alloc, sizeof(*wk->sources));
+	if (!q)
+		return -ENOMEM;
+	wk->sources = q;
+	wk->alloc_blobs = alloc;
+	return 0;
+}
+
+static int add_device(struct walk *wk, const char *tag, uint32_t blocks, const char *real)
+{
+	int r = erofs_writer_add_device(wk->w, tag, blocks);
+
+	if (r == -E2BIG)
+		return log_error_errno(E2BIG,
+				       "the model has more than %u large files of distinct "
+				       "content: raise %s, or split the model",
+				       EROFS_W_DEVICES_MAX,
+				       wk->o->in_place ? "--in-place-min" : "--blob-min");
+	if (r < 0)
+		return log_error_errno(r, "cannot add a device for %s", real);
+	return r;
+}
+
+/* Copying: a small file's blocks go into the packed blob, after the files before it. */
+static int add_packed(struct walk *wk, int parent, const char *name, const char *real,
+		      const struct stat *st, const uint8_t *data)
+{
+	uint64_t size = (uint64_t)st->st_size, blocks = ALIGN_UP(size, 4096ULL) / 4096;
+	ssize_t n;
+	int r;
+
+	if (wk->packed < 0) {
+		r = blobs_grow(wk);
+		if (r < 0)
+			return r;
+		r = add_device(wk, PACKED_TAG_PENDING, 1, real);
+		if (r < 0)
+			return r;
+		wk->packed = (int)wk->n_blobs++;
+		wk->blobs[wk->packed] = (struct catalogue_blob){ .role = BLOB_ROLE_DATA };
+		wk->sources[wk->packed] = NULL;
+	}
+	if (wk->packed_blocks + blocks > UINT32_MAX)
+		return log_error_errno(EFBIG,
+				       "the small files exceed the 16 TiB EROFS can map in one "
+				       "blob: lower --blob-min");
+	n = pwrite(wk->packed_fd, data, size, (off_t)(wk->packed_blocks * 4096));
+	if (n < 0 || (uint64_t)n != size)
+		return log_error_errno(n < 0 ? errno : EIO, "cannot write the packed blob");
+	r = erofs_writer_add_file_chunked(wk->w, parent, name, st->st_mode, size,
+					  (unsigned int)wk->packed + 1,
+					  (uint32_t)wk->packed_blocks);
+	if (r < 0)
+		return log_error_errno(r, "cannot add %s to the image", real);
+	wk->packed_blocks += blocks;
+	return 0;
+}
+
 static int add_small(struct walk *wk, int parent, const char *name, const char *real,
 		     const struct stat *st)
 {
@@ -75,10 +156,16 @@ static int add_small(struct walk *wk, int parent, const char *name, const char *
 		return log_error_errno(EAGAIN, "%s changed while it was read; publish again", real);
 	if (r < 0)
 		return log_error_errno(r, "cannot read %s", real);
-	r = erofs_writer_add_file_inline(wk->w, parent, name, st->st_mode, data,
-					 (uint64_t)st->st_size);
-	if (r < 0)
-		return log_error_errno(r, "cannot add %s to the image", real);
+	if (wk->packed_fd >= 0 && st->st_size > 0) {
+		r = add_packed(wk, parent, name, real, st, data);
+		if (r < 0)
+			return r;
+	} else {
+		r = erofs_writer_add_file_inline(wk->w, parent, name, st->st_mode, data,
+						 (uint64_t)st->st_size);
+		if (r < 0)
+			return log_error_errno(r, "cannot add %s to the image", real);
+	}
 	wk->st->small_files++;
 	wk->st->small_bytes += (uint64_t)st->st_size;
 	return 0;
@@ -87,7 +174,7 @@ static int add_small(struct walk *wk, int parent, const char *name, const char *
 static int add_large(struct walk *wk, int parent, const char *name, const char *real,
 		     const struct stat *st)
 {
-	const char *rel = beneath_root(wk, real);
+	const char *rel = wk->root ? beneath_root(wk, real) : "";
 	_cleanup_free_ uint8_t(*chunks)[CATALOGUE_DIGEST_SIZE] = NULL;
 	char hex[DIGEST_HEX_LEN + 1];
 	uint64_t file_size, padded;
@@ -95,13 +182,13 @@ static int add_large(struct walk *wk, int parent, const char *name, const char *
 	struct catalogue_blob *b;
 	int r;
 
-	if (!rel)
+	if (wk->o->in_place && !rel)
 		return log_error_errno(EXDEV,
 				       "%s is not beneath the origin root %s: an in-place blob is "
 				       "served by its path there; move it there or publish without "
 				       "--in-place",
 				       real, wk->root);
-	if (!catalogue_path_is_valid(rel))
+	if (wk->o->in_place && !catalogue_path_is_valid(rel))
 		return log_error_errno(
 			EINVAL,
 			"%s: its path beneath the origin root cannot be named in "
@@ -122,38 +209,33 @@ static int add_large(struct walk *wk, int parent, const char *name, const char *
 
 	/* Large files of identical content share one blob (and one cache object). */
 	for (dev = 0; dev < wk->n_blobs; dev++)
-		if (streq(wk->blobs[dev].digest, hex))
+		if ((int)dev != wk->packed && streq(wk->blobs[dev].digest, hex))
 			break;
 	if (dev == wk->n_blobs) {
-		if (wk->n_blobs == wk->alloc_blobs) {
-			size_t alloc = wk->alloc_blobs ? 2 * wk->alloc_blobs : 16;
-			void *p = reallocarray(wk->blobs, alloc, sizeof(*wk->blobs));
+		_cleanup_free_ char *copy_from = NULL;
 
-			if (!p)
-				return -ENOMEM;
-			wk->blobs = p;
-			wk->alloc_blobs = alloc;
-		}
-		r = erofs_writer_add_device(wk->w, hex, (uint32_t)(padded / 4096));
-		if (r == -E2BIG)
-			return log_error_errno(E2BIG,
-					       "the model has more than %u large files of distinct "
-					       "content: raise --in-place-min, or publish without "
-					       "--in-place",
-					       EROFS_W_DEVICES_MAX);
+		if (!wk->o->in_place && !(copy_from = strdup(real)))
+			return -ENOMEM;
+		r = blobs_grow(wk);
 		if (r < 0)
-			return log_error_errno(r, "cannot add a device for %s", real);
-		b = &wk->blobs[wk->n_blobs++];
+			return r;
+		r = add_device(wk, hex, (uint32_t)(padded / 4096), real);
+		if (r < 0)
+			return r;
+		b = &wk->blobs[wk->n_blobs];
+		wk->sources[wk->n_blobs++] = TAKE_PTR(copy_from);
+		/* A copy holds the padded content: the same digest and bytes as in place. */
 		*b = (struct catalogue_blob){
 			.size = padded,
 			.role = BLOB_ROLE_DATA,
 			.digest_chunk_size = wk->o->chunk_size,
 			.n_chunk_digests = n_chunks,
 			.chunk_digests = TAKE_PTR(chunks),
-			.file_size = file_size,
+			.file_size = wk->o->in_place ? file_size : 0,
 		};
 		memcpy(b->digest, hex, sizeof(b->digest));
-		snprintf(b->path, sizeof(b->path), "%s", rel);
+		if (wk->o->in_place)
+			snprintf(b->path, sizeof(b->path), "%s", rel);
 		wk->st->devices++;
 	}
 	r = erofs_writer_add_file_chunked(wk->w, parent, name, st->st_mode, file_size,
@@ -202,7 +284,7 @@ static int walk_entry(struct walk *wk, const char *dir, int node, const char *na
 		target = realpath(full, NULL);
 		if (!target)
 			return log_error_errno(errno, "symlink %s does not resolve", full);
-		if (!beneath_root(wk, target))
+		if (wk->root && !beneath_root(wk, target))
 			return log_error_errno(EXDEV,
 					       "symlink %s leads to %s, outside the origin root "
 					       "%s: the daemon could not read it there; copy the "
@@ -212,7 +294,7 @@ static int walk_entry(struct walk *wk, const char *dir, int node, const char *na
 			return log_error_errno(errno, "%s", target);
 		if (S_ISDIR(st.st_mode))
 			return log_error_errno(EINVAL,
-					       "symlink %s leads to directory %s: --in-place "
+					       "symlink %s leads to directory %s: publish "
 					       "follows symlinks to files only; replace it by the "
 					       "directory",
 					       full, target);
@@ -230,7 +312,7 @@ static int walk_entry(struct walk *wk, const char *dir, int node, const char *na
 				       "%s is not a regular file, directory or symlink to a "
 				       "file; remove it from the model",
 				       full);
-	if ((uint64_t)st.st_size < wk->o->in_place_min)
+	if ((uint64_t)st.st_size < wk->large_min)
 		return add_small(wk, node, name, real, &st);
 	return add_large(wk, node, name, real, &st);
 }
@@ -267,49 +349,110 @@ static void uuid_bytes(const char *name, uint8_t out[16])
 	}
 }
 
-int publish_build_in_place(const struct publish_options *o, const char *origin_root,
-			   const char *source, uint8_t **meta, size_t *meta_len,
-			   struct catalogue_blob **blobs, size_t *n_blobs,
-			   struct publish_in_place_stats *stats)
+static void walk_release(struct walk *wk)
+{
+	for (size_t i = 0; i < wk->n_blobs; i++) {
+		catalogue_blob_release(&wk->blobs[i]);
+		free(wk->sources[i]);
+	}
+	free(wk->blobs);
+	free(wk->sources);
+}
+
+/* Copying: the packed blob is complete; name it by its digest. */
+static int finish_packed(struct walk *wk, const char *packed_path)
+{
+	struct catalogue_blob *b = &wk->blobs[wk->packed];
+	uint64_t size;
+	int r;
+
+	if (ftruncate(wk->packed_fd, (off_t)(wk->packed_blocks * 4096)) < 0 ||
+	    fsync(wk->packed_fd) < 0)
+		return log_error_errno(errno, "cannot write the packed blob %s", packed_path);
+	r = publish_sha256_file_chunks(packed_path, wk->o->chunk_size, b->digest, &size,
+				       &b->chunk_digests, &b->n_chunk_digests);
+	if (r < 0)
+		return log_error_errno(r, "cannot read %s", packed_path);
+	if (size != wk->packed_blocks * 4096)
+		return log_error_errno(EIO, "%s changed while it was written", packed_path);
+	b->size = size;
+	b->digest_chunk_size = wk->o->chunk_size;
+	r = erofs_writer_set_device(wk->w, (unsigned int)wk->packed + 1, b->digest,
+				    (uint32_t)wk->packed_blocks);
+	return r < 0 ? log_error_errno(r, "cannot name the packed blob") : 0;
+}
+
+int publish_build_image(const struct publish_options *o, const char *origin_root,
+			const char *source, const char *packed_path, struct publish_image *img,
+			struct publish_stats *stats)
 {
 	_cleanup_(erofs_writer_freep) struct erofs_writer *w = NULL;
+	_cleanup_close_ int packed_fd = -EBADF;
 	struct walk wk = {
-		.o = o, .root = origin_root, .root_len = strlen(origin_root), .st = stats
+		.o = o,
+		.root = o->in_place ? origin_root : NULL,
+		.root_len = o->in_place ? strlen(origin_root) : 0,
+		.large_min = o->in_place   ? o->in_place_min
+			     : o->blob_min ? o->blob_min
+					   : PUBLISH_DEFAULT_BLOB_MIN,
+		.packed_fd = -1,
+		.packed = -1,
+		.st = stats,
 	};
 	char err[256] = "";
 	uint8_t uuid[16];
 	int r;
 
-	*meta = NULL;
-	*meta_len = 0;
-	*blobs = NULL;
-	*n_blobs = 0;
+	memset(img, 0, sizeof(*img));
+	img->packed = -1;
 	memset(stats, 0, sizeof(*stats));
-	if (!beneath_root(&wk, source))
+	if (o->in_place && !beneath_root(&wk, source))
 		return log_error_errno(EXDEV,
 				       "source directory %s is not beneath the origin directory %s "
 				       "(both resolved): --in-place serves files by their path "
 				       "beneath the origin; move the model there, or publish "
 				       "without --in-place (which copies it)",
 				       source, origin_root);
+	if (!o->in_place) {
+		packed_fd = open(packed_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (packed_fd < 0)
+			return log_error_errno(errno, "cannot create %s", packed_path);
+		wk.packed_fd = packed_fd;
+	}
 	uuid_bytes(o->name, uuid);
 	w = erofs_writer_new(uuid, (unsigned int)__builtin_ctzll(o->chunk_size), 0);
 	if (!w)
 		return -ENOMEM;
 	wk.w = w;
 	r = walk_dir(&wk, source, EROFS_W_ROOT);
+	if (r >= 0 && wk.packed >= 0)
+		r = finish_packed(&wk, packed_path);
 	if (r >= 0) {
-		r = erofs_writer_build(w, meta, meta_len, err, sizeof(err));
+		r = erofs_writer_build(w, &img->meta, &img->meta_len, err, sizeof(err));
 		if (r < 0)
 			log_error_errno(r, "cannot write the image: %s", err);
 	}
 	if (r < 0) {
-		for (size_t i = 0; i < wk.n_blobs; i++)
-			catalogue_blob_release(&wk.blobs[i]);
-		free(wk.blobs);
+		walk_release(&wk);
 		return r;
 	}
-	*blobs = wk.blobs;
-	*n_blobs = wk.n_blobs;
+	img->blobs = wk.blobs;
+	img->sources = wk.sources;
+	img->n_blobs = wk.n_blobs;
+	img->packed = wk.packed;
 	return 0;
+}
+
+void publish_image_free(struct publish_image *img)
+{
+	for (size_t i = 0; i < img->n_blobs; i++) {
+		catalogue_blob_release(&img->blobs[i]);
+		if (img->sources)
+			free(img->sources[i]);
+	}
+	free(img->blobs);
+	free(img->sources);
+	free(img->meta);
+	memset(img, 0, sizeof(*img));
+	img->packed = -1;
 }
