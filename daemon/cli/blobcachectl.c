@@ -202,7 +202,11 @@ static int cmd_publish(int argc, char **argv)
 	printf("  entry       %s/models/%s.model\n", o.origin_dir, o.name);
 	if (o.catalogue_dir)
 		printf("  catalogue   %s/%s.model\n", o.catalogue_dir, o.name);
-	printf("mount with:   mount -t erofs -o fsid=%s none /mnt/%s\n", o.name, o.name);
+	printf("mount with:   blobcachectl mount %s /mnt/%s\n", o.name, o.name);
+	printf("         or:  mount -t erofs -o fsid=%s,domain_id=blobcache none /mnt/%s\n"
+	       "              (domain_id: the node's [cache] domain; without it nothing is "
+	       "shared)\n",
+	       o.name, o.name);
 	publish_result_free(&res);
 	return EXIT_SUCCESS;
 }
@@ -437,7 +441,9 @@ static void mount_usage(FILE *f)
 	      "not on the cache volume): mount -t erofs -o fsid=MODEL[,OPTIONS] none PATH, on a\n"
 	      "shared bind mount of PATH. The daemon remounts it when it is lost, and mounts it\n"
 	      "again after a restart (it is kept in the daemon's state_dir/mounts). OPTIONS are\n"
-	      "extra EROFS options, e.g. domain_id=DOMAIN. Waits until the model is mounted.\n",
+	      "extra EROFS options; on-demand mounts are made in the domain of the daemon's\n"
+	      "[cache] domain (domain_id= added) unless OPTIONS name another domain_id=DOMAIN.\n"
+	      "Waits until the model is mounted.\n",
 	      f);
 }
 
