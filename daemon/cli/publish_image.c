@@ -111,11 +111,43 @@ static int add_device(struct walk *wk, const char *tag, uint32_t blocks, const c
 }
 
 /* Copying: a small file's blocks go into the packed blob, after the files before it. */
+/* Copy a file's size bytes to the packed blob at off, a piece at a time: with a high
+ * --blob-min a "small" file may be gigabytes. */
+static int copy_into_packed(struct walk *wk, const char *real, uint64_t size, uint64_t off)
+{
+	const size_t piece = 1024 * 1024;
+	_cleanup_close_ int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ uint8_t *buf = malloc(piece);
+	uint64_t done = 0;
+
+	if (fd < 0)
+		return log_error_errno(errno, "cannot read %s", real);
+	if (!buf)
+		return -ENOMEM;
+	while (done < size) {
+		size_t want = size - done < piece ? (size_t)(size - done) : piece;
+		ssize_t n = pread_full(fd, buf, want, (off_t)done), w;
+
+		if (n < 0)
+			return log_error_errno((int)n, "cannot read %s", real);
+		if ((size_t)n != want)
+			return log_error_errno(EAGAIN,
+					       "%s changed while it was read; publish again", real);
+		w = pwrite(wk->packed_fd, buf, want, (off_t)(off + done));
+		if (w < 0 || (size_t)w != want)
+			return log_error_errno(w < 0 ? errno : EIO, "cannot write the packed blob");
+		done += want;
+	}
+	/* A file that grew meanwhile: its new bytes are not in the blob. */
+	if (pread_full(fd, buf, 1, (off_t)size) != 0)
+		return log_error_errno(EAGAIN, "%s changed while it was read; publish again", real);
+	return 0;
+}
+
 static int add_packed(struct walk *wk, int parent, const char *name, const char *real,
-		      const struct stat *st, const uint8_t *data)
+		      const struct stat *st)
 {
 	uint64_t size = (uint64_t)st->st_size, blocks = ALIGN_UP(size, 4096ULL) / 4096;
-	ssize_t n;
 	int r;
 
 	if (wk->packed < 0) {
@@ -133,9 +165,9 @@ static int add_packed(struct walk *wk, int parent, const char *name, const char 
 		return log_error_errno(EFBIG,
 				       "the small files exceed the 16 TiB EROFS can map in one "
 				       "blob: lower --blob-min");
-	n = pwrite(wk->packed_fd, data, size, (off_t)(wk->packed_blocks * 4096));
-	if (n < 0 || (uint64_t)n != size)
-		return log_error_errno(n < 0 ? errno : EIO, "cannot write the packed blob");
+	r = copy_into_packed(wk, real, size, wk->packed_blocks * 4096);
+	if (r < 0)
+		return r;
 	r = erofs_writer_add_file_chunked(wk->w, parent, name, st->st_mode, size,
 					  (unsigned int)wk->packed + 1,
 					  (uint32_t)wk->packed_blocks);
@@ -151,16 +183,17 @@ static int add_small(struct walk *wk, int parent, const char *name, const char *
 	_cleanup_free_ uint8_t *data = NULL;
 	int r;
 
-	r = read_small(real, (uint64_t)st->st_size, &data);
-	if (r == -EAGAIN)
-		return log_error_errno(EAGAIN, "%s changed while it was read; publish again", real);
-	if (r < 0)
-		return log_error_errno(r, "cannot read %s", real);
 	if (wk->packed_fd >= 0 && st->st_size > 0) {
-		r = add_packed(wk, parent, name, real, st, data);
+		r = add_packed(wk, parent, name, real, st);
 		if (r < 0)
 			return r;
 	} else {
+		r = read_small(real, (uint64_t)st->st_size, &data);
+		if (r == -EAGAIN)
+			return log_error_errno(EAGAIN,
+					       "%s changed while it was read; publish again", real);
+		if (r < 0)
+			return log_error_errno(r, "cannot read %s", real);
 		r = erofs_writer_add_file_inline(wk->w, parent, name, st->st_mode, data,
 						 (uint64_t)st->st_size);
 		if (r < 0)
