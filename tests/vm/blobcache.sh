@@ -442,7 +442,7 @@ bc_blob_sizes() {
 bc_shared_digests() {
 	bc_blob_sizes /srv/catalogue/base.model | sort >/tmp/base.blobs
 	bc_blob_sizes /srv/catalogue/tune.model | sort >/tmp/tune.blobs
-	comm -12 /tmp/base.blobs /tmp/tune.blobs | cut -d' ' -f1
+	grep -Fxf /tmp/base.blobs /tmp/tune.blobs | cut -d' ' -f1
 }
 # bc_sum_sizes: the sum of the sizes on stdin ("digest size" lines).
 bc_sum_sizes() { awk '{ s += $2 } END { print s + 0 }'; }

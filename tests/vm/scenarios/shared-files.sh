@@ -19,7 +19,7 @@ assert_eq 2 "$(echo "$shared" | wc -l)" "data blobs listed by both models"
 sum_base=$(bc_sum_sizes </tmp/base.blobs)
 sum_tune=$(bc_sum_sizes </tmp/tune.blobs)
 union=$(sort -u /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
-shared_bytes=$(comm -12 /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+shared_bytes=$(grep -Fxf /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
 assert_eq "$union" "$(cat /srv/origin/blobs/sha256/* | wc -c)" "bytes stored on the origin (each blob once)"
 note "blobs: base $sum_base bytes, tune $sum_tune bytes, $shared_bytes of them shared; union $union"
 

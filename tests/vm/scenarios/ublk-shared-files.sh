@@ -17,7 +17,7 @@ assert_eq 2 "$(echo "$shared" | wc -l)" "data blobs listed by both models"
 sum_base=$(bc_sum_sizes </tmp/base.blobs)
 sum_tune=$(bc_sum_sizes </tmp/tune.blobs)
 union=$(sort -u /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
-shared_bytes=$(comm -12 /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+shared_bytes=$(grep -Fxf /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
 
 bc_config workers=4 frontend=ublk
 bc_start || fail "daemon start (frontend = ublk)"
