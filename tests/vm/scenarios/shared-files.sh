@@ -49,6 +49,11 @@ note "FIGURE on-demand: origin bytes $origin for a union of $union ($((sum_base 
 [ "$origin" -le $((union + 1048576)) ] || fail "origin bytes $origin > union $union + 1 chunk: shared bytes fetched twice?"
 pass "two models sharing $shared_bytes bytes read at once: $origin origin bytes for a union of $union, every sha256 right"
 
+# cachefiles links a new cache file into its volume's directory once the kernel lets go of the
+# object: unmount both, wait for the CLOSEs.
+ctl umount tune || fail "umount tune"
+ctl umount base || fail "umount base"
+bc_wait_closed 60 || fail "objects still open 60 s after both unmounts"
 # One cache file per shared blob, in the domain's volume; a metadata file per model there.
 for d in $shared; do
 	assert_eq 1 "$(find $CACHE -name "D$d" | wc -l)" "cache files of shared blob ${d%${d#????????????}}"
@@ -58,6 +63,8 @@ for m in base tune; do
 	find "$CACHE/Ierofs,blobcache" -name "D$m" | grep -q . || fail "no metadata cache file of $m in the domain"
 	[ -d "$CACHE/Ierofs,$m" ] && fail "a volume of $m's own was made"
 done
+assert_eq "$(sort -u /tmp/base.blobs /tmp/tune.blobs | wc -l)" "$(find $CACHE -type f -name 'D*' | wc -l)" \
+	"cache files: one per distinct blob"
 # status: tune's data blobs (read in full) count as cached, from the domain's files.
 tune_meta=$(sed -n 's/^meta *= *//p' /srv/catalogue/tune.model)
 tune_data=$(grep -v "^$tune_meta " /tmp/tune.blobs | bc_sum_sizes)
@@ -66,7 +73,6 @@ tune_data=$(grep -v "^$tune_meta " /tmp/tune.blobs | bc_sum_sizes)
 pass "one cache file per shared blob, in volume erofs,blobcache"
 
 # A plain mount with domain_id= of the domain reads the same files: no origin byte.
-ctl umount tune || fail "umount tune"
 mkdir -p /mnt/tune /mnt/base
 before=$(bc_stat origin_bytes)
 mount -t erofs -o fsid=tune,domain_id=blobcache none /mnt/tune || fail "plain mount of tune in the domain"
@@ -75,7 +81,6 @@ cmp /tmp/tune.src /tmp/tune.mnt2 || fail "tune (plain mount, domain) differs"
 assert_eq "$before" "$(bc_stat origin_bytes)" "origin bytes of a plain mount with domain_id=blobcache"
 umount /mnt/tune
 # Without domain_id=, base is a volume of its own: its blobs are fetched again.
-ctl umount base || fail "umount base"
 before=$(bc_stat origin_bytes)
 mount -t erofs -o fsid=base none /mnt/base || fail "plain mount of base without a domain"
 tree_sums /mnt/base >/tmp/base.mnt2
