@@ -41,6 +41,9 @@ static const struct config_key keys[] = {
 	K("cache", "dir", KEY_STRING, cache_dir, 0, 0,
 	  "cache directory on the NVMe volume (ext4/XFS)"),
 	K("cache", "tag", KEY_STRING, cache_tag, 0, 0, "cachefiles tag"),
+	K("cache", "domain", KEY_STRING, domain, 0, 0,
+	  "EROFS domain_id of the daemon's on-demand mounts: models share the cache files of "
+	  "their common blobs (off: each model a volume of its own)"),
 	K("cache", "brun", KEY_PERCENT, brun, 0, 99, "stop culling above this % free blocks"),
 	K("cache", "bcull", KEY_PERCENT, bcull, 0, 99, "start culling below this % free blocks"),
 	K("cache", "bstop", KEY_PERCENT, bstop, 0, 99, "refuse writes below this % free blocks"),
@@ -159,6 +162,7 @@ int config_init_defaults(struct config *c)
 	c->retries = 3;
 	if (set_string(&c->cache_dir, LOCALSTATEDIR "/cache/blobcached") < 0 ||
 	    set_string(&c->cache_tag, "blobcached") < 0 ||
+	    set_string(&c->domain, CONFIG_DEFAULT_DOMAIN) < 0 ||
 	    set_string(&c->catalogue_dir, LOCALSTATEDIR "/lib/blobcached/catalogue") < 0 ||
 	    set_string(&c->run_dir, "/run/blobcached") < 0 ||
 	    set_string(&c->state_dir, LOCALSTATEDIR "/lib/blobcached") < 0 ||
@@ -268,6 +272,29 @@ static int set_key(struct parse_state *st, const struct config_key *k, const cha
 		return 1;
 	}
 	return fail(st, "internal error: key type");
+}
+
+const char *config_domain(const struct config *c)
+{
+	return c->domain && *c->domain && !streq(c->domain, "off") ? c->domain : NULL;
+}
+
+void config_model_volume(const struct config *c, const char *name, char *buf, size_t len)
+{
+	const struct model_conf *mc = config_find_model(c, name);
+	const char *opts = mc ? mc->options : NULL;
+	const char *dom = opts ? strstr(opts, "domain_id=") : NULL;
+
+	while (dom && dom != opts && dom[-1] != ',') /* a key ending in domain_id= */
+		dom = strstr(dom + 1, "domain_id=");
+	if (dom) {
+		dom += strlen("domain_id=");
+		snprintf(buf, len, "erofs,%.*s", (int)strcspn(dom, ","), dom);
+	} else if (config_domain(c)) {
+		snprintf(buf, len, "erofs,%s", config_domain(c));
+	} else {
+		snprintf(buf, len, "erofs,%s", name);
+	}
 }
 
 const struct model_conf *config_find_model(const struct config *c, const char *name)
@@ -582,6 +609,24 @@ int config_validate(const struct config *c, char *err, size_t err_len)
 		return snprintf(err, err_len,
 				"[cache] tag must be at most 32 bytes without spaces"),
 		       -EINVAL;
+	/* The domain names a cachefiles volume, "erofs,<domain>", as a model name does without
+	 * one: the daemon accepts the same names for both. */
+	if (!streq(c->domain, "off") && (!name_is_valid_model(c->domain, strlen(c->domain)) ||
+					 name_is_digest(c->domain, strlen(c->domain))))
+		return snprintf(err, err_len,
+				"[cache] domain = '%s': expected off, or a name of 1-%d characters "
+				"of A-Z a-z 0-9 . _ - starting with a letter or digit (not a "
+				"64-hex digest), e.g. %s",
+				c->domain, MODEL_NAME_MAX, CONFIG_DEFAULT_DOMAIN),
+		       -EINVAL;
+	for (size_t i = 0; i < c->n_models; i++)
+		if (streq(c->models[i].name, c->domain))
+			return snprintf(err, err_len,
+					"[model %s] has the name of [cache] domain: a mount of it "
+					"without a domain would take the domain's cache volume; "
+					"set [cache] domain to another name",
+					c->domain),
+			       -EINVAL;
 	return 0;
 }
 

@@ -10,7 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_DEFAULT_PATH SYSCONFDIR "/blobcached/blobcached.conf"
+#define CONFIG_DEFAULT_PATH   SYSCONFDIR "/blobcached/blobcached.conf"
+#define CONFIG_DEFAULT_DOMAIN "blobcache" /* [cache] domain */
 
 /* A [model NAME] section: what the daemon does with one model of the catalogue. */
 struct model_conf {
@@ -35,6 +36,7 @@ struct config {
 	/* [cache] */
 	char *cache_dir;		/* where cachefiles keeps its files: ext4 or XFS */
 	char *cache_tag;		/* cachefiles tag */
+	char *domain;			/* EROFS domain_id of on-demand mounts, or "off" */
 	unsigned brun, bcull, bstop;	/* block culling limits, percent */
 	unsigned frun, fcull, fstop;	/* file culling limits, percent */
 	unsigned high_watermark;	/* % of the volume used above which the daemon culls */
@@ -75,6 +77,14 @@ struct config {
 	struct model_conf *models;
 	size_t n_models;
 };
+
+/* [cache] domain: the domain_id the daemon's on-demand mounts use unless their options name
+ * one, or NULL (off: each model in a volume of its own). */
+const char *config_domain(const struct config *c);
+
+/* The cachefiles volume key of model `name` mounted by the daemon in on-demand mode:
+ * "erofs,<domain_id>" of its [model] options, else of [cache] domain, else "erofs,<name>". */
+void config_model_volume(const struct config *c, const char *name, char *buf, size_t len);
 
 /* The [model NAME] section for name, or NULL. */
 const struct model_conf *config_find_model(const struct config *c, const char *name);

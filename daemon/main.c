@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "ops/caps.h"
 #include "configfile.h"
@@ -536,6 +537,25 @@ static int choose_frontend(struct daemon *d, const char *device, const char *ubl
 	return acquire_ublk_holder(d, ublk_control);
 }
 
+/* EROFS has domain_id= since Linux 6.1; on-demand mode itself since 5.19. Without it the
+ * daemon's mounts would fail with EINVAL: they keep a volume per model instead. */
+static void check_domain_support(struct config *cfg)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (!config_domain(cfg) || uname(&u) < 0 ||
+	    sscanf(u.release, "%u.%u", &major, &minor) != 2 || major > 6 ||
+	    (major == 6 && minor >= 1))
+		return;
+	log_notice("[cache] domain = %s: this kernel (%s) has no EROFS domain_id (Linux 6.1+); "
+		   "the daemon's mounts use a cache volume per model, and models share no cache "
+		   "files",
+		   cfg->domain, u.release);
+	free(cfg->domain);
+	cfg->domain = strdup("off");
+}
+
 static int run(struct daemon *d, const char *device, const char *ublk_control)
 {
 	struct fill_options fopts = {
@@ -594,6 +614,8 @@ static int run(struct daemon *d, const char *device, const char *ublk_control)
 			d->exit_status = EXIT_NO_RESTART;
 		return r;
 	}
+	if (!use_ublk)
+		check_domain_support(&d->cfg);
 	/* Also before any thread: capabilities are per thread. */
 	if (geteuid() == 0) {
 		r = caps_drop_to_serving();

@@ -53,9 +53,12 @@ static void publish_usage(FILE *f)
 {
 	fputs("Usage: blobcachectl publish [OPTIONS] NAME SOURCE_DIR ORIGIN_DIR\n"
 	      "\n"
-	      "Build an EROFS image of SOURCE_DIR with mkfs.erofs and publish it as model NAME:\n"
-	      "the metadata and data blobs go to ORIGIN_DIR/blobs/sha256/<digest>, the model\n"
-	      "entry to ORIGIN_DIR/models/NAME.model.\n"
+	      "Write an EROFS image of SOURCE_DIR and publish it as model NAME: its blobs go to\n"
+	      "ORIGIN_DIR/blobs/sha256/<digest>, the model entry to ORIGIN_DIR/models/NAME.model.\n"
+	      "Each file of at least --blob-min bytes is a data blob of its own, named by the\n"
+	      "sha256 of its content (a file in several models is stored once, and cached once\n"
+	      "on a node); smaller files are packed into one more blob. A blob the origin holds\n"
+	      "already is not written again.\n"
 	      "\n"
 	      "With --in-place, SOURCE_DIR must lie beneath ORIGIN_DIR: its files of at least\n"
 	      "--in-place-min bytes are not copied but served from where they are (each read\n"
@@ -67,6 +70,8 @@ static void publish_usage(FILE *f)
 	      "  -c, --catalogue DIR    also write the model entry into DIR (the daemon's\n"
 	      "                         catalogue directory)\n"
 	      "  -f, --force            replace an existing model entry of different content\n"
+	      "      --blob-min SIZE    smallest file made a blob of its own (default 1M; 16T\n"
+	      "                         packs every file into one data blob)\n"
 	      "  -i, --in-place         publish without copying the large files (see above)\n"
 	      "      --in-place-min SIZE  smallest file left in place (default 1M, at most 64M)\n"
 	      "  -h, --help             show this help and exit\n",
@@ -81,12 +86,14 @@ static int cmd_publish(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "in-place", no_argument, NULL, 'i' },
 		{ "in-place-min", required_argument, NULL, 'm' },
+		{ "blob-min", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct publish_options o = { .chunk_size = PUBLISH_DEFAULT_CHUNK_SIZE,
 				     .in_place_min = PUBLISH_DEFAULT_IN_PLACE_MIN };
 	struct publish_result res;
+	bool in_place_min = false;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:c:fih", options, NULL)) != -1) {
@@ -97,6 +104,15 @@ static int cmd_publish(int argc, char **argv)
 		case 'm':
 			if (parse_size(optarg, &o.in_place_min) < 0) {
 				log_error("--in-place-min '%s' is not a size; use e.g. 1M or 65536",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			in_place_min = true;
+			break;
+		case 'b':
+			if (parse_size(optarg, &o.blob_min) < 0 || o.blob_min == 0) {
+				log_error("--blob-min '%s' is not a size above 0; use e.g. 1M or "
+					  "65536",
 					  optarg);
 				return EXIT_USAGE;
 			}
@@ -128,6 +144,16 @@ static int cmd_publish(int argc, char **argv)
 		publish_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (o.in_place && o.blob_min) {
+		log_error("--blob-min applies to a copying publish; with --in-place use "
+			  "--in-place-min");
+		return EXIT_USAGE;
+	}
+	if (!o.in_place && in_place_min) {
+		log_error("--in-place-min applies to --in-place; a copying publish takes "
+			  "--blob-min");
+		return EXIT_USAGE;
+	}
 	o.name = argv[optind];
 	o.source_dir = argv[optind + 1];
 	o.origin_dir = argv[optind + 2];
@@ -140,29 +166,47 @@ static int cmd_publish(int argc, char **argv)
 	printf("  meta blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.meta.digest,
 	       (unsigned long long)res.meta.size, res.meta.n_chunk_digests,
 	       res.meta.existed ? "  (already present)" : "");
-	if (o.in_place) {
-		const struct publish_in_place_stats *st = &res.in_place;
+	{
+		const struct publish_stats *st = &res.stats;
 		uint64_t model = st->large_bytes + st->small_bytes;
 
-		printf("  in place    %zu files, %llu bytes (%zu distinct blobs, read once, not "
-		       "copied)\n",
-		       st->large_files, (unsigned long long)st->large_bytes, st->devices);
-		printf("  packed      %zu small files, %llu bytes, in the metadata blob\n",
-		       st->small_files, (unsigned long long)st->small_bytes);
+		if (o.in_place) {
+			printf("  in place    %zu files, %llu bytes (%zu distinct blobs, read "
+			       "once, "
+			       "not copied)\n",
+			       st->large_files, (unsigned long long)st->large_bytes, st->devices);
+			printf("  packed      %zu small files, %llu bytes, in the metadata blob\n",
+			       st->small_files, (unsigned long long)st->small_bytes);
+		} else {
+			printf("  large files %zu files, %llu bytes, in %zu blobs named by their "
+			       "content\n",
+			       st->large_files, (unsigned long long)st->large_bytes, st->devices);
+			printf("  packed      %zu small files, %llu bytes, in one blob\n",
+			       st->small_files, (unsigned long long)st->small_bytes);
+			printf("  data blobs  %zu written, %zu already present\n",
+			       st->blobs_written, st->blobs_existed);
+			for (size_t i = 1; i < res.model.n_blobs; i++)
+				printf("  data blob   sha256:%s  %llu bytes%s\n",
+				       res.model.blobs[i].digest,
+				       (unsigned long long)res.model.blobs[i].size,
+				       res.data_existed && res.data_existed[i - 1]
+					       ? "  (already present)"
+					       : "");
+		}
 		printf("  origin      %llu bytes written for a model of %llu bytes (%.3f%%)\n",
 		       (unsigned long long)st->origin_bytes, (unsigned long long)model,
 		       model ? 100.0 * (double)st->origin_bytes / (double)model : 0.0);
-	} else {
-		printf("  data blob   sha256:%s  %llu bytes  %zu chunk digests%s\n",
-		       res.data.digest, (unsigned long long)res.data.size, res.data.n_chunk_digests,
-		       res.data.existed ? "  (already present)" : "");
 	}
 	printf("  chunk size  %llu\n", (unsigned long long)o.chunk_size);
 	printf("  blobs       %s/blobs/sha256/\n", o.origin_dir);
 	printf("  entry       %s/models/%s.model\n", o.origin_dir, o.name);
 	if (o.catalogue_dir)
 		printf("  catalogue   %s/%s.model\n", o.catalogue_dir, o.name);
-	printf("mount with:   mount -t erofs -o fsid=%s none /mnt/%s\n", o.name, o.name);
+	printf("mount with:   blobcachectl mount %s /mnt/%s\n", o.name, o.name);
+	printf("         or:  mount -t erofs -o fsid=%s,domain_id=blobcache none /mnt/%s\n"
+	       "              (domain_id: the node's [cache] domain; without it nothing is "
+	       "shared)\n",
+	       o.name, o.name);
 	publish_result_free(&res);
 	return EXIT_SUCCESS;
 }
@@ -397,7 +441,9 @@ static void mount_usage(FILE *f)
 	      "not on the cache volume): mount -t erofs -o fsid=MODEL[,OPTIONS] none PATH, on a\n"
 	      "shared bind mount of PATH. The daemon remounts it when it is lost, and mounts it\n"
 	      "again after a restart (it is kept in the daemon's state_dir/mounts). OPTIONS are\n"
-	      "extra EROFS options, e.g. domain_id=DOMAIN. Waits until the model is mounted.\n",
+	      "extra EROFS options; on-demand mounts are made in the domain of the daemon's\n"
+	      "[cache] domain (domain_id= added) unless OPTIONS name another domain_id=DOMAIN.\n"
+	      "Waits until the model is mounted.\n",
 	      f);
 }
 

@@ -5,12 +5,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/gc.h"
@@ -19,39 +17,55 @@
 #include "log.h"
 #include "macros.h"
 
-extern char **environ;
-
 #define CHUNK_SIZE_MIN 4096ULL
 #define CHUNK_SIZE_MAX (4096ULL << 31)
 
 struct publish_state {
-	/* per-chunk sha256 of the meta [0] and data [1] blobs, until moved into the model */
-	uint8_t (*chunk_digests[2])[CATALOGUE_DIGEST_SIZE];
-	char *tmpdir; /* ORIGIN/.publish-NAME-XXXXXX, holds mkfs.erofs's output */
-	char *tmp_meta;
-	char *tmp_data;
-	char *added[2]; /* blobs this call moved into the origin, unlinked on failure */
+	uint8_t (*meta_chunk_digests)[CATALOGUE_DIGEST_SIZE]; /* until moved into the model */
+	char *tmpdir;	  /* ORIGIN/.publish-NAME-XXXXXX: the blobs while they are written */
+	char *tmp_meta;	  /* the metadata blob */
+	char *tmp_packed; /* copying: the packed blob of the small files */
+	char *tmp_copy;	  /* copying: the large file being copied */
+	struct publish_image img;
+	char **added; /* blobs this call moved into the origin, unlinked on failure */
+	size_t n_added;
 };
 
 static void state_cleanup(struct publish_state *s, bool failed)
 {
-	if (s->tmp_meta)
-		unlink(s->tmp_meta);
-	if (s->tmp_data)
-		unlink(s->tmp_data);
+	char *tmp[] = { s->tmp_meta, s->tmp_packed, s->tmp_copy };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tmp); i++) {
+		if (tmp[i])
+			unlink(tmp[i]);
+		free(tmp[i]);
+	}
 	if (s->tmpdir)
 		rmdir(s->tmpdir);
-	for (size_t i = 0; i < ARRAY_SIZE(s->added); i++) {
-		if (failed && s->added[i])
+	for (size_t i = 0; i < s->n_added; i++) {
+		if (failed)
 			unlink(s->added[i]);
 		free(s->added[i]);
 	}
-	free(s->tmp_meta);
-	free(s->tmp_data);
+	free(s->added);
 	free(s->tmpdir);
-	free(s->chunk_digests[0]);
-	free(s->chunk_digests[1]);
+	free(s->meta_chunk_digests);
+	publish_image_free(&s->img);
 	memset(s, 0, sizeof(*s));
+}
+
+/* Remember a blob this call stored (taking path), to unlink it if the publish fails. */
+static int state_added(struct publish_state *s, char *path)
+{
+	char **a = reallocarray(s->added, s->n_added + 1, sizeof(*a));
+
+	if (!a) {
+		free(path);
+		return -ENOMEM;
+	}
+	s->added = a;
+	s->added[s->n_added++] = path;
+	return 0;
 }
 
 static void to_hex(const unsigned char *bin, size_t len, char *hex)
@@ -237,60 +251,6 @@ void publish_model_uuid(const char *name, char *out)
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
-/* mkfs.erofs's environment: ours without SOURCE_DATE_EPOCH, which mkfs.erofs honours over the
- * fixed timestamp publish gives it (-T), so that a publish run under dpkg-buildpackage or a CI
- * that sets it still gives the same blobs for the same content. A static copy: publish runs it
- * once or twice per process. */
-static char **mkfs_environment(void)
-{
-	static char **env;
-	size_t n = 0, k = 0;
-
-	if (env)
-		return env;
-	while (environ[n])
-		n++;
-	env = calloc(n + 1, sizeof(*env));
-	if (!env)
-		return environ;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18) != 0)
-			env[k++] = environ[i];
-	return env;
-}
-
-static int run_mkfs(const char *mkfs, char *const argv[])
-{
-	posix_spawn_file_actions_t actions;
-	pid_t pid;
-	int status, r;
-
-	r = posix_spawn_file_actions_init(&actions);
-	if (r)
-		return -r;
-	r = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	if (!r)
-		r = posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY,
-						     0);
-	if (!r)
-		r = posix_spawn(&pid, mkfs, &actions, NULL, argv, mkfs_environment());
-	posix_spawn_file_actions_destroy(&actions);
-	if (r)
-		return log_error_errno(r, "cannot run %s", mkfs);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return log_error_errno(errno, "waiting for %s", mkfs);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		log_error("%s failed with exit status %d (its message is above)", mkfs,
-			  WEXITSTATUS(status));
-	else
-		log_error("%s was killed by signal %d", mkfs, WTERMSIG(status));
-	return -EIO;
-}
-
 static int mkdir_p(const char *path, mode_t mode)
 {
 	_cleanup_free_ char *copy = strdup(path);
@@ -320,41 +280,159 @@ static int fsync_dir(const char *path)
 	return 0;
 }
 
-/* Move a built blob to BLOBS/<digest>. A blob already there with the right content is kept
- * (it may be in use), with its modification time refreshed so that gc's grace period keeps
- * it; one whose content does not match its name is replaced. */
-static int store_blob(struct publish_state *s, size_t slot, const char *tmp, const char *blobs_dir,
-		      struct publish_blob_result *b)
+/* Is BLOBS/<digest> there with the right content? Then it is kept as it is (it may be in use),
+ * with its modification time refreshed so that gc's grace period keeps it: 1. Absent, or its
+ * content does not match its name (then it is replaced): 0. Or -errno. */
+static int blob_present(const char *target, const char *digest, uint64_t size)
 {
-	_cleanup_free_ char *target = NULL;
 	char existing[DIGEST_HEX_LEN + 1];
 	uint64_t existing_size;
 	struct stat st;
 	int r;
 
-	if (asprintf(&target, "%s/%s", blobs_dir, b->digest) < 0)
-		return -ENOMEM;
-	if (stat(target, &st) == 0) {
+	if (stat(target, &st) < 0)
+		return errno == ENOENT ? 0 : log_error_errno(errno, "%s", target);
+	if ((uint64_t)st.st_size == size) {
 		r = publish_sha256_file(target, existing, &existing_size);
-		if (r == 0 && streq(existing, b->digest) && existing_size == b->size) {
+		if (r == 0 && streq(existing, digest) && existing_size == size) {
 			r = origin_touch_blob(target);
-			if (r == 0) {
-				b->existed = true;
-				return 0;
-			}
+			if (r == 0)
+				return 1;
 			if (r != -ENOENT)
 				return log_error_errno(r, "cannot refresh %s", target);
-			/* gone meanwhile (removed by hand): store ours */
-		} else {
-			log_warn("%s does not match its digest; replacing it", target);
+			return 0; /* gone meanwhile (removed by hand): store ours */
 		}
 	}
+	log_warn("%s does not match its digest; replacing it", target);
+	return 0;
+}
+
+/* Move a built blob to BLOBS/<digest>, unless the store holds it already. */
+static int store_blob(struct publish_state *s, const char *tmp, const char *blobs_dir,
+		      const char *digest, uint64_t size, bool *existed)
+{
+	_cleanup_free_ char *target = NULL;
+	int r;
+
+	if (asprintf(&target, "%s/%s", blobs_dir, digest) < 0)
+		return -ENOMEM;
+	r = blob_present(target, digest, size);
+	if (r < 0)
+		return r;
+	*existed = r > 0;
+	if (*existed)
+		return 0;
 	if (chmod(tmp, 0644) < 0)
 		return log_error_errno(errno, "chmod %s", tmp);
 	if (rename(tmp, target) < 0)
 		return log_error_errno(errno, "cannot move blob into %s", target);
-	s->added[slot] = TAKE_PTR(target);
+	return state_added(s, TAKE_PTR(target));
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
 	return 0;
+}
+
+/* Copy src zero-padded to a block into dst (a new file), checking on the way that the copy is
+ * what was digested when the image was made: a file changed since is refused, never stored
+ * under another content's name. */
+static int copy_padded(const char *src, const char *dst, const struct catalogue_blob *b)
+{
+	_cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_close_ int in = -EBADF, out = -EBADF;
+	_cleanup_free_ uint8_t *buf = malloc(1024 * 1024);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hex[DIGEST_HEX_LEN + 1];
+	unsigned int md_len = 0;
+	uint64_t total = 0;
+	int r;
+
+	if (!ctx || !buf)
+		return -ENOMEM;
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0)
+		return log_error_errno(errno, "cannot read %s", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0)
+		return log_error_errno(errno, "cannot create %s", dst);
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	for (;;) {
+		ssize_t n = read(in, buf, 1024 * 1024);
+		size_t len;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return log_error_errno(errno, "cannot read %s", src);
+		len = (size_t)n;
+		if (n == 0) {
+			if (total % 4096 == 0)
+				break;
+			len = 4096 - total % 4096; /* the zero padding of the last block */
+			memset(buf, 0, len);
+		}
+		if (EVP_DigestUpdate(ctx, buf, len) != 1)
+			return -EIO;
+		r = write_all(out, buf, len);
+		if (r < 0)
+			return log_error_errno(r, "cannot write %s", dst);
+		total += len;
+		if (n == 0)
+			break;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != DIGEST_HEX_LEN / 2)
+		return -EIO;
+	to_hex(md, md_len, hex);
+	if (total != b->size || !streq(hex, b->digest))
+		return log_error_errno(EAGAIN, "%s changed while it was published; publish again",
+				       src);
+	if (fsync(out) < 0)
+		return log_error_errno(errno, "cannot write %s", dst);
+	return 0;
+}
+
+/* Store a large file's blob: written only if the store does not hold it yet. */
+static int store_copy(struct publish_state *s, const char *src, const char *blobs_dir,
+		      const struct catalogue_blob *b, bool *existed)
+{
+	_cleanup_free_ char *target = NULL;
+	int r;
+
+	if (asprintf(&target, "%s/%s", blobs_dir, b->digest) < 0)
+		return -ENOMEM;
+	r = blob_present(target, b->digest, b->size);
+	if (r < 0)
+		return r;
+	*existed = r > 0;
+	if (*existed)
+		return 0;
+	if (!s->tmp_copy && asprintf(&s->tmp_copy, "%s/copy", s->tmpdir) < 0) {
+		s->tmp_copy = NULL;
+		return -ENOMEM;
+	}
+	r = copy_padded(src, s->tmp_copy, b);
+	if (r < 0) {
+		unlink(s->tmp_copy);
+		return r;
+	}
+	if (rename(s->tmp_copy, target) < 0) {
+		r = -errno;
+		unlink(s->tmp_copy);
+		return log_error_errno(r, "cannot move blob into %s", target);
+	}
+	return state_added(s, TAKE_PTR(target));
 }
 
 static int check_existing_entry(const char *dir, const struct catalogue_model *m, bool force,
@@ -415,7 +493,7 @@ static int check_dir_writable(const char *what, const char *dir)
 	return 0;
 }
 
-static int validate_options(const struct publish_options *o, const char *mkfs)
+static int validate_options(const struct publish_options *o)
 {
 	struct stat st;
 	int r;
@@ -452,131 +530,23 @@ static int validate_options(const struct publish_options *o, const char *mkfs)
 				       "below it are packed into the metadata blob)",
 				       (unsigned long long)o->in_place_min,
 				       PUBLISH_IN_PLACE_SMALL_MAX >> 20);
-	if (!o->in_place && access(mkfs, X_OK) < 0)
-		return log_error_errno(errno,
-				       "mkfs.erofs not found at %s: install erofs-utils "
-				       "(apt-get install erofs-utils)",
-				       mkfs);
-	return 0;
-}
-
-static int build_image(struct publish_state *s, const struct publish_options *o, const char *mkfs)
-{
-	_cleanup_free_ char *blobdev = NULL, *chunk = NULL, *source = NULL;
-	char uuid[37];
-	int r;
-
-	/* Absolute path: a source named "-x" must not read as an option. */
-	source = realpath(o->source_dir, NULL);
-	if (!source)
-		return log_error_errno(errno, "source directory %s", o->source_dir);
-	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
-		s->tmpdir = NULL;
-		return -ENOMEM;
-	}
-	if (!mkdtemp(s->tmpdir)) {
-		r = -errno;
-		free(s->tmpdir);
-		s->tmpdir = NULL;
-		return log_error_errno(r, "cannot create a temporary directory in %s",
-				       o->origin_dir);
-	}
-	if (asprintf(&s->tmp_meta, "%s/meta", s->tmpdir) < 0 ||
-	    asprintf(&s->tmp_data, "%s/data", s->tmpdir) < 0 ||
-	    asprintf(&blobdev, "--blobdev=%s", s->tmp_data) < 0 ||
-	    asprintf(&chunk, "--chunksize=%llu", (unsigned long long)o->chunk_size) < 0)
-		return -ENOMEM;
-	publish_model_uuid(o->name, uuid);
-
-	/* -T0 and a name-derived UUID make the image a function of the content alone.
-	 * mkfs.erofs 1.5 has no block size option: it uses the page size, checked later. */
-	char *argv[] = {
-		(char *)mkfs, "--quiet", "-T0",	      "--all-root", "-U", uuid,
-		blobdev,      chunk,	 s->tmp_meta, source,	    NULL,
-	};
-	log_debug("running %s --quiet -T0 --all-root -U %s %s %s %s %s", mkfs, uuid, blobdev, chunk,
-		  s->tmp_meta, source);
-	return run_mkfs(mkfs, argv);
-}
-
-/* Check the image, write the data blob's digest as device tag 0, hash both blobs (whole and per
- * chunk of the EROFS chunk size: what the daemon checks fetched chunks against). */
-static int finish_image(struct publish_state *s, const struct publish_options *o,
-			struct publish_result *res)
-{
-	struct erofs_sb_info sb;
-	char err[256];
-	int r;
-
-	r = publish_sha256_file_chunks(s->tmp_data, o->chunk_size, res->data.digest,
-				       &res->data.size, &s->chunk_digests[1],
-				       &res->data.n_chunk_digests);
-	if (r < 0)
-		return log_error_errno(r, "reading %s", s->tmp_data);
-	if (res->data.size == 0)
-		return log_error_errno(ENODATA,
-				       "the source directory holds no file data (only empty files "
-				       "or directories); add the model's files and publish again");
-	if (res->data.size % 4096 || res->data.size / 4096 > UINT32_MAX)
-		return log_error_errno(EFBIG, "data blob size %llu is not usable by EROFS",
-				       (unsigned long long)res->data.size);
-	r = erofs_file_read_sb(s->tmp_meta, &sb, err, sizeof(err));
-	if (r < 0)
-		return log_error_errno(r, "mkfs.erofs produced an unusable image: %s", err);
-	if (sb.extra_devices != 1)
+	if (!o->in_place && o->blob_min > PUBLISH_BLOB_MIN_MAX)
 		return log_error_errno(EINVAL,
-				       "mkfs.erofs produced an image with %u extra devices, "
-				       "expected 1 (the data blob)",
-				       sb.extra_devices);
-	r = erofs_file_set_device(s->tmp_meta, 0, res->data.digest,
-				  (uint32_t)(res->data.size / 4096), err, sizeof(err));
-	if (r < 0)
-		return log_error_errno(r, "cannot write the device tag: %s", err);
-	r = publish_sha256_file_chunks(s->tmp_meta, o->chunk_size, res->meta.digest,
-				       &res->meta.size, &s->chunk_digests[0],
-				       &res->meta.n_chunk_digests);
-	if (r < 0)
-		return log_error_errno(r, "reading %s", s->tmp_meta);
+				       "--blob-min %llu is not valid: use 1 to %lluT (files below "
+				       "it are packed into one blob)",
+				       (unsigned long long)o->blob_min, PUBLISH_BLOB_MIN_MAX >> 40);
 	return 0;
 }
 
-static int fill_model(struct publish_state *s, const struct publish_options *o,
-		      struct publish_result *res)
-{
-	struct catalogue_model *m = &res->model;
-
-	m->blobs = calloc(2, sizeof(*m->blobs));
-	if (!m->blobs)
-		return -ENOMEM;
-	snprintf(m->name, sizeof(m->name), "%s", o->name);
-	memcpy(m->meta, res->meta.digest, sizeof(m->meta));
-	m->chunk_size = o->chunk_size;
-	m->n_blobs = 2;
-	m->blobs[0] = (struct catalogue_blob){ .size = res->meta.size, .role = BLOB_ROLE_META };
-	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
-	m->blobs[1] = (struct catalogue_blob){ .size = res->data.size, .role = BLOB_ROLE_DATA };
-	memcpy(m->blobs[1].digest, res->data.digest, sizeof(m->blobs[1].digest));
-	/* Chunk digests of both blobs, uniformly, at the EROFS chunk size. */
-	m->blobs[0].n_chunk_digests = res->meta.n_chunk_digests;
-	m->blobs[1].n_chunk_digests = res->data.n_chunk_digests;
-	for (size_t i = 0; i < 2; i++) {
-		m->blobs[i].digest_chunk_size = o->chunk_size;
-		m->blobs[i].chunk_digests = TAKE_PTR(s->chunk_digests[i]);
-	}
-	return 0;
-}
-
-/* --in-place: write the image ourselves (publish_inplace.c), store it in the temporary
- * directory like mkfs.erofs's output, and make the model: the metadata blob, then the
- * in-place blobs in device order (the ublk front end maps them in catalogue order). */
-static int build_in_place(struct publish_state *s, const struct publish_options *o,
-			  struct publish_result *res)
+/* Write the image (publish_image.c) into a temporary directory beside the store, and make the
+ * model: the metadata blob, then the data blobs in device order (the ublk front end maps them
+ * in catalogue order). */
+static int build_model(struct publish_state *s, const struct publish_options *o,
+		       struct publish_result *res)
 {
 	_cleanup_free_ char *origin_root = NULL, *source = NULL;
-	_cleanup_free_ uint8_t *meta = NULL;
-	struct catalogue_blob *blobs = NULL;
 	struct catalogue_model *m = &res->model;
-	size_t meta_len = 0, n_blobs = 0;
+	struct publish_image *img = &s->img;
 	int r;
 
 	origin_root = realpath(o->origin_dir, NULL);
@@ -584,21 +554,6 @@ static int build_in_place(struct publish_state *s, const struct publish_options 
 	if (!origin_root || !source)
 		return log_error_errno(errno, "cannot resolve %s",
 				       origin_root ? o->source_dir : o->origin_dir);
-	r = publish_build_in_place(o, origin_root, source, &meta, &meta_len, &blobs, &n_blobs,
-				   &res->in_place);
-	if (r < 0)
-		return r;
-	m->blobs = calloc(n_blobs + 1, sizeof(*m->blobs));
-	if (!m->blobs) {
-		for (size_t i = 0; i < n_blobs; i++)
-			catalogue_blob_release(&blobs[i]);
-		free(blobs);
-		return -ENOMEM;
-	}
-	memcpy(m->blobs + 1, blobs, n_blobs * sizeof(*blobs));
-	free(blobs);
-	m->n_blobs = n_blobs + 1;
-
 	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
 		s->tmpdir = NULL;
 		return -ENOMEM;
@@ -614,56 +569,92 @@ static int build_in_place(struct publish_state *s, const struct publish_options 
 		s->tmp_meta = NULL;
 		return -ENOMEM;
 	}
-	r = write_file_atomic(s->tmp_meta, meta, meta_len);
+	if (!o->in_place && asprintf(&s->tmp_packed, "%s/packed", s->tmpdir) < 0) {
+		s->tmp_packed = NULL;
+		return -ENOMEM;
+	}
+	r = publish_build_image(o, origin_root, source, s->tmp_packed, img, &res->stats);
+	if (r < 0)
+		return r;
+	if (!o->in_place && img->n_blobs == 0)
+		return log_error_errno(ENODATA,
+				       "the source directory holds no file data (only empty files "
+				       "or directories); add the model's files and publish again");
+	r = write_file_atomic(s->tmp_meta, img->meta, img->meta_len);
 	if (r < 0)
 		return log_error_errno(r, "cannot write %s", s->tmp_meta);
 	r = publish_sha256_file_chunks(s->tmp_meta, o->chunk_size, res->meta.digest,
-				       &res->meta.size, &s->chunk_digests[0],
+				       &res->meta.size, &s->meta_chunk_digests,
 				       &res->meta.n_chunk_digests);
 	if (r < 0)
 		return log_error_errno(r, "reading %s", s->tmp_meta);
 
+	m->blobs = calloc(img->n_blobs + 1, sizeof(*m->blobs));
+	if (!m->blobs)
+		return -ENOMEM;
 	snprintf(m->name, sizeof(m->name), "%s", o->name);
 	memcpy(m->meta, res->meta.digest, sizeof(m->meta));
 	m->chunk_size = o->chunk_size;
+	m->n_blobs = img->n_blobs + 1;
 	m->blobs[0] = (struct catalogue_blob){
 		.size = res->meta.size,
 		.role = BLOB_ROLE_META,
 		.digest_chunk_size = o->chunk_size,
 		.n_chunk_digests = res->meta.n_chunk_digests,
-		.chunk_digests = TAKE_PTR(s->chunk_digests[0]),
+		.chunk_digests = TAKE_PTR(s->meta_chunk_digests),
 	};
 	memcpy(m->blobs[0].digest, res->meta.digest, sizeof(m->blobs[0].digest));
+	for (size_t i = 0; i < img->n_blobs; i++)
+		r = r < 0 ? r : catalogue_blob_copy(&m->blobs[i + 1], &img->blobs[i]);
+	return r;
+}
+
+/* The data blobs, before the metadata blob: a metadata blob in the store is only useful with
+ * its data blobs. */
+static int store_data_blobs(struct publish_state *s, const char *blobs_dir,
+			    struct publish_result *res)
+{
+	const struct publish_image *img = &s->img;
+	bool existed;
+	int r;
+
+	res->data_existed = calloc(img->n_blobs + 1, sizeof(*res->data_existed));
+	if (!res->data_existed)
+		return -ENOMEM;
+	for (size_t i = 0; i < img->n_blobs; i++) {
+		const struct catalogue_blob *b = &img->blobs[i];
+
+		if ((int)i == img->packed)
+			r = store_blob(s, s->tmp_packed, blobs_dir, b->digest, b->size, &existed);
+		else
+			r = store_copy(s, img->sources[i], blobs_dir, b, &existed);
+		if (r < 0)
+			return r;
+		res->data_existed[i] = existed;
+		if (existed) {
+			res->stats.blobs_existed++;
+		} else {
+			res->stats.blobs_written++;
+			res->stats.origin_bytes += b->size;
+		}
+	}
 	return 0;
 }
 
 static int publish_steps(struct publish_state *s, const struct publish_options *o,
 			 struct publish_result *res)
 {
-	const char *mkfs = o->mkfs_path ? o->mkfs_path : MKFS_EROFS_PATH;
 	_cleanup_free_ char *blobs_dir = NULL, *models_dir = NULL;
 	_cleanup_close_ int lock = -EBADF;
 	bool unchanged;
 	int r;
 
-	r = validate_options(o, mkfs);
+	r = validate_options(o);
 	if (r < 0)
 		return r;
-	if (o->in_place) {
-		r = build_in_place(s, o, res);
-		if (r < 0)
-			return r;
-	} else {
-		r = build_image(s, o, mkfs);
-		if (r < 0)
-			return r;
-		r = finish_image(s, o, res);
-		if (r < 0)
-			return r;
-		r = fill_model(s, o, res);
-		if (r < 0)
-			return r;
-	}
+	r = build_model(s, o, res);
+	if (r < 0)
+		return r;
 
 	if (asprintf(&blobs_dir, "%s/blobs/sha256", o->origin_dir) < 0 ||
 	    asprintf(&models_dir, "%s/models", o->origin_dir) < 0)
@@ -689,13 +680,13 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	lock = origin_lock(o->origin_dir, false);
 	if (lock < 0)
 		return lock;
-	/* Data first: a meta blob in the store is only useful with its data blob. */
 	if (!o->in_place) {
-		r = store_blob(s, 1, s->tmp_data, blobs_dir, &res->data);
+		r = store_data_blobs(s, blobs_dir, res);
 		if (r < 0)
 			return r;
 	}
-	r = store_blob(s, 0, s->tmp_meta, blobs_dir, &res->meta);
+	r = store_blob(s, s->tmp_meta, blobs_dir, res->meta.digest, res->meta.size,
+		       &res->meta.existed);
 	if (r < 0)
 		return r;
 	r = fsync_dir(blobs_dir);
@@ -705,15 +696,15 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 	r = catalogue_write_model(models_dir, &res->model);
 	if (r < 0)
 		return log_error_errno(r, "cannot write the model entry into %s", models_dir);
-	if (o->in_place) {
+	{
 		_cleanup_free_ char *entry = NULL;
 		struct stat st;
 
 		/* What this publish wrote to the origin, against the model's size. */
-		res->in_place.origin_bytes = res->meta.existed ? 0 : res->meta.size;
+		res->stats.origin_bytes += res->meta.existed ? 0 : res->meta.size;
 		if (asprintf(&entry, "%s/%s.model", models_dir, o->name) >= 0 &&
 		    stat(entry, &st) == 0)
-			res->in_place.origin_bytes += (uint64_t)st.st_size;
+			res->stats.origin_bytes += (uint64_t)st.st_size;
 	}
 	/* The index nodes with [origin] catalogue = yes read (an HTTP origin cannot list). */
 	r = catalogue_write_index(models_dir);
@@ -727,10 +718,11 @@ static int publish_steps(struct publish_state *s, const struct publish_options *
 					"the model is published on the origin, but its entry "
 					"could not be written into %s; copy %s/%s.model there",
 					o->catalogue_dir, models_dir, o->name);
-			for (size_t i = 0; i < ARRAY_SIZE(s->added); i++) {
+			for (size_t i = 0; i < s->n_added; i++)
 				free(s->added[i]);
-				s->added[i] = NULL;
-			}
+			free(s->added);
+			s->added = NULL;
+			s->n_added = 0;
 			return r;
 		}
 	}
@@ -752,6 +744,9 @@ int publish_model(const struct publish_options *opts, struct publish_result *res
 
 void publish_result_free(struct publish_result *result)
 {
-	if (result)
+	if (result) {
 		catalogue_model_free(&result->model);
+		free(result->data_existed);
+		result->data_existed = NULL;
+	}
 }

@@ -79,18 +79,10 @@ static bool config_pinned(const struct space *sp, const char *model)
 	return mc && mc->pin;
 }
 
-/* The cachefiles volume key of a model: "erofs," + its domain_id option, or its name. */
+/* The cachefiles volume key of a model as the daemon mounts it (configfile.h). */
 static void model_volume(const struct space *sp, const char *model, char *buf, size_t len)
 {
-	const struct model_conf *mc = config_find_model(sp->cfg, model);
-	const char *dom = mc && mc->options ? strstr(mc->options, "domain_id=") : NULL;
-
-	if (dom && (dom == mc->options || dom[-1] == ',')) {
-		dom += strlen("domain_id=");
-		snprintf(buf, len, "erofs,%.*s", (int)strcspn(dom, ","), dom);
-	} else {
-		snprintf(buf, len, "erofs,%s", model);
-	}
+	config_model_volume(sp->cfg, model, buf, len);
 }
 
 /* ---- entries ---- */
@@ -893,6 +885,7 @@ void space_model_release(struct space *sp, const char *model)
 struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model *m,
 				  const struct catalogue_blob *b)
 {
+	struct fill_sink *s;
 	char volume[128];
 
 	if (!sp->ops)
@@ -902,6 +895,12 @@ struct fill_sink *space_find_sink(struct space *sp, const struct catalogue_model
 	if (!sp->ops->find_sink)
 		return NULL;
 	model_volume(sp, m->name, volume, sizeof(volume));
+	s = sp->ops->find_sink(sp->ops_userdata, volume,
+			       b->role == BLOB_ROLE_META ? m->name : b->digest);
+	if (s)
+		return s;
+	/* Mounted by hand without a domain (mount -o fsid=NAME): its own volume. */
+	snprintf(volume, sizeof(volume), "erofs,%s", m->name);
 	return sp->ops->find_sink(sp->ops_userdata, volume,
 				  b->role == BLOB_ROLE_META ? m->name : b->digest);
 }

@@ -168,24 +168,41 @@ void erofs_writer_free(struct erofs_writer *w)
 	free(w);
 }
 
-int erofs_writer_add_device(struct erofs_writer *w, const char *tag, uint32_t blocks)
+static int set_device(struct device *d, const char *tag, uint32_t blocks)
 {
 	size_t len = tag ? strlen(tag) : 0;
-	struct device *d;
-	int r;
 
 	if (len == 0 || len > EROFS_DEVICE_TAG_LEN || blocks == 0)
 		return -EINVAL;
+	memset(d->tag, 0, sizeof(d->tag));
+	memcpy(d->tag, tag, len);
+	d->blocks = blocks;
+	return 0;
+}
+
+int erofs_writer_add_device(struct erofs_writer *w, const char *tag, uint32_t blocks)
+{
+	struct device d;
+	int r;
+
+	r = set_device(&d, tag, blocks);
+	if (r < 0)
+		return r;
 	if (w->n_devices >= EROFS_W_DEVICES_MAX)
 		return -E2BIG;
 	r = grow((void **)&w->devices, &w->alloc_devices, w->n_devices, sizeof(*w->devices));
 	if (r < 0)
 		return r;
-	d = &w->devices[w->n_devices++];
-	memset(d->tag, 0, sizeof(d->tag));
-	memcpy(d->tag, tag, len);
-	d->blocks = blocks;
+	w->devices[w->n_devices++] = d;
 	return (int)w->n_devices;
+}
+
+int erofs_writer_set_device(struct erofs_writer *w, unsigned int device, const char *tag,
+			    uint32_t blocks)
+{
+	if (device == 0 || device > w->n_devices)
+		return -EINVAL;
+	return set_device(&w->devices[device - 1], tag, blocks);
 }
 
 static bool name_is_valid(const char *name)

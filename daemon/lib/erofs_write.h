@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * An EROFS metadata image writer for in-place publish: an in-memory tree of directories and
- * regular files, turned into one metadata blob (the primary device) whose chunk-based inodes
- * map large files onto extra devices, one device per large file, each device being that file
- * itself (zero-padded to a whole block). mkfs.erofs 1.5 can map chunks onto one blob device
- * only, so this is written from the on-disk format (Linux fs/erofs/erofs_fs.h):
+ * An EROFS metadata image writer for publish: an in-memory tree of directories and regular
+ * files, turned into one metadata blob (the primary device) whose chunk-based inodes map files
+ * onto extra devices: one device per large file, each device being that file's content
+ * (zero-padded to a whole block; the file itself in place, or a copy named by its digest), and
+ * for a copying publish one packed device holding the small files block by block. mkfs.erofs
+ * 1.5 can map chunks onto one blob device only, so this is written from the on-disk format
+ * (Linux fs/erofs/erofs_fs.h):
  *
  *   block 0          superblock at byte 1024 (crc32c checksum), device table at byte 1152
  *   meta_blkaddr...  64-byte extended inodes, 32-byte aligned (nid = offset / 32), root first;
@@ -12,9 +14,9 @@
  *                    crossing a block) or its 8-byte chunk indexes (device id + block address)
  *   then             directory blocks and the whole blocks of small files (flat layout)
  *
- * Small files live entirely in the metadata blob: their tails packed next to their inodes, so a
- * model's many small files cost about their size. Everything is owned by root, with mtime =
- * build time and the permission bits given: the image is a function of its input alone.
+ * Inline small files live entirely in the metadata blob: their tails packed next to their
+ * inodes, so a model's many small files cost about their size. Everything is owned by root, with
+ * mtime = build time and the permission bits given: the image is a function of its input alone.
  * Pure: no I/O. Not thread-safe (one builder per thread).
  */
 #pragma once
@@ -48,6 +50,11 @@ static inline void erofs_writer_freep(struct erofs_writer **w)
  * device) and its size in 4096-byte blocks (> 0). Returns its device id (1, 2, ... in order of
  * addition: the id chunk indexes carry), -EINVAL (bad tag or size) or -E2BIG (too many). */
 int erofs_writer_add_device(struct erofs_writer *w, const char *tag, uint32_t blocks);
+
+/* Change device `device`'s tag and size: for a device whose content is known only once its
+ * files are added (a packed blob). Returns 0 or -EINVAL (no such device, bad tag or size). */
+int erofs_writer_set_device(struct erofs_writer *w, unsigned int device, const char *tag,
+			    uint32_t blocks);
 
 /* Add an entry to directory node `parent`. `name`: 1..255 bytes, no '/', not "." or "..",
  * unique in the directory. `mode`: permission bits (07777 is kept, the type is set here).

@@ -19,6 +19,7 @@
 #include "core/mountinfo.h"
 #include "ops/control.h"
 #include "ops/mounts.h"
+#include "ops/mountpolicy.h"
 
 #define PAGE		   4096ULL
 #define WARM_WINDOW	   8   /* chunk requests a warm keeps in flight */
@@ -341,8 +342,12 @@ static void warm_mount_work(void *userdata)
 	const struct model_conf *mc = config_find_model(w->cc->cfg, w->model->name);
 	char opts[512];
 
-	snprintf(opts, sizeof(opts), "fsid=%s%s%s", w->model->name, mc && mc->options ? "," : "",
-		 mc && mc->options ? mc->options : "");
+	/* In the volume the daemon's own mounts use: the warm fills the files they read. */
+	if (mount_erofs_options(w->model->name, mc ? mc->options : NULL, config_domain(w->cc->cfg),
+				opts, sizeof(opts)) < 0) {
+		w->mount_result = -ENAMETOOLONG;
+		return;
+	}
 	if (mkdir(w->mnt, 0700) < 0 && errno != EEXIST) {
 		w->mount_result = -errno;
 		return;
@@ -364,9 +369,10 @@ static void warm_mount_done(void *userdata)
 			control_error(w->conn,
 				      "cannot mount model %s privately to warm it: %s (%s)",
 				      w->model->name, strerror(-r),
-				      r == -EBUSY ? "a model without domain_id is mounted once; "
-						    "mounted elsewhere, warm it while mounted"
-						  : "see the daemon's log and dmesg");
+				      r == -EBUSY || r == -EEXIST
+					      ? "a model is mounted once per volume or domain; "
+						"mounted elsewhere, warm it while mounted"
+					      : "see the daemon's log and dmesg");
 		return warm_fail(w, r);
 	}
 	w->mounted = true;

@@ -6,11 +6,17 @@
 #include "macros.h"
 #include "names.h"
 
-int mount_erofs_options(const char *name, const char *extra, char *out, size_t len)
+int mount_erofs_options(const char *name, const char *extra, const char *domain, char *out,
+			size_t len)
 {
-	int n = snprintf(out, len, "fsid=%s%s%s", name, extra && *extra ? "," : "",
-			 extra ? extra : "");
+	char *value = NULL;
+	size_t size = 0;
+	int n;
 
+	if (extra && *extra && mnt_optstr_get_option(extra, "domain_id", &value, &size) == 0)
+		domain = NULL;
+	n = snprintf(out, len, "fsid=%s%s%s%s%s", name, extra && *extra ? "," : "",
+		     extra ? extra : "", domain ? ",domain_id=" : "", domain ? domain : "");
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 

@@ -24,8 +24,11 @@ struct libmnt_table;
 #define MOUNT_BACKOFF_FIRST_MS	500
 #define MOUNT_BACKOFF_MAX_MS	30000
 
-/* "fsid=NAME" or "fsid=NAME,EXTRA" into out. Returns 0, or -ENAMETOOLONG if it does not fit. */
-int mount_erofs_options(const char *name, const char *extra, char *out, size_t len);
+/* "fsid=NAME" or "fsid=NAME,EXTRA" into out, and ",domain_id=DOMAIN" if domain is not NULL and
+ * EXTRA names no domain_id (an explicit one wins). Returns 0, or -ENAMETOOLONG if it does not
+ * fit. */
+int mount_erofs_options(const char *name, const char *extra, const char *domain, char *out,
+			size_t len);
 
 /* Is the EROFS mount of model name (fsid=NAME in its super options) at path in tb? */
 bool mount_table_has_erofs(struct libmnt_table *tb, const char *path, const char *name);

@@ -52,6 +52,7 @@ struct managed_mount {
 	char *path;    /* mount point */
 	char *options; /* extra EROFS options, or the NFS options */
 	char *source;  /* NFS: SERVER:/EXPORT */
+	char *domain;  /* [cache] domain at the time it was added, or NULL */
 	bool from_config;
 	bool persisted; /* runtime mount: written to state_dir/mounts */
 	/* Loop thread only. */
@@ -111,6 +112,7 @@ struct mounts {
 	int monitor_fd;
 	int timer;
 	char *state_path;
+	char *domain; /* [cache] domain, or NULL */
 	dev_t cache_dev;
 	bool started;
 	const struct mounts_blockdev_ops *bdev; /* NULL: models mount by name (fsid=) */
@@ -143,6 +145,7 @@ static __attribute__((noinline)) void mm_unref(struct managed_mount *mm)
 	free(mm->path);
 	free(mm->options);
 	free(mm->source);
+	free(mm->domain);
 	free(mm->bdev_source);
 	free(mm->bdev_options);
 	free(mm);
@@ -226,7 +229,7 @@ static int mount_model(struct job *job, struct libmnt_table *tb)
 			    ? 0
 			    : -ENAMETOOLONG;
 	else
-		r = mount_erofs_options(mm->name, mm->options, opts, sizeof(opts));
+		r = mount_erofs_options(mm->name, mm->options, mm->domain, opts, sizeof(opts));
 	if (r < 0)
 		JOB_FAIL(job, -r, "mount options of %s too long", mm->name);
 	/* The anchor: the mount point bound onto itself and made shared, so that the EROFS
@@ -929,7 +932,9 @@ static int add_mount(struct mounts *m, enum mount_kind kind, const char *name, c
 	mm->path = strdup(path);
 	mm->options = options ? strdup(options) : NULL;
 	mm->source = source ? strdup(source) : NULL;
-	if (!mm->name || !mm->path || (options && !mm->options) || (source && !mm->source)) {
+	mm->domain = kind == KIND_MODEL && m->domain ? strdup(m->domain) : NULL;
+	if (!mm->name || !mm->path || (options && !mm->options) || (source && !mm->source) ||
+	    (kind == KIND_MODEL && m->domain && !mm->domain)) {
 		mm_unref(mm);
 		return -ENOMEM;
 	}
@@ -989,7 +994,11 @@ int mounts_new(struct loop *loop, const struct config *cfg, struct mounts **out)
 	m->monitor_fd = -EBADF;
 	m->timer = -1;
 	m->q = calloc(1, sizeof(*m->q));
-	if (!m->q || asprintf(&m->state_path, "%s/mounts", cfg->state_dir) < 0) {
+	if (config_domain(cfg))
+		m->domain = strdup(config_domain(cfg));
+	if (!m->q || (config_domain(cfg) && !m->domain) ||
+	    asprintf(&m->state_path, "%s/mounts", cfg->state_dir) < 0) {
+		free(m->domain);
 		free(m->q);
 		free(m);
 		return -ENOMEM;
@@ -1317,5 +1326,6 @@ void mounts_free(struct mounts *m)
 		mm_unref(mm); /* threads still running keep theirs (leaked at exit) */
 	}
 	free(m->state_path);
+	free(m->domain);
 	free(m);
 }

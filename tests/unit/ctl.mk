@@ -30,7 +30,7 @@ tests_unit_test_erofs_write_LDADD = $(UNIT_LIBS)
 
 tests_unit_test_publish_SOURCES = tests/unit/test-publish.c $(EROFS_TOOLS) \
 	daemon/cli/publish.c daemon/cli/publish.h \
-	daemon/cli/publish_inplace.c \
+	daemon/cli/publish_image.c \
 	daemon/cli/gc.c
 tests_unit_test_publish_CFLAGS = $(UNIT_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_publish_LDADD = $(UNIT_LIBS) $(CRYPTO_LIBS)

@@ -183,6 +183,56 @@ static void expect_invalid(const char *text, const char *needle)
 	config_free(&c);
 }
 
+/* [cache] domain: "blobcache" by default, any model-like name, or off; the volume of a model's
+ * own domain_id= wins over it; bad names and a model of the domain's name are refused. */
+static void domain_defaults_parses_and_is_validated(void **state)
+{
+	struct config c;
+	char err[512] = "", vol[128];
+
+	(void)state;
+	assert_int_equal(config_init_defaults(&c), 0);
+	assert_string_equal(config_domain(&c), "blobcache");
+	assert_int_equal(config_parse_text(&c,
+					   "[origin]\npath = /o\n[model a]\n[model b]\n"
+					   "options = device=x,domain_id=own\n",
+					   "t.conf", err, sizeof(err)),
+			 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	config_model_volume(&c, "a", vol, sizeof(vol));
+	assert_string_equal(vol, "erofs,blobcache");
+	config_model_volume(&c, "b", vol, sizeof(vol));
+	assert_string_equal(vol, "erofs,own");
+	config_model_volume(&c, "not-configured", vol, sizeof(vol));
+	assert_string_equal(vol, "erofs,blobcache");
+	assert_int_equal(
+		config_parse_text(&c, "[cache]\ndomain = off\n", "t.conf", err, sizeof(err)), 0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	assert_null(config_domain(&c));
+	config_model_volume(&c, "a", vol, sizeof(vol));
+	assert_string_equal(vol, "erofs,a");
+	config_model_volume(&c, "b", vol, sizeof(vol));
+	assert_string_equal(vol, "erofs,own");
+	assert_int_equal(
+		config_parse_text(&c, "[cache]\ndomain = team-1.x\n", "t.conf", err, sizeof(err)),
+		0);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+	assert_string_equal(config_domain(&c), "team-1.x");
+	config_free(&c);
+
+	expect_invalid("[origin]\npath = /o\n[cache]\ndomain = a/b\n",
+		       "[cache] domain = 'a/b': expected off, or a name");
+	expect_invalid("[origin]\npath = /o\n[cache]\ndomain = -x\n", "e.g. blobcache");
+	expect_error("[cache]\ndomain = \n", "t.conf:2: [cache] domain must not be empty");
+	expect_invalid("[origin]\npath = /o\n[cache]\ndomain = with space\n",
+		       "[cache] domain = 'with space'");
+	expect_invalid("[origin]\npath = /o\n[cache]\ndomain = "
+		       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+		       "not a 64-hex digest");
+	expect_invalid("[origin]\npath = /o\n[cache]\ndomain = shared\n[model shared]\npin = yes\n",
+		       "[model shared] has the name of [cache] domain");
+}
+
 static void http_origin_keys_are_validated(void **state)
 {
 	expect_invalid("[origin]\npath = /o\nurl = http://h/\n", "choose one origin");
@@ -410,6 +460,7 @@ int main(void)
 		cmocka_unit_test(frontend_defaults_to_auto_parses_and_prints_back),
 		cmocka_unit_test(http_origin_keys_parse),
 		cmocka_unit_test(http_origin_keys_are_validated),
+		cmocka_unit_test(domain_defaults_parses_and_is_validated),
 		cmocka_unit_test(http_config_prints_back_identically),
 		cmocka_unit_test(model_sections_parse_validate_and_print),
 		cmocka_unit_test(limits_order_is_checked),

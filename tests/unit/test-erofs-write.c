@@ -341,6 +341,22 @@ static void test_refusals(void **state)
 	assert_int_equal(erofs_writer_build(w, &image, &len, err, sizeof(err)), -EINVAL);
 	assert_null(image);
 	assert_non_null(strstr(err, "'big'"));
+	/* a device named and sized once its content is known (a packed blob): then it builds */
+	assert_int_equal(erofs_writer_set_device(w, 0, "x", 3), -EINVAL);
+	assert_int_equal(erofs_writer_set_device(w, 2, "x", 3), -EINVAL);
+	assert_int_equal(erofs_writer_set_device(w, 1, "", 3), -EINVAL);
+	assert_int_equal(erofs_writer_set_device(w, 1, long_tag, 3), -EINVAL);
+	assert_int_equal(erofs_writer_set_device(w, 1, "packed", 0), -EINVAL);
+	assert_int_equal(erofs_writer_set_device(w, 1, "packed", 3), 0);
+	assert_int_equal(erofs_writer_build(w, &image, &len, err, sizeof(err)), 0);
+	{
+		char tag[EROFS_DEVICE_TAG_LEN + 1];
+		uint32_t blocks;
+
+		assert_int_equal(erofs_sb_get_device_tag(image, len, 0, tag, &blocks), 0);
+		assert_string_equal(tag, "packed");
+		assert_int_equal(blocks, 3);
+	}
 }
 
 int main(void)

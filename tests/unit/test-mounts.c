@@ -22,14 +22,40 @@ static void erofs_options_carry_the_name_and_extras(void **state)
 {
 	char buf[64];
 
-	assert_int_equal(mount_erofs_options("m1", NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(mount_erofs_options("m1", NULL, NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "fsid=m1");
-	assert_int_equal(mount_erofs_options("m1", "domain_id=d", buf, sizeof(buf)), 0);
+	assert_int_equal(mount_erofs_options("m1", "domain_id=d", NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "fsid=m1,domain_id=d");
-	assert_int_equal(mount_erofs_options("m1", "", buf, sizeof(buf)), 0);
+	assert_int_equal(mount_erofs_options("m1", "", NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "fsid=m1");
-	assert_int_equal(mount_erofs_options("a-long-model-name", "domain_id=x", buf, 16),
+	assert_int_equal(mount_erofs_options("a-long-model-name", "domain_id=x", NULL, buf, 16),
 			 -ENAMETOOLONG);
+}
+
+/* [cache] domain: added to the daemon's mounts; a domain_id= of the model's own wins. */
+static void erofs_options_take_the_default_domain(void **state)
+{
+	char buf[96];
+
+	(void)state;
+	assert_int_equal(mount_erofs_options("m1", NULL, "blobcache", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "fsid=m1,domain_id=blobcache");
+	assert_int_equal(mount_erofs_options("m1", "", "blobcache", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "fsid=m1,domain_id=blobcache");
+	assert_int_equal(mount_erofs_options("m1", "device=abc", "blobcache", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "fsid=m1,device=abc,domain_id=blobcache");
+	assert_int_equal(mount_erofs_options("m1", "domain_id=mine", "blobcache", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "fsid=m1,domain_id=mine");
+	assert_int_equal(mount_erofs_options("m1", "device=abc,domain_id=mine", "blobcache", buf,
+					     sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "fsid=m1,device=abc,domain_id=mine");
+	/* an option merely ending in domain_id is not one */
+	assert_int_equal(mount_erofs_options("m1", "xdomain_id=z", "blobcache", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "fsid=m1,xdomain_id=z,domain_id=blobcache");
+	assert_int_equal(mount_erofs_options("m1", NULL, "blobcache", buf, 20), -ENAMETOOLONG);
 }
 
 /* A mountinfo as the kernel writes it: the anchor (a bind of /models/m, shared), the model on
@@ -242,6 +268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(erofs_options_carry_the_name_and_extras),
+		cmocka_unit_test(erofs_options_take_the_default_domain),
 		cmocka_unit_test(mountinfo_matching_needs_path_type_and_fsid),
 		cmocka_unit_test(a_single_slow_probe_never_acts),
 		cmocka_unit_test(missing_and_stale_act_at_once),

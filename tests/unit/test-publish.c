@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* publish end to end with the real mkfs.erofs (erofs-utils must be installed: this test
- * fails, it does not skip, without it). */
+/* publish end to end; images are checked with the real fsck.erofs (erofs-utils must be
+ * installed: this test fails, it does not skip, without it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,9 +56,9 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (access(MKFS_EROFS_PATH, X_OK) != 0) {
+	if (access(FSCK_EROFS_PATH, X_OK) != 0) {
 		fprintf(stderr, "%s not found: install erofs-utils (this test needs it)\n",
-			MKFS_EROFS_PATH);
+			FSCK_EROFS_PATH);
 		return -1; /* fail, not skip */
 	}
 	f->dir = test_make_temp_dir();
@@ -242,49 +242,145 @@ static int count_blobs(const struct fixture *f)
 	return n < 0 ? 0 : n;
 }
 
+static uint8_t *random_bytes(size_t len, uint32_t seed)
+{
+	uint8_t *b = malloc(len);
+	uint32_t x = seed;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	return b;
+}
+
+static void write_random(const char *dir, const char *name, size_t len, uint32_t seed)
+{
+	char *p = test_path(dir, name);
+	uint8_t *b = random_bytes(len, seed);
+
+	test_write_file(p, b, len);
+	free(b);
+	free(p);
+}
+
+/* The file's content zero-padded to a block, as the blob's digests cover it. */
+static uint8_t *padded_content(const char *path, size_t *padded)
+{
+	size_t len;
+	char *data = test_read_file(path, &len);
+	uint8_t *out;
+
+	assert_non_null(data);
+	*padded = (len + 4095) / 4096 * 4096;
+	out = calloc(1, *padded);
+	memcpy(out, data, len);
+	free(data);
+	return out;
+}
+
+/* fsck.erofs --extract of the image of model m (its blobs in origin's store, or given padded
+ * in place) into out; every file of files[] under src must read back identical. */
+static void assert_extracts(const char *origin, const struct catalogue_model *m, const char *out,
+			    const char *src, const char *const *files, size_t n_files)
+{
+	char *argv[600], *meta = NULL, extract[600];
+	size_t k = 0;
+
+	assert_true(m->n_blobs < 500);
+	argv[k++] = FSCK_EROFS_PATH;
+	for (size_t i = 1; i < m->n_blobs; i++)
+		assert_true(asprintf(&argv[k++], "--device=%s/blobs/sha256/%s", origin,
+				     m->blobs[i].digest) > 0);
+	snprintf(extract, sizeof(extract), "--extract=%s", out);
+	argv[k++] = extract;
+	argv[k++] = "--no-preserve";
+	assert_true(asprintf(&meta, "%s/blobs/sha256/%s", origin, m->meta) > 0);
+	argv[k++] = meta;
+	argv[k] = NULL;
+	assert_int_equal(test_run(argv), 0);
+	for (size_t i = 1; i < m->n_blobs; i++)
+		free(argv[i]);
+	free(meta);
+	for (size_t i = 0; i < n_files; i++) {
+		char *a = test_path(src, files[i]), *b = test_path(out, files[i]);
+		size_t la, lb;
+		char *da = test_read_file(a, &la), *db = test_read_file(b, &lb);
+
+		if (!da || !db || la != lb || memcmp(da, db, la))
+			fail_msg("%s does not read back identical", files[i]);
+		free(da);
+		free(db);
+		free(a);
+		free(b);
+	}
+}
+
+static const char *const fixture_files[] = { "config.json", "tokenizer/vocab.txt", "weights.bin" };
+
+/* The layout: the large file is a blob of its own named by its content, the two small files
+ * share a packed blob, block by block; the metadata blob's device table names both; fsck.erofs
+ * finds the image clean and extracts every file identical. */
 static void test_publish(void **state)
 {
 	struct fixture *f = *state;
 	struct publish_options o = options(f, "model1");
 	struct publish_result res;
 	struct catalogue_model m;
-	char *entry, *copy, *meta_path, *text1, *text2, err[512];
+	char *entry, *copy, *meta_path, *text1, *text2, *w, err[512], hex[65];
+	char *out = test_path(f->dir, "out1");
 	char tag[EROFS_DEVICE_TAG_LEN + 1];
-	size_t len;
+	size_t len, wlen;
 	uint8_t *meta;
 	uint32_t blocks;
 
 	assert_int_equal(publish_model(&o, &res), 0);
 	assert_false(res.meta.existed);
-	assert_false(res.data.existed);
 	assert_false(res.entry_unchanged);
 	assert_blob(f, &res.meta);
-	assert_blob(f, &res.data);
 	assert_int_equal(res.meta.size % 4096, 0);
-	/* 3 MiB of data plus the small files, each in its own 4 KiB block */
-	assert_true(res.data.size >= 3 * 1024 * 1024 + 2 * 4096);
-	assert_int_equal(count_blobs(f), 2);
+	assert_int_equal(res.stats.large_files, 1);
+	assert_int_equal(res.stats.small_files, 2);
+	assert_int_equal(res.stats.devices, 1);
+	assert_int_equal(res.stats.blobs_written, 2);
+	assert_int_equal(res.stats.blobs_existed, 0);
+	assert_int_equal(count_blobs(f), 3);
+	/* everything written: the blobs and the entry */
+	assert_true(res.stats.origin_bytes > res.meta.size + 3 * 1024 * 1024 + 2 * 4096);
 
-	/* the model entry parses and describes both blobs */
+	/* the model entry parses and describes the blobs: meta, packed (the first file in the
+	 * walk is config.json), the large file */
 	entry = test_path(f->origin, "models/model1.model");
 	assert_int_equal(catalogue_load_model_file(entry, &m, err, sizeof(err)), 0);
 	assert_string_equal(m.name, "model1");
 	assert_string_equal(m.meta, res.meta.digest);
 	assert_int_equal(m.chunk_size, 1048576);
-	assert_int_equal(m.n_blobs, 2);
+	assert_int_equal(m.n_blobs, 3);
 	assert_string_equal(m.blobs[0].digest, res.meta.digest);
 	assert_int_equal(m.blobs[0].size, res.meta.size);
 	assert_int_equal(m.blobs[0].role, BLOB_ROLE_META);
-	assert_string_equal(m.blobs[1].digest, res.data.digest);
-	assert_int_equal(m.blobs[1].size, res.data.size);
 	assert_int_equal(m.blobs[1].role, BLOB_ROLE_DATA);
-	/* chunk digests of both blobs at the EROFS chunk size, as loaded from the entry */
-	assert_chunk_digests(f, &m.blobs[0], 1048576);
-	assert_chunk_digests(f, &m.blobs[1], 1048576);
+	assert_int_equal(m.blobs[1].size, 2 * 4096);
+	assert_int_equal(m.blobs[2].role, BLOB_ROLE_DATA);
+	assert_int_equal(m.blobs[2].size, 3 * 1024 * 1024);
+	assert_string_equal(m.blobs[2].path, "");
+	/* the large file's blob is named by its content */
+	w = test_path(f->src, "weights.bin");
+	text1 = test_read_file(w, &wlen);
+	sha256_hex(text1, wlen, hex);
+	assert_string_equal(m.blobs[2].digest, hex);
+	free(text1);
+	free(w);
+	for (size_t i = 0; i < 3; i++) {
+		struct publish_blob_result b = { .size = m.blobs[i].size };
+
+		memcpy(b.digest, m.blobs[i].digest, sizeof(b.digest));
+		assert_blob(f, &b);
+		/* chunk digests of every blob at the EROFS chunk size */
+		assert_chunk_digests(f, &m.blobs[i], 1048576);
+	}
 	assert_int_equal(res.meta.n_chunk_digests, m.blobs[0].n_chunk_digests);
-	assert_int_equal(res.data.n_chunk_digests, m.blobs[1].n_chunk_digests);
-	assert_true(res.data.n_chunk_digests >= 4); /* > 3 MiB */
-	catalogue_model_free(&m);
+	assert_int_equal(m.blobs[2].n_chunk_digests, 3);
 	/* the same entry in the daemon's catalogue */
 	copy = test_path(f->catalogue, "model1.model");
 	text1 = test_read_file(entry, NULL);
@@ -292,13 +388,17 @@ static void test_publish(void **state)
 	assert_non_null(text2);
 	assert_string_equal(text1, text2);
 
-	/* device tag 0 is the data digest, the block count its size; the checksum is valid */
+	/* device i is data blob i, its block count its size; the checksum is valid */
 	meta_path = blob_path(f, res.meta.digest);
 	meta = (uint8_t *)test_read_file(meta_path, &len);
 	assert_int_equal(erofs_sb_read(meta, len, NULL, err, sizeof(err)), 0);
-	assert_int_equal(erofs_sb_get_device_tag(meta, len, 0, tag, &blocks), 0);
-	assert_string_equal(tag, res.data.digest);
-	assert_int_equal(blocks, res.data.size / 4096);
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(erofs_sb_get_device_tag(meta, len, i, tag, &blocks), 0);
+		assert_string_equal(tag, m.blobs[i + 1].digest);
+		assert_int_equal(blocks, m.blobs[i + 1].size / 4096);
+	}
+	assert_extracts(f->origin, &m, out, f->src, fixture_files, ARRAY_SIZE(fixture_files));
+	catalogue_model_free(&m);
 
 	assert_no_leftovers(f);
 	free(meta);
@@ -307,7 +407,131 @@ static void test_publish(void **state)
 	free(text2);
 	free(copy);
 	free(entry);
+	free(out);
 	publish_result_free(&res);
+}
+
+static ino_t blob_inode(const struct fixture *f, const char *digest)
+{
+	char *p = blob_path(f, digest);
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	return st.st_ino;
+}
+
+/* Two models with a common large file (under another name, in another directory): the same
+ * blob digest in both entries, the blob written by the first publish only (the second finds it
+ * and keeps it: same inode); their other blobs differ. The same file published in place has the
+ * same digest too. Both images extract identical. */
+static void test_shared_files(void **state)
+{
+	struct fixture *f = *state;
+	char *src2 = test_path(f->dir, "src-shared"), *deep = test_path(src2, "shards");
+	char *out = test_path(f->dir, "out-shared"), *w1 = test_path(f->src, "weights.bin");
+	char *w2 = test_path(deep, "model-00001.bin"), *origin2 = test_path(f->dir, "origin-sh");
+	char *ip = test_path(origin2, "m"), *ipw = test_path(ip, "w.bin");
+	static const char *const files2[] = { "README", "shards/model-00001.bin",
+					      "shards/model-00002.bin" };
+	struct publish_options o1 = options(f, "base"), o2 = options(f, "finetune");
+	struct publish_options o3 = options(f, "inplace-sh");
+	struct publish_result r1, r2, r3;
+	const char *shared;
+	size_t len;
+	char *data;
+	ino_t ino;
+	int blobs;
+
+	mkdir(src2, 0755);
+	mkdir(deep, 0755);
+	data = test_read_file(w1, &len);
+	test_write_file(w2, data, len);
+	write_random(deep, "model-00002.bin", 2 * 1024 * 1024 + 5, 21);
+	write_random(src2, "README", 300, 22);
+	o2.source_dir = src2;
+
+	assert_int_equal(publish_model(&o1, &r1), 0);
+	shared = r1.model.blobs[2].digest;
+	ino = blob_inode(f, shared);
+	blobs = count_blobs(f);
+	assert_int_equal(publish_model(&o2, &r2), 0);
+	/* finetune: meta, packed (README), the shared file, its own file */
+	assert_int_equal(r2.model.n_blobs, 4);
+	assert_string_equal(r2.model.blobs[2].digest, shared);
+	assert_string_not_equal(r2.model.blobs[1].digest, r1.model.blobs[1].digest);
+	assert_string_not_equal(r2.model.blobs[3].digest, shared);
+	assert_int_equal(r2.stats.blobs_existed, 1);
+	assert_int_equal(r2.stats.blobs_written, 2);
+	assert_int_equal(blob_inode(f, shared), ino); /* kept, not rewritten */
+	assert_int_equal(count_blobs(f), blobs + 3);  /* meta, packed, its own file */
+	/* written: everything but the shared 3 MiB */
+	assert_true(r2.stats.origin_bytes < r2.stats.large_bytes + r2.stats.small_bytes);
+	assert_true(r2.stats.origin_bytes >= 2 * 1024 * 1024 + 8192);
+	assert_extracts(f->origin, &r2.model, out, src2, files2, ARRAY_SIZE(files2));
+
+	/* in place: the file beneath the origin is the same blob (by digest, not stored) */
+	mkdir(origin2, 0755);
+	mkdir(ip, 0755);
+	test_write_file(ipw, data, len);
+	o3.source_dir = ip;
+	o3.origin_dir = origin2;
+	o3.catalogue_dir = NULL;
+	o3.in_place = true;
+	o3.in_place_min = 1024 * 1024;
+	assert_int_equal(publish_model(&o3, &r3), 0);
+	assert_int_equal(r3.model.n_blobs, 2);
+	assert_string_equal(r3.model.blobs[1].digest, shared);
+	assert_string_equal(r3.model.blobs[1].path, "m/w.bin");
+
+	free(data);
+	publish_result_free(&r1);
+	publish_result_free(&r2);
+	publish_result_free(&r3);
+	free(ipw);
+	free(ip);
+	free(origin2);
+	free(w2);
+	free(w1);
+	free(out);
+	free(deep);
+	free(src2);
+}
+
+/* --blob-min: at 16T every file is packed (one data blob); at 4096 the 14-byte config stays
+ * packed and the 3 MiB file is a blob of its own, the same as by default. */
+static void test_blob_min(void **state)
+{
+	struct fixture *f = *state;
+	struct publish_options o = options(f, "packed-all");
+	struct publish_result res, def;
+	char *out = test_path(f->dir, "out-packed");
+
+	o.catalogue_dir = NULL;
+	o.blob_min = PUBLISH_BLOB_MIN_MAX;
+	assert_int_equal(publish_model(&o, &res), 0);
+	assert_int_equal(res.model.n_blobs, 2);
+	assert_int_equal(res.stats.large_files, 0);
+	assert_int_equal(res.stats.small_files, 3);
+	assert_int_equal(res.model.blobs[1].size, 2 * 4096 + 3 * 1024 * 1024);
+	assert_extracts(f->origin, &res.model, out, f->src, fixture_files,
+			ARRAY_SIZE(fixture_files));
+	publish_result_free(&res);
+
+	o = options(f, "blob-min-4k");
+	o.catalogue_dir = NULL;
+	o.blob_min = 4096;
+	assert_int_equal(publish_model(&o, &res), 0);
+	o = options(f, "blob-min-default");
+	o.catalogue_dir = NULL;
+	assert_int_equal(publish_model(&o, &def), 0);
+	assert_int_equal(res.model.n_blobs, 3);
+	for (size_t i = 1; i < 3; i++)
+		assert_string_equal(res.model.blobs[i].digest, def.model.blobs[i].digest);
+	assert_int_equal(def.stats.blobs_written, 0); /* the same data blobs */
+	publish_result_free(&res);
+	publish_result_free(&def);
+	free(out);
 }
 
 /* The digest chunk size follows --chunk-size. */
@@ -319,10 +543,12 @@ static void test_publish_chunk_digests_follow_chunk_size(void **state)
 
 	o.chunk_size = 65536;
 	assert_int_equal(publish_model(&o, &res), 0);
-	assert_int_equal(res.model.blobs[1].role, BLOB_ROLE_DATA);
-	assert_chunk_digests(f, &res.model.blobs[0], 65536);
-	assert_chunk_digests(f, &res.model.blobs[1], 65536);
-	assert_int_equal(res.data.n_chunk_digests, (res.data.size + 65535) / 65536);
+	assert_int_equal(res.model.n_blobs, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_chunk_digests(f, &res.model.blobs[i], 65536);
+		assert_int_equal(res.model.blobs[i].n_chunk_digests,
+				 (res.model.blobs[i].size + 65535) / 65536);
+	}
 	publish_result_free(&res);
 }
 
@@ -338,12 +564,15 @@ static void test_republish_identical(void **state)
 	/* again: same blobs, found in place, entry unchanged */
 	assert_int_equal(publish_model(&o, &second), 0);
 	assert_string_equal(second.meta.digest, first.meta.digest);
-	assert_string_equal(second.data.digest, first.data.digest);
+	assert_int_equal(second.model.n_blobs, first.model.n_blobs);
+	for (size_t i = 0; i < first.model.n_blobs; i++)
+		assert_string_equal(second.model.blobs[i].digest, first.model.blobs[i].digest);
 	assert_true(second.meta.existed);
-	assert_true(second.data.existed);
+	assert_int_equal(second.stats.blobs_existed, 2);
+	assert_int_equal(second.stats.blobs_written, 0);
 	assert_true(second.entry_unchanged);
 
-	/* new mtimes and a fresh origin: still identical blobs (-T0, name-derived UUID) */
+	/* new mtimes and a fresh origin: still identical blobs (fixed times, name-derived UUID) */
 	p = test_path(f->src, "config.json");
 	assert_int_equal(utime(p, &(struct utimbuf){ .actime = 12345, .modtime = 67890 }), 0);
 	free(p);
@@ -352,8 +581,10 @@ static void test_republish_identical(void **state)
 	o.catalogue_dir = NULL;
 	assert_int_equal(publish_model(&o, &third), 0);
 	assert_string_equal(third.meta.digest, first.meta.digest);
-	assert_string_equal(third.data.digest, first.data.digest);
+	for (size_t i = 0; i < first.model.n_blobs; i++)
+		assert_string_equal(third.model.blobs[i].digest, first.model.blobs[i].digest);
 	assert_false(third.meta.existed);
+	assert_int_equal(third.stats.blobs_written, 2);
 
 	publish_result_free(&first);
 	publish_result_free(&second);
@@ -387,7 +618,11 @@ static void test_changed_content_needs_force(void **state)
 	o.force = true;
 	assert_int_equal(publish_model(&o, &res), 0);
 	assert_string_not_equal(res.meta.digest, first.meta.digest);
-	/* the 3 MiB file is unchanged, but its chunks sit after config.json's block */
+	/* only the packed blob changed: the 3 MiB file's blob is kept */
+	assert_string_not_equal(res.model.blobs[1].digest, first.model.blobs[1].digest);
+	assert_string_equal(res.model.blobs[2].digest, first.model.blobs[2].digest);
+	assert_int_equal(res.stats.blobs_existed, 1);
+	assert_int_equal(res.stats.blobs_written, 1);
 	after = test_read_file(p, NULL);
 	assert_non_null(strstr(after, res.meta.digest));
 	free(after);
@@ -453,8 +688,8 @@ static void test_bad_arguments_refused(void **state)
 	o.catalogue_dir = missing;
 	assert_int_equal(publish_model(&o, &res), -ENOENT);
 	o = options(f, "model4");
-	o.mkfs_path = "/nonexistent/mkfs.erofs";
-	assert_int_equal(publish_model(&o, &res), -ENOENT);
+	o.blob_min = PUBLISH_BLOB_MIN_MAX + 1;
+	assert_int_equal(publish_model(&o, &res), -EINVAL);
 
 	assert_int_equal(count_blobs(f), blobs);
 	assert_no_leftovers(f);
@@ -471,17 +706,21 @@ static void test_failure_leaves_nothing(void **state)
 	char *entry = test_path(f->origin, "models/model5.model");
 	int blobs = count_blobs(f);
 
-	/* mkfs.erofs fails */
-	o.mkfs_path = "/bin/false";
-	assert_int_equal(publish_model(&o, &res), -EIO);
-	/* mkfs.erofs "succeeds" without writing an image */
-	o.mkfs_path = "/bin/true";
-	assert_true(publish_model(&o, &res) < 0);
-	/* a source without file data gives an empty data blob */
-	o = options(f, "model5");
+	/* a source without file data */
 	mkdir(empty, 0755);
 	o.source_dir = empty;
 	assert_int_equal(publish_model(&o, &res), -ENODATA);
+	/* a special file: refused after the walk began */
+	{
+		char *fifo = test_path(empty, "zz-fifo");
+
+		write_random(empty, "big", 2 * 1024 * 1024, 3);
+		write_random(empty, "small", 10, 4);
+		assert_int_equal(mkfifo(fifo, 0644), 0);
+		assert_int_equal(publish_model(&o, &res), -EINVAL);
+		unlink(fifo);
+		free(fifo);
+	}
 
 	assert_int_equal(count_blobs(f), blobs);
 	assert_int_equal(access(entry, F_OK), -1);
@@ -491,43 +730,6 @@ static void test_failure_leaves_nothing(void **state)
 }
 
 /* ---- --in-place ---- */
-
-static uint8_t *random_bytes(size_t len, uint32_t seed)
-{
-	uint8_t *b = malloc(len);
-	uint32_t x = seed;
-
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245u + 12345u;
-		b[i] = (uint8_t)(x >> 16);
-	}
-	return b;
-}
-
-static void write_random(const char *dir, const char *name, size_t len, uint32_t seed)
-{
-	char *p = test_path(dir, name);
-	uint8_t *b = random_bytes(len, seed);
-
-	test_write_file(p, b, len);
-	free(b);
-	free(p);
-}
-
-/* The file's content zero-padded to a block, as the blob's digests cover it. */
-static uint8_t *padded_content(const char *path, size_t *padded)
-{
-	size_t len;
-	char *data = test_read_file(path, &len);
-	uint8_t *out;
-
-	assert_non_null(data);
-	*padded = (len + 4095) / 4096 * 4096;
-	out = calloc(1, *padded);
-	memcpy(out, data, len);
-	free(data);
-	return out;
-}
 
 /* A model beneath the origin: large files (one a duplicate, one reached through a symlink to
  * elsewhere beneath the origin, as in a Hugging Face snapshot) stay in place, small ones are
@@ -578,18 +780,18 @@ static void test_publish_in_place(void **state)
 	o.in_place_min = 1024 * 1024;
 
 	assert_int_equal(publish_model(&o, &res), 0);
-	assert_int_equal(res.in_place.large_files, 4);
-	assert_int_equal(res.in_place.devices, 3);
-	assert_int_equal(res.in_place.small_files, 3);
-	assert_int_equal(res.in_place.small_bytes, 5700);
+	assert_int_equal(res.stats.large_files, 4);
+	assert_int_equal(res.stats.devices, 3);
+	assert_int_equal(res.stats.small_files, 3);
+	assert_int_equal(res.stats.small_bytes, 5700);
 	/* the metadata blob and the entry: nothing else is written */
 	{
 		char *blobs = test_path(origin, "blobs/sha256");
 		assert_int_equal(test_count_entries(blobs), 1);
 		free(blobs);
 	}
-	assert_true(res.in_place.origin_bytes > res.meta.size);
-	assert_true(res.in_place.origin_bytes < 64 * 1024);
+	assert_true(res.stats.origin_bytes > res.meta.size);
+	assert_true(res.stats.origin_bytes < 64 * 1024);
 
 	entry = test_path(origin, "models/inplace1.model");
 	assert_int_equal(catalogue_load_model_file(entry, &m, err, sizeof(err)), 0);
@@ -698,7 +900,7 @@ static void test_in_place_refusals(void **state)
 	assert_int_equal(test_count_entries(models), -1); /* nothing was written */
 	o.in_place_min = 1024 * 1024;
 	assert_int_equal(publish_model(&o, &res), 0);
-	assert_int_equal(res.in_place.devices, 1); /* the link and the file share the blob */
+	assert_int_equal(res.stats.devices, 1); /* the link and the file share the blob */
 	publish_result_free(&res);
 	free(models);
 	free(link);
@@ -727,6 +929,8 @@ int main(void)
 		cmocka_unit_test(test_uuid_from_name),
 		cmocka_unit_test(test_sha256_file_chunks),
 		cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_shared_files),
+		cmocka_unit_test(test_blob_min),
 		cmocka_unit_test(test_publish_chunk_digests_follow_chunk_size),
 		cmocka_unit_test(test_republish_identical),
 		cmocka_unit_test(test_changed_content_needs_force),

@@ -175,11 +175,19 @@ bc_show_log() {
 }
 
 # bc_publish NAME SRC_DIR [publish options...]: publish into the origin and the catalogue.
+# Unless the options say --blob-min or --in-place, every file is packed into one data blob
+# (--blob-min 16T): the scenarios written against one metadata + one data blob keep that
+# layout; those about the per-file layout (shared-files, publish-mount-sha256,
+# ublk-publish-mount, ...) pass --blob-min 1M, publish's default.
 bc_publish() {
 	name=$1
 	src=$2
 	shift 2
 	mkdir -p /srv/catalogue /srv/origin
+	case " $* " in
+	*" --blob-min"* | *" --in-place"* | *" -i "*) ;;
+	*) set -- --blob-min 16T "$@" ;;
+	esac
 	blobcachectl publish --catalogue /srv/catalogue "$@" "$name" "$src" /srv/origin
 }
 
@@ -567,3 +575,39 @@ ipu_check_versions_dropped() {
 		[ "$d" = "$(bc_model_blob m meta)" ] || fail "retained versions not dropped: $(ls /var/lib/blobcached/versions)"
 	done
 }
+
+# ---- two models sharing files (shared-files scenarios) ------------------------------------
+
+# bc_make_shared: /srv/src/base (two weight shards, small files) and /srv/src/tune, a fine-tune
+# holding base's first shard as it is and its second under another name, plus a shard and an
+# adapter of its own and small files of its own. Publishes both with publish's default layout
+# (a blob per file of 1 MiB or more).
+bc_make_shared() {
+	mkdir -p /srv/src/base/shards /srv/src/tune/shards /srv/src/tune/orig
+	dd if=/dev/urandom of=/srv/src/base/shards/model-00001.safetensors bs=1048576 count=16 2>/dev/null
+	dd if=/dev/urandom of=/srv/src/base/shards/model-00002.safetensors bs=65536 count=130 2>/dev/null
+	dd if=/dev/urandom of=/srv/src/base/tokenizer.json bs=1000 count=300 2>/dev/null
+	echo '{"architectures": ["BaseForCausalLM"]}' >/srv/src/base/config.json
+	cp /srv/src/base/shards/model-00001.safetensors /srv/src/tune/shards/
+	cp /srv/src/base/shards/model-00002.safetensors /srv/src/tune/orig/base-00002.safetensors
+	cp /srv/src/base/tokenizer.json /srv/src/tune/
+	dd if=/dev/urandom of=/srv/src/tune/shards/model-00002.safetensors bs=65536 count=130 2>/dev/null
+	dd if=/dev/urandom of=/srv/src/tune/adapter.bin bs=1000 count=3000 2>/dev/null
+	echo '{"architectures": ["TuneForCausalLM"]}' >/srv/src/tune/config.json
+	bc_publish base /srv/src/base --blob-min 1M >/tmp/publish-base.out || fail "publish base"
+	bc_publish tune /srv/src/tune --blob-min 1M >/tmp/publish-tune.out || fail "publish tune"
+	cat /tmp/publish-tune.out
+}
+
+# bc_blob_sizes ENTRY: "digest size" of every blob of a model entry.
+bc_blob_sizes() {
+	awk '/^\[blob / { d = $2; sub(/\]$/, "", d) } /^size *=/ && d != "" { print d, $3; d = "" }' "$1"
+}
+# bc_shared_digests: the data blobs base and tune both list.
+bc_shared_digests() {
+	bc_blob_sizes /srv/catalogue/base.model | sort >/tmp/base.blobs
+	bc_blob_sizes /srv/catalogue/tune.model | sort >/tmp/tune.blobs
+	grep -Fxf /tmp/base.blobs /tmp/tune.blobs | cut -d' ' -f1
+}
+# bc_sum_sizes: the sum of the sizes on stdin ("digest size" lines).
+bc_sum_sizes() { awk '{ s += $2 } END { print s + 0 }'; }

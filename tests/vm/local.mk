@@ -17,6 +17,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/no-ondemand-kernel.sh \
 	tests/vm/scenarios/corrupt-chunk.sh \
 	tests/vm/scenarios/concurrent-readers.sh \
+	tests/vm/scenarios/shared-files.sh \
 	tests/vm/scenarios/restart-kill9.sh \
 	tests/vm/scenarios/ublk-restart-kill9.sh \
 	tests/vm/scenarios/probe.sh \
@@ -57,7 +58,8 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/ublk-model-update.sh \
 	tests/vm/scenarios/ublk-inplace-update.sh \
 	tests/vm/scenarios/ublk-http-concurrent.sh \
-	tests/vm/scenarios/ublk-space.sh
+	tests/vm/scenarios/ublk-space.sh \
+	tests/vm/scenarios/ublk-shared-files.sh
 
 TESTS += $(VM_SCENARIOS)
 TEST_EXTENSIONS += .sh

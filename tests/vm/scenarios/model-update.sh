@@ -4,7 +4,9 @@
 # v1's (the kernel's only coherency check is the size). A mount of the old version kept mounted
 # across an update and a daemon kill -9 + restart (restore) keeps reading the old bytes until it
 # is unmounted; with the old versions' blobs gone from the origin and the daemon restarted, the
-# next mount reads the newest version. Plain `mount -t erofs -o fsid=` and `blobcachectl mount`.
+# next mount reads the newest version. Plain `mount -t erofs -o fsid=` and `blobcachectl mount`,
+# whose mounts are in the default domain ([cache] domain): a name-keyed metadata cache file
+# there holds the version last mounted in the domain, and is discarded just the same.
 # (Issue 9, part 1.)
 # vm: --timeout 1200
 . /usr/share/blobcache-tests/lib.sh
@@ -65,15 +67,25 @@ umount /mnt/m
 bc_wait_closed 30
 pass "after the unmount, the next mount reads v2 (metadata of the same size as v1's)"
 
+# v2 through the daemon: in the default domain, a metadata cache file of m of its own.
+ctl mount m /models/m || fail "blobcachectl mount v2"
+grep " /models/m erofs " /proc/mounts | grep -q "fsid=m,domain_id=blobcache" ||
+	fail "blobcachectl mount not in the default domain: $(grep " /models/m " /proc/mounts)"
+check_tree /models/m /tmp/want-v2 "v2 mount (blobcachectl mount, default domain)"
+ctl umount m || fail "blobcachectl umount v2"
+bc_wait_closed 30
+
 # v3, mounted through the daemon, without a restart: the catalogue change is noticed.
 publish v3
 ctl mount m /models/m || fail "blobcachectl mount v3"
 check_tree /models/m /tmp/want-v3 "v3 mount (blobcachectl mount)"
-assert_eq "meta $(bc_model_blob m meta)" "$(head -n 1 "$STATE/served/erofs,m/m")" \
-	"the record of what the metadata cache file holds"
+assert_eq "meta $(bc_model_blob m meta)" "$(head -n 1 "$STATE/served/erofs,blobcache/m")" \
+	"the record of what the domain's metadata cache file holds"
+[ "$(grep -c "model m was re-published" $BC_LOG)" -ge 2 ] ||
+	fail "the domain's metadata cache file (v2) was not discarded for v3"
 ctl umount m || fail "blobcachectl umount"
 bc_wait_closed 30
-pass "v3 published with the daemon running and mounted with blobcachectl mount reads v3"
+pass "v3 published with the daemon running and mounted with blobcachectl mount (over v2's metadata cache file in the domain) reads v3"
 
 # The old versions' blobs leave the origin; a full stop and start: the newest version mounts.
 for d in $(blobs /tmp/v1.model) $(blobs /tmp/v2.model); do

@@ -1,6 +1,7 @@
-# Publish two models (one large file plus many small ones each), mount both at once by fsid,
-# and check the sha256 of every file against the source. The daemon serves OPEN and READ for
-# several objects at once; every byte comes through it from the origin.
+# Publish two models (one large file plus many small ones each) with publish's default layout
+# (the large file a blob of its own, the small ones packed into another), mount both at once by
+# fsid, and check the sha256 of every file against the source. The daemon serves OPEN and READ
+# for several objects at once; every byte comes through it from the origin.
 # vm: --timeout 900
 . /usr/share/blobcache-tests/lib.sh
 . /usr/share/blobcache-tests/blobcache.sh
@@ -8,8 +9,9 @@ trap bc_show_log EXIT
 
 make_model /srv/src/m1 48 150
 make_model /srv/src/m2 8 40
-bc_publish m1 /srv/src/m1 || fail "publish m1"
-bc_publish m2 /srv/src/m2 --chunk-size 64K || fail "publish m2"
+bc_publish m1 /srv/src/m1 --blob-min 1M || fail "publish m1"
+bc_publish m2 /srv/src/m2 --blob-min 1M --chunk-size 64K || fail "publish m2"
+assert_eq 3 "$(grep -c '^\[blob ' /srv/catalogue/m1.model)" "blobs of m1 (meta, packed, the large file)"
 bc_config workers=4
 bc_start || fail "daemon start"
 # frontend = auto (the default) picks on-demand where the kernel has it.
@@ -39,7 +41,7 @@ objects=$(bc_stat objects)
 echo "daemon: reads=$reads origin_bytes=$origin reads_failed=$failed objects=$objects"
 [ "$reads" -gt 0 ] || fail "no READ reached the daemon"
 assert_eq 0 "$failed" "failed READs"
-assert_eq 4 "$objects" "open objects (2 models x meta + data)"
+assert_eq 6 "$objects" "open objects (2 models x meta + packed + large file)"
 # Every data byte of m1 came from the origin once, padded to whole chunks at most.
 [ "$origin" -ge $((48 * 1048576)) ] || fail "origin bytes $origin < model size"
 grep -q "OPEN object .*: model m1 blob .* (meta" $BC_LOG || fail "no OPEN logged for m1's meta blob"

@@ -48,7 +48,8 @@ pass "warm filled 100% of a"
 
 # Mount and read everything: the kernel finds every range cached.
 mkdir -p /mnt/a /mnt/b
-mount -t erofs -o fsid=a none /mnt/a || fail "mount a"
+# In the daemon's domain ([cache] domain), where warm filled the files.
+mount -t erofs -o fsid=a,domain_id=blobcache none /mnt/a || fail "mount a"
 tree_sums /srv/src/a >/tmp/src.a
 tree_sums /mnt/a >/tmp/got.a
 cmp /tmp/src.a /tmp/got.a || fail "content of a differs"
@@ -64,7 +65,7 @@ assert_contains "unmount it first" "$out" "evict a while mounted"
 pass "evict refused while mounted"
 
 # Warm through an existing mount: b is mounted, read partly, then warmed.
-mount -t erofs -o fsid=b none /mnt/b || fail "mount b"
+mount -t erofs -o fsid=b,domain_id=blobcache none /mnt/b || fail "mount b"
 head -c 4096 /mnt/b/model.safetensors >/dev/null
 $CTL warm b >/tmp/warmb.out 2>&1 || { cat /tmp/warmb.out; fail "warm b"; }
 grep -q 'using its mount' /tmp/warmb.out || fail "warm b did not use the existing mount"
@@ -88,7 +89,7 @@ $CTL evict a || fail "evict a"
 assert_eq 0 "$(bc_model_field a cached_bytes)" "cached bytes of a after evict"
 assert_eq "$(bc_model_field b size_bytes)" "$(bc_model_field b cached_bytes)" "b untouched"
 # And the model still works: it is fetched again.
-mount -t erofs -o fsid=a none /mnt/a || fail "mount a after evict"
+mount -t erofs -o fsid=a,domain_id=blobcache none /mnt/a || fail "mount a after evict"
 tree_sums /mnt/a >/tmp/got2.a
 cmp /tmp/src.a /tmp/got2.a || fail "content of a after evict differs"
 umount /mnt/a
@@ -126,7 +127,7 @@ grep -q ' /run/blobcached/warm/big ' /proc/mounts && fail "the private warm moun
 grep -q "detached /run/blobcached/warm/big, a warm mount left by a previous daemon" "$BC_LOG" ||
 	fail "the detach was not logged"
 mkdir -p /mnt/big
-mount -t erofs -o fsid=big none /mnt/big || fail "mount big after the interrupted warm"
+mount -t erofs -o fsid=big,domain_id=blobcache none /mnt/big || fail "mount big after the interrupted warm"
 umount /mnt/big
 pass "a warm mount left by a killed daemon is detached by the next one"
 
