@@ -220,9 +220,10 @@ static int load_usage(struct space *sp)
 /* ---- scanning the cache: <dir>/cache/I<volume>/@xx/D<key>, and the front end's files ----
  *
  * The walk reads every fan-out directory and stats every file: on a cold page cache that is
- * disk I/O for seconds, so the periodic scan walks in a thread of its own (spacescan.h) and the
- * loop applies the list it returns. status and evict wait for a walk there that starts after
- * they ask (space_after_scan); only GET /models and the startup scan still walk in the loop.
+ * disk I/O for seconds, so every walk (the first at start, the periodic ones, those asked for)
+ * runs in a thread of its own (spacescan.h) and the loop applies the list it returns. status and
+ * evict wait for a walk there that starts after they ask (space_after_scan); only GET /models
+ * still walks in the loop.
  */
 
 /* Someone waiting for a walk planned after they asked (space_after_scan). */
@@ -256,7 +257,7 @@ static void on_listed_file(void *ctx, const struct space_file_info *fi)
 			       true);
 }
 
-/* The walk itself: in the scan thread (or, for the synchronous scans, the loop thread). */
+/* The walk itself: in the scan thread (or, for GET /models, the loop thread). */
 static void scan_walk(struct space_scan *s, const struct space_kernel_ops *ops, void *userdata,
 		      const char *store_dir)
 {
@@ -292,7 +293,7 @@ static void scan_apply(struct space *sp, const struct space_scan *s)
 	sp->applied_seq = s->seq;
 }
 
-/* A synchronous scan, in the loop thread. */
+/* A synchronous scan, in the loop thread (GET /models). */
 static void scan(struct space *sp)
 {
 	struct space_scan s;
@@ -1067,16 +1068,27 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata)
 {
 	struct view v;
+	int r;
 
 	sp->ops = ops;
 	sp->ops_userdata = userdata;
-	/* The first scan waits for the front end: it knows where its files are (a scan without
-	 * them would drop their usage records). */
-	scan(sp);
+	/* The first walk waits for the front end: it knows where its files are (a walk without
+	 * them would drop their usage records). It runs in the scan thread like every other: at a
+	 * restart the page cache may have lost those directories, and the loop must answer the
+	 * requests the kernel sends again after `restore` meanwhile. Until it is applied the
+	 * report has the models' sizes and nothing cached (space_scanned() says so). */
+	r = scan_start(sp);
+	if (r < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
 	if (view_build(sp, &v) == 0) {
 		update_report(sp, &v);
 		view_free(&v);
 	}
+}
+
+bool space_scanned(const struct space *sp)
+{
+	return sp->applied_seq > 0;
 }
 
 void space_stop(struct space *sp)
