@@ -410,7 +410,8 @@ static int check_not_root_fs(const struct config *cfg)
 			       cfg->cache_dir);
 }
 
-/* /models: every catalogue model with its figures, managed mount and preload. */
+/* /models: every catalogue model with its figures, managed mount and preload, as the records
+ * are after the walk probe_models_wait waited for. */
 static int probe_list_models(void *userdata, struct probe_model **out, size_t *n_out)
 {
 	struct daemon *d = userdata;
@@ -419,7 +420,7 @@ static int probe_list_models(void *userdata, struct probe_model **out, size_t *n
 	size_t n = 0;
 	int r;
 
-	r = space_status(d->space, &st, &n);
+	r = space_status_now(d->space, &st, &n);
 	if (r < 0)
 		return r;
 	pm = calloc(n + 1, sizeof(*pm));
@@ -441,6 +442,20 @@ static int probe_list_models(void *userdata, struct probe_model **out, size_t *n
 	return 0;
 }
 
+static struct space_wait *probe_models_wait(void *userdata, space_scanned_fn fn, void *ctx)
+{
+	struct daemon *d = userdata;
+
+	return space_after_scan(d->space, fn, ctx);
+}
+
+static void probe_models_cancel(void *userdata, struct space_wait *w)
+{
+	struct daemon *d = userdata;
+
+	space_wait_cancel(d->space, w);
+}
+
 static void probe_gather(void *userdata, struct probe_source *out)
 {
 	struct daemon *d = userdata;
@@ -456,6 +471,8 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->space = d->space ? space_get_report(d->space) : NULL;
 	if (d->space) {
 		out->list_models = probe_list_models;
+		out->models_wait = probe_models_wait;
+		out->models_cancel = probe_models_cancel;
 		out->models_userdata = d;
 	}
 	out->ublk = d->ublk ? ublk_get_stats(d->ublk) : NULL;

@@ -221,9 +221,8 @@ static int load_usage(struct space *sp)
  *
  * The walk reads every fan-out directory and stats every file: on a cold page cache that is
  * disk I/O for seconds, so every walk (the first at start, the periodic ones, those asked for)
- * runs in a thread of its own (spacescan.h) and the loop applies the list it returns. status and
- * evict wait for a walk there that starts after they ask (space_after_scan); only GET /models
- * still walks in the loop.
+ * runs in a thread of its own (spacescan.h) and the loop applies the list it returns. status,
+ * evict and GET /models wait for a walk there that starts after they ask (space_after_scan).
  */
 
 /* Someone waiting for a walk planned after they asked (space_after_scan). */
@@ -257,7 +256,7 @@ static void on_listed_file(void *ctx, const struct space_file_info *fi)
 			       true);
 }
 
-/* The walk itself: in the scan thread (or, for GET /models, the loop thread). */
+/* The walk itself, in the scan thread. */
 static void scan_walk(struct space_scan *s, const struct space_kernel_ops *ops, void *userdata,
 		      const char *store_dir)
 {
@@ -291,17 +290,6 @@ static void scan_apply(struct space *sp, const struct space_scan *s)
 		if (sp->ops && sp->ops->remove_leftover)
 			sp->ops->remove_leftover(sp->ops_userdata, s->leftovers[i]);
 	sp->applied_seq = s->seq;
-}
-
-/* A synchronous scan, in the loop thread (GET /models). */
-static void scan(struct space *sp)
-{
-	struct space_scan s;
-
-	scan_plan(sp, &s);
-	scan_walk(&s, sp->ops, sp->ops_userdata, sp->ops && sp->ops->cull ? sp->store_dir : NULL);
-	scan_apply(sp, &s);
-	space_scan_free(&s);
 }
 
 static void waits_free(struct space_wait *w)
@@ -349,9 +337,7 @@ static void scan_job_done(void *userdata)
 
 	job->waiters = NULL;
 	sp->job = NULL;
-	/* A synchronous scan (GET /models) planned after this one has newer figures. */
-	if (sp->applied_seq < job->scan.seq)
-		scan_apply(sp, &job->scan);
+	scan_apply(sp, &job->scan);
 	run_checks(sp, job->scan.seq);
 	scan_job_free(job);
 	while (waiters) {
@@ -928,12 +914,6 @@ bool space_model_device(const struct space *sp, const char *model, char *source,
 		source[0] = '\0';
 	return sp->ops && sp->ops->model_device &&
 	       sp->ops->model_device(sp->ops_userdata, model, source, len);
-}
-
-int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
-{
-	scan(sp);
-	return space_status_now(sp, out, n_out);
 }
 
 int space_status_now(struct space *sp, struct space_model_status **out, size_t *n_out)
