@@ -107,22 +107,22 @@ static int write_status(struct daemon *d)
 		return -errno;
 	fprintf(f,
 		"pid=%d\nobjects=%llu\nopens=%llu\nopens_refused=%llu\ncloses=%llu\n"
-		"reads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
+		"closes_stale=%llu\nreads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
 		"fill_requests=%llu\nfill_requests_failed=%llu\nfill_requests_timed_out=%llu\n"
 		"bytes_requested=%llu\nchunks_fetched=%llu\nchunks_deduped=%llu\n"
 		"chunks_present=%llu\nchunks_prefetched=%llu\norigin_bytes=%llu\n"
 		"origin_errors=%llu\nverify_failures=%llu\n"
 		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n"
 		"verify_cpu_us=%llu\n",
-		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes, os->reads,
-		os->reads_failed, os->bad_messages, (unsigned long long)fs->requests,
-		(unsigned long long)fs->requests_failed, (unsigned long long)fs->requests_timed_out,
-		(unsigned long long)fs->bytes_requested, (unsigned long long)fs->chunks_fetched,
-		(unsigned long long)fs->chunks_deduped, (unsigned long long)fs->chunks_present,
-		(unsigned long long)fs->chunks_prefetched, (unsigned long long)fs->origin_bytes,
-		(unsigned long long)fs->origin_errors, (unsigned long long)fs->verify_failures,
-		(unsigned long long)fs->cache_write_errors, (unsigned long long)fs->inflight,
-		(unsigned long long)fs->oldest_request_age_ms,
+		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes,
+		os->closes_stale, os->reads, os->reads_failed, os->bad_messages,
+		(unsigned long long)fs->requests, (unsigned long long)fs->requests_failed,
+		(unsigned long long)fs->requests_timed_out, (unsigned long long)fs->bytes_requested,
+		(unsigned long long)fs->chunks_fetched, (unsigned long long)fs->chunks_deduped,
+		(unsigned long long)fs->chunks_present, (unsigned long long)fs->chunks_prefetched,
+		(unsigned long long)fs->origin_bytes, (unsigned long long)fs->origin_errors,
+		(unsigned long long)fs->verify_failures, (unsigned long long)fs->cache_write_errors,
+		(unsigned long long)fs->inflight, (unsigned long long)fs->oldest_request_age_ms,
 		(unsigned long long)(fs->verify_cpu_ns / 1000));
 	if (d->cfg.origin_url) {
 		const struct origin_http_stats *hs = origin_http_get_stats(d->origin);
