@@ -29,6 +29,7 @@ CTL="blobcachectl --run-dir /run/blobcached"
 PHASE=nfs
 mkdir -p $S /models/a /models/b /mnt/cs /mnt/cr
 rm -f $S/*
+echo 0 >$S/restart-gen
 
 cleanup() {
 	: >$S/stop
@@ -281,7 +282,14 @@ start_daemon() {
 	bc_start || return 1
 	echo "$BC_PID" >$S/daemon.pid
 }
-restarting_on() { : >$S/restarting; }
+# A restart is marked by $S/restarting while it lasts and counted in $S/restart-gen, so that
+# the monitor also knows a /livez check during which a whole (short) restart began and ended.
+RESTART_GEN=0
+restarting_on() {
+	RESTART_GEN=$((RESTART_GEN + 1))
+	echo $RESTART_GEN >$S/restart-gen
+	: >$S/restarting
+}
 restarting_off() { rm -f $S/restarting; }
 
 # ---- origin control ----
@@ -450,6 +458,7 @@ monitor() {
 	_tick=0
 	while [ ! -e $S/monitor-stop ]; do
 		_pre=$([ -e $S/restarting ] && echo 1)
+		read -r _gen0 <$S/restart-gen
 		now_cs
 		_t=$CS
 		# The control: a second nginx, never stopped, asked at the same moment: when it is slow
@@ -474,6 +483,8 @@ monitor() {
 		_out=$(cat $S/lz.out)
 		_out="$_out $(cat $S/ctl.out)"
 		_post=$([ -e $S/restarting ] && echo 1)
+		read -r _gen1 <$S/restart-gen
+		[ "$_gen0" = "$_gen1" ] || _post=1
 		if [ -n "$_pre$_post" ]; then
 			echo "$_t restart $_out" >>$S/livez
 		else
