@@ -32,7 +32,7 @@ echo "cache: $(find /var/cache/blobcached/blobcached/cache -type f | wc -l) file
 tail -n0 -F $BC_LOG 2>/dev/null | while IFS= read -r l; do
 	read -r u _ </proc/uptime
 	echo "$u $l"
-done >/tmp/tslog &
+done >>/tmp/tslog & # appending: the markers below are appended to it too
 (while [ ! -e /tmp/stop ]; do
 	echo 1 >/proc/sys/vm/drop_caches
 	tree_sums /models/a >/dev/null 2>&1
