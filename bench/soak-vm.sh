@@ -29,6 +29,7 @@ CTL="blobcachectl --run-dir /run/blobcached"
 PHASE=nfs
 mkdir -p $S /models/a /models/b /mnt/cs /mnt/cr
 rm -f $S/*
+echo 0 >$S/restart-gen
 
 cleanup() {
 	: >$S/stop
@@ -281,42 +282,29 @@ start_daemon() {
 	bc_start || return 1
 	echo "$BC_PID" >$S/daemon.pid
 }
-restarting_on() { : >$S/restarting; }
+# A restart is marked by $S/restarting while it lasts and counted in $S/restart-gen, so that
+# the monitor also knows a /livez check during which a whole (short) restart began and ended.
+RESTART_GEN=0
+restarting_on() {
+	RESTART_GEN=$((RESTART_GEN + 1))
+	echo $RESTART_GEN >$S/restart-gen
+	: >$S/restarting
+}
 restarting_off() { rm -f $S/restarting; }
 
 # ---- origin control ----
 NGX_PID=
-nginx_up() {
-	mkdir -p /tmp/nginx/tmp
-	cat >/tmp/nginx.conf <<'NGINX'
-user root;
-worker_processes 1;
-daemon off;
-pid /tmp/nginx/nginx.pid;
-error_log /tmp/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-	default_type application/octet-stream;
-	access_log off;
-	client_body_temp_path /tmp/nginx/tmp/body;
-	proxy_temp_path /tmp/nginx/tmp/proxy;
-	fastcgi_temp_path /tmp/nginx/tmp/fastcgi;
-	uwsgi_temp_path /tmp/nginx/tmp/uwsgi;
-	scgi_temp_path /tmp/nginx/tmp/scgi;
-	sendfile on;
-	server { listen 127.0.0.1:8080; root /srv/export; }
-}
-NGINX
+nginx_up() { # the HTTP origin: nginx over the NFS export, on 8080
+	bc_nginx_conf /tmp/nginx.conf /tmp/nginx /srv/export 8080
 	nginx -c /tmp/nginx.conf -p /tmp/nginx -e /tmp/nginx/error.log </dev/null &
 	NGX_PID=$!
 	wait_until "curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/models/a.model" 20
 }
 # control_up: the control web server for the /livez checks, on 8081 (same nginx, own instance).
 control_up() {
-	mkdir -p /tmp/nginx-ctl/tmp /tmp/ctl
+	mkdir -p /tmp/ctl
 	echo ok >/tmp/ctl/ctl
-	sed -e 's|/tmp/nginx/|/tmp/nginx-ctl/|g' -e 's|127.0.0.1:8080|127.0.0.1:8081|' \
-		-e 's|root /srv/export|root /tmp/ctl|' /tmp/nginx.conf >/tmp/nginx-ctl.conf
+	bc_nginx_conf /tmp/nginx-ctl.conf /tmp/nginx-ctl /tmp/ctl 8081
 	nginx -c /tmp/nginx-ctl.conf -p /tmp/nginx-ctl -e /tmp/nginx-ctl/error.log </dev/null &
 	wait_until "curl -s -o /dev/null --max-time 1 http://127.0.0.1:8081/ctl" 20
 }
@@ -450,6 +438,7 @@ monitor() {
 	_tick=0
 	while [ ! -e $S/monitor-stop ]; do
 		_pre=$([ -e $S/restarting ] && echo 1)
+		read -r _gen0 <$S/restart-gen
 		now_cs
 		_t=$CS
 		# The control: a second nginx, never stopped, asked at the same moment: when it is slow
@@ -474,6 +463,8 @@ monitor() {
 		_out=$(cat $S/lz.out)
 		_out="$_out $(cat $S/ctl.out)"
 		_post=$([ -e $S/restarting ] && echo 1)
+		read -r _gen1 <$S/restart-gen
+		[ "$_gen0" = "$_gen1" ] || _post=1
 		if [ -n "$_pre$_post" ]; then
 			echo "$_t restart $_out" >>$S/livez
 		else

@@ -108,22 +108,22 @@ static int write_status(struct daemon *d)
 		return -errno;
 	fprintf(f,
 		"pid=%d\nobjects=%llu\nopens=%llu\nopens_refused=%llu\ncloses=%llu\n"
-		"reads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
+		"closes_stale=%llu\nreads=%llu\nreads_failed=%llu\nbad_messages=%llu\n"
 		"fill_requests=%llu\nfill_requests_failed=%llu\nfill_requests_timed_out=%llu\n"
 		"bytes_requested=%llu\nchunks_fetched=%llu\nchunks_deduped=%llu\n"
 		"chunks_present=%llu\nchunks_prefetched=%llu\norigin_bytes=%llu\n"
 		"origin_errors=%llu\nverify_failures=%llu\n"
 		"cache_write_errors=%llu\ninflight=%llu\noldest_request_age_ms=%llu\n"
 		"verify_cpu_us=%llu\n",
-		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes, os->reads,
-		os->reads_failed, os->bad_messages, (unsigned long long)fs->requests,
-		(unsigned long long)fs->requests_failed, (unsigned long long)fs->requests_timed_out,
-		(unsigned long long)fs->bytes_requested, (unsigned long long)fs->chunks_fetched,
-		(unsigned long long)fs->chunks_deduped, (unsigned long long)fs->chunks_present,
-		(unsigned long long)fs->chunks_prefetched, (unsigned long long)fs->origin_bytes,
-		(unsigned long long)fs->origin_errors, (unsigned long long)fs->verify_failures,
-		(unsigned long long)fs->cache_write_errors, (unsigned long long)fs->inflight,
-		(unsigned long long)fs->oldest_request_age_ms,
+		(int)getpid(), os->objects, os->opens, os->opens_refused, os->closes,
+		os->closes_stale, os->reads, os->reads_failed, os->bad_messages,
+		(unsigned long long)fs->requests, (unsigned long long)fs->requests_failed,
+		(unsigned long long)fs->requests_timed_out, (unsigned long long)fs->bytes_requested,
+		(unsigned long long)fs->chunks_fetched, (unsigned long long)fs->chunks_deduped,
+		(unsigned long long)fs->chunks_present, (unsigned long long)fs->chunks_prefetched,
+		(unsigned long long)fs->origin_bytes, (unsigned long long)fs->origin_errors,
+		(unsigned long long)fs->verify_failures, (unsigned long long)fs->cache_write_errors,
+		(unsigned long long)fs->inflight, (unsigned long long)fs->oldest_request_age_ms,
 		(unsigned long long)(fs->verify_cpu_ns / 1000));
 	if (d->cfg.origin_url) {
 		const struct origin_http_stats *hs = origin_http_get_stats(d->origin);
@@ -417,7 +417,8 @@ static int check_not_root_fs(const struct config *cfg)
 			       cfg->cache_dir);
 }
 
-/* /models: every catalogue model with its figures, managed mount and preload. */
+/* /models: every catalogue model with its figures, managed mount and preload, as the records
+ * are after the walk probe_models_wait waited for. */
 static int probe_list_models(void *userdata, struct probe_model **out, size_t *n_out)
 {
 	struct daemon *d = userdata;
@@ -426,7 +427,7 @@ static int probe_list_models(void *userdata, struct probe_model **out, size_t *n
 	size_t n = 0;
 	int r;
 
-	r = space_status(d->space, &st, &n);
+	r = space_status_now(d->space, &st, &n);
 	if (r < 0)
 		return r;
 	pm = calloc(n + 1, sizeof(*pm));
@@ -448,6 +449,20 @@ static int probe_list_models(void *userdata, struct probe_model **out, size_t *n
 	return 0;
 }
 
+static struct space_wait *probe_models_wait(void *userdata, space_scanned_fn fn, void *ctx)
+{
+	struct daemon *d = userdata;
+
+	return space_after_scan(d->space, fn, ctx);
+}
+
+static void probe_models_cancel(void *userdata, struct space_wait *w)
+{
+	struct daemon *d = userdata;
+
+	space_wait_cancel(d->space, w);
+}
+
 static void probe_gather(void *userdata, struct probe_source *out)
 {
 	struct daemon *d = userdata;
@@ -463,6 +478,8 @@ static void probe_gather(void *userdata, struct probe_source *out)
 	out->space = d->space ? space_get_report(d->space) : NULL;
 	if (d->space) {
 		out->list_models = probe_list_models;
+		out->models_wait = probe_models_wait;
+		out->models_cancel = probe_models_cancel;
 		out->models_userdata = d;
 	}
 	out->ublk = d->ublk ? ublk_get_stats(d->ublk) : NULL;

@@ -212,9 +212,9 @@ static int load_usage(struct space *sp)
 /* ---- scanning the cache: <dir>/cache/I<volume>/@xx/D<key>, and the front end's files ----
  *
  * The walk reads every fan-out directory and stats every file: on a cold page cache that is
- * disk I/O for seconds, so the periodic scan walks in a thread of its own (spacescan.h) and the
- * loop applies the list it returns. status and evict wait for a walk there that starts after
- * they ask (space_after_scan); only GET /models and the startup scan still walk in the loop.
+ * disk I/O for seconds, so every walk (the first at start, the periodic ones, those asked for)
+ * runs in a thread of its own (spacescan.h) and the loop applies the list it returns. status,
+ * evict and GET /models wait for a walk there that starts after they ask (space_after_scan).
  */
 
 /* Someone waiting for a walk planned after they asked (space_after_scan). */
@@ -248,7 +248,7 @@ static void on_listed_file(void *ctx, const struct space_file_info *fi)
 			       true);
 }
 
-/* The walk itself: in the scan thread (or, for the synchronous scans, the loop thread). */
+/* The walk itself, in the scan thread. */
 static void scan_walk(struct space_scan *s, const struct space_kernel_ops *ops, void *userdata,
 		      const char *store_dir)
 {
@@ -282,17 +282,6 @@ static void scan_apply(struct space *sp, const struct space_scan *s)
 		if (sp->ops && sp->ops->remove_leftover)
 			sp->ops->remove_leftover(sp->ops_userdata, s->leftovers[i]);
 	sp->applied_seq = s->seq;
-}
-
-/* A synchronous scan, in the loop thread. */
-static void scan(struct space *sp)
-{
-	struct space_scan s;
-
-	scan_plan(sp, &s);
-	scan_walk(&s, sp->ops, sp->ops_userdata, sp->ops && sp->ops->cull ? sp->store_dir : NULL);
-	scan_apply(sp, &s);
-	space_scan_free(&s);
 }
 
 static void waits_free(struct space_wait *w)
@@ -340,9 +329,7 @@ static void scan_job_done(void *userdata)
 
 	job->waiters = NULL;
 	sp->job = NULL;
-	/* A synchronous scan (GET /models) planned after this one has newer figures. */
-	if (sp->applied_seq < job->scan.seq)
-		scan_apply(sp, &job->scan);
+	scan_apply(sp, &job->scan);
 	run_checks(sp, job->scan.seq);
 	scan_job_free(job);
 	while (waiters) {
@@ -928,12 +915,6 @@ bool space_model_device(const struct space *sp, const char *model, char *source,
 	       sp->ops->model_device(sp->ops_userdata, model, source, len);
 }
 
-int space_status(struct space *sp, struct space_model_status **out, size_t *n_out)
-{
-	scan(sp);
-	return space_status_now(sp, out, n_out);
-}
-
 int space_status_now(struct space *sp, struct space_model_status **out, size_t *n_out)
 {
 	struct space_model_status *st;
@@ -1066,16 +1047,27 @@ int space_new(struct loop *loop, const struct config *cfg, struct models *models
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata)
 {
 	struct view v;
+	int r;
 
 	sp->ops = ops;
 	sp->ops_userdata = userdata;
-	/* The first scan waits for the front end: it knows where its files are (a scan without
-	 * them would drop their usage records). */
-	scan(sp);
+	/* The first walk waits for the front end: it knows where its files are (a walk without
+	 * them would drop their usage records). It runs in the scan thread like every other: at a
+	 * restart the page cache may have lost those directories, and the loop must answer the
+	 * requests the kernel sends again after `restore` meanwhile. Until it is applied the
+	 * report has the models' sizes and nothing cached (space_scanned() says so). */
+	r = scan_start(sp);
+	if (r < 0)
+		log_warn_errno(r, "cannot start the cache scan: next time");
 	if (view_build(sp, &v) == 0) {
 		update_report(sp, &v);
 		view_free(&v);
 	}
+}
+
+bool space_scanned(const struct space *sp)
+{
+	return sp->applied_seq > 0;
 }
 
 void space_stop(struct space *sp)

@@ -62,10 +62,10 @@ struct space_kernel_ops {
 	/* Its files all live in this one volume, keyed by blob digest (the metadata blob's too);
 	 * NULL: cachefiles' keys (volume per model, the metadata blob by model name). */
 	const char *file_volume;
-	/* Call fn once per cache file it keeps. Runs in the space manager's scan thread, not the
-	 * loop thread (except for the walks of GET /models and of the start): it may read only what
-	 * does not change while the front end lives (its directory's name), and must not change
-	 * anything; a leftover to remove is reported as such (fi->leftover). */
+	/* Call fn once per cache file it keeps. Runs in the space manager's scan thread, never the
+	 * loop thread: it may read only what does not change while the front end lives (its
+	 * directory's name), and must not change anything; a leftover to remove is reported as
+	 * such (fi->leftover). */
 	void (*list_files)(void *userdata, space_file_fn fn, void *ctx);
 	/* Remove leftover key that list_files reported, if it still is one (loop thread). */
 	void (*remove_leftover)(void *userdata, const char *key);
@@ -108,8 +108,11 @@ struct space_report {
 /* Load state_dir/usage, start the timers. Returns 0 or -errno (logged). */
 int space_new(struct loop *loop, const struct config *cfg, struct models *models, struct fill *fill,
 	      struct space **out);
-/* Give the kernel action (before any use); the first scan of the cache runs then. */
+/* Give the kernel action (before any use); the first walk of the cache starts then, in the
+ * scan thread. */
 void space_set_kernel(struct space *sp, const struct space_kernel_ops *ops, void *userdata);
+/* Has a walk of the cache been applied (the records and the report say what is cached)? */
+bool space_scanned(const struct space *sp);
 /* Stop the checks, and wait for a scan in flight (it reads the front end's directory): before
  * the front end stops. space_free does it too. */
 void space_stop(struct space *sp);
@@ -168,9 +171,8 @@ struct space_model_status {
 	unsigned errors;		     /* failed READs on its files */
 };
 /* Every catalogue model, in catalogue order: *out is malloc'd (free() it), *n its length.
- * Returns 0 or -ENOMEM. space_status walks the cache first, in the loop thread; _now takes the
- * records as they are (after space_after_scan, fresh). */
-int space_status(struct space *sp, struct space_model_status **out, size_t *n);
+ * Returns 0 or -ENOMEM. From the records as they are: call it after space_after_scan for fresh
+ * figures. */
 int space_status_now(struct space *sp, struct space_model_status **out, size_t *n);
 
 /* Call fn(sp, ctx) in the loop thread once a walk of the cache that starts after this call has

@@ -26,6 +26,8 @@
 #include "core/space.h"
 
 #define MAX_OBJECT_ID (1u << 20)
+/* The id the kernel gives an object whose fd was closed (CACHEFILES_ONDEMAND_ID_CLOSED). */
+#define OBJECT_ID_CLOSED UINT32_MAX
 
 struct object {
 	uint32_t id;
@@ -478,6 +480,16 @@ static void handle_close(struct ondemand *od, const struct msg *m)
 	struct object *obj = object_lookup(od, m->object_id);
 
 	od->stats.closes++;
+	if (!obj && m->object_id == OBJECT_ID_CLOSED) {
+		/* Since Linux 6.8 a CLOSE carries the object's id as it is when the daemon reads
+		 * it: one queued before the previous daemon died (its fds went with it, the kernel
+		 * then marks the object closed) comes to the next daemon with id -1. The object
+		 * has no fd here and nothing to close: the read itself completes the CLOSE. */
+		od->stats.closes_stale++;
+		log_debug("CLOSE of an object whose fd went with the previous daemon: nothing "
+			  "to close");
+		return;
+	}
 	if (!obj) {
 		log_warn("CLOSE for unknown object %u", m->object_id);
 		return;

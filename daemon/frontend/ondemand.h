@@ -17,6 +17,8 @@ struct ondemand;
 
 struct ondemand_stats {
 	unsigned long long opens, opens_refused, closes, reads, reads_failed, bad_messages;
+	/* CLOSEs of objects the previous daemon had open (queued before it died): nothing to do */
+	unsigned long long closes_stale;
 	unsigned long long objects; /* open now */
 };
 

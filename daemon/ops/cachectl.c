@@ -741,8 +741,8 @@ static void preload_finished(struct preload *p, int result)
 }
 
 /* Is the model fully cached already? From the figures of the last periodic check (at most
- * cull_interval old, and fresh at start), not a walk of the cache in this timer tick: a stale
- * "no" only starts a warm that finds every chunk in place. */
+ * cull_interval old; preloads wait for the first), not a walk of the cache in this timer tick:
+ * a stale "no" only starts a warm that finds every chunk in place. */
 static bool fully_cached(struct cachectl *cc, const struct catalogue_model *m)
 {
 	const struct space_report *rep = space_get_report(cc->space);
@@ -789,6 +789,8 @@ static void preload_check(struct cachectl *cc, struct preload *p)
 	}
 	if (warming(cc, p->name))
 		return; /* blobcachectl warm is at it */
+	if (!space_scanned(cc->space))
+		return; /* the first walk of the cache (at start) says what is cached */
 	if (fully_cached(cc, m)) {
 		p->state = PRELOAD_DONE;
 		log_info("preload of model %s: already fully cached", p->name);

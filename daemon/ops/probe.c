@@ -18,6 +18,8 @@
 #define CONNECTION_TIMEOUT_S 5
 #define CONNECTION_MEMORY    8192 /* bounds request headers: larger ones get 431 */
 
+struct models_req;
+
 struct probe {
 	struct loop *loop;
 	struct MHD_Daemon *mhd;
@@ -25,6 +27,21 @@ struct probe {
 	int timer;
 	probe_gather_fn gather;
 	void *userdata;
+	struct models_req *waiting; /* suspended /models requests, waiting for a walk */
+};
+
+/* A /models request: its connection is suspended until a walk of the cache has been applied,
+ * then resumed and answered from the fresh figures. */
+struct models_req {
+	struct probe *p;
+	struct MHD_Connection *c;
+	struct space_wait *wait; /* NULL once called (or cancelled) */
+	/* From the probe source when asked: the same when answered (the daemon's). */
+	void (*cancel)(void *userdata, struct space_wait *w);
+	void *userdata;
+	bool scanned;  /* the walk was applied: answer */
+	bool stopping; /* the endpoint stops: close */
+	struct models_req *prev, *next;
 };
 
 bool probe_ready(const struct probe_source *s, uint64_t now_ms, char *why, size_t why_len)
@@ -305,13 +322,80 @@ static enum MHD_Result models_reply(struct MHD_Connection *c, const struct probe
 	return reply(c, status, "application/json", buf, len);
 }
 
+static void models_unlink(struct models_req *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else if (q->p->waiting == q)
+		q->p->waiting = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+}
+
+static void on_models_scanned(struct space *sp, void *ctx)
+{
+	struct models_req *q = ctx;
+
+	q->wait = NULL;
+	q->scanned = true;
+	models_unlink(q);
+	MHD_resume_connection(q->c); /* MHD calls on_request again, from its epoll fd */
+}
+
+/* Ask for a walk and suspend the connection until it is applied: the walk reads every
+ * directory of the cache, from disk when the page cache is cold, and must not stall the loop. */
+static enum MHD_Result models_ask(struct probe *p, struct MHD_Connection *c,
+				  const struct probe_source *src, void **req_cls)
+{
+	struct models_req *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return MHD_NO;
+	q->p = p;
+	q->c = c;
+	q->cancel = src->models_cancel;
+	q->userdata = src->models_userdata;
+	q->wait = src->models_wait(src->models_userdata, on_models_scanned, q);
+	if (!q->wait) {
+		free(q);
+		return MHD_NO;
+	}
+	q->next = p->waiting;
+	if (p->waiting)
+		p->waiting->prev = q;
+	p->waiting = q;
+	*req_cls = q;
+	MHD_suspend_connection(c);
+	return MHD_YES;
+}
+
+/* The request is over (answered, or its connection closed): free what models_ask made. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct models_req *q = *req_cls;
+
+	if (!q)
+		return;
+	if (q->wait && q->cancel)
+		q->cancel(q->userdata, q->wait);
+	models_unlink(q);
+	free(q);
+	*req_cls = NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **req_cls)
 {
 	struct probe *p = cls;
 	struct probe_source src = { 0 };
+	struct models_req *q = *req_cls;
 	char text[1024];
+
+	if (q && q->stopping)
+		return MHD_NO;
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n", 9);
@@ -337,8 +421,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		free(buf);
 		return ret;
 	}
-	if ((streq(url, "/models") || strncmp(url, "/models/", 8) == 0) && src.list_models)
+	if ((streq(url, "/models") || strncmp(url, "/models/", 8) == 0) && src.list_models &&
+	    src.models_wait) {
+		if (!q)
+			return models_ask(p, c, &src, req_cls);
 		return models_reply(c, &src, url[7] == '/' ? url + 8 : NULL);
+	}
 	{
 		static char not_found[] = "not found: try /livez /readyz /metrics /models\n";
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof(not_found) - 1);
@@ -407,9 +495,10 @@ int probe_start(struct loop *loop, const char *listen, probe_gather_fn gather, v
 	p->gather = gather;
 	p->userdata = userdata;
 	p->timer = -1;
-	p->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+	p->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+				  NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
+				  (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+				  NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
@@ -440,6 +529,17 @@ void probe_stop(struct probe *p)
 		loop_remove_fd(p->loop, p->epoll_fd);
 	if (p->timer >= 0)
 		loop_remove_fd(p->loop, p->timer);
+	/* Suspended requests: their walks are not waited for; MHD closes them once resumed. */
+	while (p->waiting) {
+		struct models_req *q = p->waiting;
+
+		models_unlink(q);
+		if (q->wait && q->cancel)
+			q->cancel(q->userdata, q->wait);
+		q->wait = NULL;
+		q->stopping = true;
+		MHD_resume_connection(q->c);
+	}
 	MHD_stop_daemon(p->mhd);
 	free(p);
 }

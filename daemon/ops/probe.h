@@ -7,6 +7,8 @@
  *             origin's last fetch did not fail; 503 with the reasons otherwise
  *   /metrics  Prometheus text format
  *   /models   JSON: every catalogue model, its size, cached bytes, managed mount and preload
+ *             (answered after a walk of the cache in the scan thread: the connection waits,
+ *             the loop does not)
  *   /models/NAME  the same for one model: 200 when it is ready (fully cached and, if the daemon
  *             manages a mount of it, mounted and answering), 503 otherwise, 404 if unknown
  */
@@ -51,8 +53,15 @@ struct probe_source {
 	const void *extra;
 	const struct space_report *space; /* cache usage; NULL: not reported */
 	/* Optional (NULL: /models answers 404): the models, as a malloc'd array whose strings
-	 * stay valid until the request is answered. Returns 0 or -errno. */
+	 * stay valid until the request is answered, from the figures as they are (no walk of the
+	 * cache). Returns 0 or -errno. */
 	int (*list_models)(void *userdata, struct probe_model **out, size_t *n);
+	/* Call fn(sp, ctx) in the loop thread once a walk of the cache that starts after this
+	 * call has been applied (space_after_scan: the walk runs in the space manager's scan
+	 * thread, the loop answers meanwhile); the request is answered then, with fresh figures.
+	 * Returns the wait, or NULL (ENOMEM). models_cancel drops a wait not yet called. */
+	struct space_wait *(*models_wait)(void *userdata, space_scanned_fn fn, void *ctx);
+	void (*models_cancel)(void *userdata, struct space_wait *w);
 	void *models_userdata;
 	const struct ublk_stats *ublk; /* the ublk front end's; NULL: on-demand mode */
 };

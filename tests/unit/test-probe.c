@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Readiness decisions and the metrics text of the probe endpoint. */
+/* Readiness decisions, the metrics text of the probe endpoint, and the endpoint itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -390,6 +390,169 @@ static void endpoint_survives_idle_sockets_and_huge_headers(void **state)
 	assert_non_null(strstr(a.post, " 405 "));
 }
 
+/* GET /models waits for a walk of the cache (space_after_scan) without holding the loop: a
+ * fake walk that the loop applies 400 ms later. */
+struct walk {
+	struct loop *loop;
+	uint16_t port;
+	space_scanned_fn fn;
+	void *ctx;
+	int asked, cancelled;
+	long asked_at, answered_at; /* ms */
+	char models[64];	    /* status line of GET /models/m */
+	char livez[64];		    /* of GET /livez, while /models waits */
+	long livez_at;
+	char body[512];
+	bool stop_pending; /* leave a /models request waiting and stop the endpoint */
+};
+
+static struct walk *the_walk;
+
+static struct space_wait *fake_wait(void *userdata, space_scanned_fn fn, void *ctx)
+{
+	struct walk *w = userdata;
+
+	w->fn = fn;
+	w->ctx = ctx;
+	w->asked++;
+	w->asked_at = now_ms();
+	return (struct space_wait *)w; /* only compared, never dereferenced by the endpoint */
+}
+
+static void fake_cancel(void *userdata, struct space_wait *wait)
+{
+	struct walk *w = userdata;
+
+	w->cancelled++;
+	w->fn = NULL;
+}
+
+static int fake_list(void *userdata, struct probe_model **out, size_t *n)
+{
+	struct probe_model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->name = "m";
+	m->size = 8192;
+	m->cached = 8192;
+	m->preload = "off";
+	*out = m;
+	*n = 1;
+	return 0;
+}
+
+static void gather_models(void *userdata, struct probe_source *out)
+{
+	*out = source();
+	out->list_models = fake_list;
+	out->models_wait = fake_wait;
+	out->models_cancel = fake_cancel;
+	out->models_userdata = the_walk;
+}
+
+/* The loop: applies the fake walk 400 ms after it was asked for. */
+static void walk_tick(struct loop *loop, void *userdata)
+{
+	struct walk *w = userdata;
+
+	if (w->fn && !w->stop_pending && now_ms() - w->asked_at >= 400) {
+		space_scanned_fn fn = w->fn;
+		w->fn = NULL;
+		w->answered_at = now_ms();
+		fn(NULL, w->ctx);
+	}
+}
+
+static void *models_client(void *arg)
+{
+	struct walk *w = arg;
+	const char *req = "GET /models/m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char buf[1024] = "";
+	size_t got = 0;
+	int fd = connect_to(w->port);
+	long t0;
+	ssize_t n;
+
+	snprintf(w->models, sizeof(w->models), "no answer");
+	if (fd >= 0 && send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req)) {
+		usleep(100 * 1000); /* the walk is under way */
+		t0 = now_ms();
+		request(w->port, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", w->livez,
+			sizeof(w->livez));
+		w->livez_at = now_ms() - t0;
+		if (w->stop_pending) {
+			loop_quit(w->loop, 0);
+			close(fd);
+			return NULL;
+		}
+		while (got < sizeof(buf) - 1 &&
+		       (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		snprintf(w->body, sizeof(w->body), "%s",
+			 strstr(buf, "\r\n\r\n") ? strstr(buf, "\r\n\r\n") + 4 : "");
+		buf[strcspn(buf, "\r\n")] = '\0';
+		snprintf(w->models, sizeof(w->models), "%s", buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	loop_quit(w->loop, 0);
+	return NULL;
+}
+
+static void run_models_client(struct walk *w)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct probe *p;
+	char listen[64];
+	pthread_t t;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	w->port = ntohs(sa.sin_port);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", w->port);
+	the_walk = w;
+	assert_int_equal(loop_new(&w->loop), 0);
+	assert_int_equal(probe_start(w->loop, listen, gather_models, NULL, &p), 0);
+	assert_true(loop_add_periodic(w->loop, 20, walk_tick, w) >= 0);
+	assert_int_equal(pthread_create(&t, NULL, models_client, w), 0);
+	assert_int_equal(loop_run(w->loop), 0);
+	pthread_join(t, NULL);
+	probe_stop(p);
+	loop_free(w->loop);
+}
+
+static void models_are_answered_after_a_walk_and_the_loop_answers_meanwhile(void **state)
+{
+	struct walk w = { 0 };
+
+	run_models_client(&w);
+	print_message("/models/m: '%s' after %ld ms; /livez meanwhile: '%s' in %ld ms\n", w.models,
+		      w.answered_at - w.asked_at, w.livez, w.livez_at);
+	assert_int_equal(w.asked, 1);
+	assert_int_equal(w.cancelled, 0);
+	assert_string_equal(w.livez, "HTTP/1.1 200 OK");
+	assert_true(w.livez_at < 300); /* not behind the 400 ms walk */
+	assert_string_equal(w.models, "HTTP/1.1 200 OK");
+	assert_non_null(strstr(w.body, "\"name\": \"m\", \"ready\": true"));
+}
+
+static void a_stop_with_a_models_request_waiting_cancels_its_wait(void **state)
+{
+	struct walk w = { .stop_pending = true };
+
+	run_models_client(&w);
+	assert_int_equal(w.asked, 1);
+	assert_string_equal(w.livez, "HTTP/1.1 200 OK");
+	assert_int_equal(w.cancelled, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +567,10 @@ int main(void)
 		cmocka_unit_test(models_json_lists_figures_and_escapes_paths),
 		cmocka_unit_test_setup(metrics_in_ublk_mode_carry_the_ublk_counters, reset),
 		cmocka_unit_test_setup(endpoint_survives_idle_sockets_and_huge_headers, reset),
+		cmocka_unit_test_setup(
+			models_are_answered_after_a_walk_and_the_loop_answers_meanwhile, reset),
+		cmocka_unit_test_setup(a_stop_with_a_models_request_waiting_cancels_its_wait,
+				       reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The space manager in its loop: the periodic walk of the cache runs in the scan thread, never
- * in the loop thread, its list is applied and the decisions run on it (here: the files of no
- * catalogue model are retired); and a stop with a walk in flight waits for it. */
+/* The space manager in its loop: every walk of the cache, the first one at start included, runs
+ * in the scan thread, never in the loop thread, its list is applied and the decisions run on it
+ * (here: the files of no catalogue model are retired); and a stop with a walk in flight waits
+ * for it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +136,28 @@ static void until_retired(struct loop *loop, void *userdata)
 		f->timed_out = true, loop_quit(loop, 0);
 }
 
+static void until_scanned(struct loop *loop, void *userdata)
+{
+	struct fake *f = userdata;
+
+	if (space_scanned(f->sp))
+		loop_quit(loop, 0);
+	else if (++f->ticks > 200) /* 4 s at 20 ms */
+		f->timed_out = true, loop_quit(loop, 0);
+}
+
+/* Run the loop until the first walk (started by space_set_kernel) is applied. */
+static void wait_first_scan(struct env *e, struct fake *f)
+{
+	int timer = loop_add_periodic(e->loop, 20, until_scanned, f);
+
+	assert_true(timer >= 0);
+	assert_int_equal(loop_run(e->loop), 0);
+	assert_false(f->timed_out);
+	loop_remove_fd(e->loop, timer);
+	f->ticks = 0;
+}
+
 static void the_walk_runs_off_the_loop_and_its_list_is_acted_on(void **state)
 {
 	struct fake f = { .loop_tid = gettid() };
@@ -144,13 +167,17 @@ static void the_walk_runs_off_the_loop_and_its_list_is_acted_on(void **state)
 	env_setup(&e, 3);
 	assert_int_equal(space_new(e.loop, &e.cfg, e.models, NULL, &f.sp), 0);
 	space_set_kernel(f.sp, &fake_ops, &f);
-	/* the first scan, at start, runs in place (before the loop runs) */
-	assert_int_equal(space_get_report(f.sp)->files, 3);
-	f.lists = f.lists_in_loop = 0;
+	/* the first walk, at start, is not done in place: the loop applies it once it has run */
+	assert_false(space_scanned(f.sp));
+	assert_int_equal(space_get_report(f.sp)->files, 0);
+	wait_first_scan(&e, &f);
+	assert_int_equal(f.lists_in_loop, 0);
+	assert_true(f.lists >= 1);
 	assert_true(loop_add_periodic(e.loop, 20, until_retired, &f) >= 0);
 	assert_int_equal(loop_run(e.loop), 0);
 	assert_false(f.timed_out);
-	/* every periodic walk ran in the scan thread; the culls (decisions) in the loop */
+	/* every walk ran in the scan thread, the first one included; the culls (decisions) in
+	 * the loop */
 	assert_true(f.lists >= 1);
 	assert_int_equal(f.lists_in_loop, 0);
 	assert_int_equal(f.culls, 3);
@@ -176,10 +203,8 @@ static void a_stop_waits_for_the_walk_in_flight_and_walks_never_pile_up(void **s
 
 	env_setup(&e, 1);
 	assert_int_equal(space_new(e.loop, &e.cfg, e.models, NULL, &f.sp), 0);
-	f.sleep_ms = 0;
+	/* the first walk (at start) is the one in flight */
 	space_set_kernel(f.sp, &fake_ops, &f);
-	f.sleep_ms = 2000;
-	f.lists = 0;
 	assert_true(loop_add_periodic(e.loop, 20, quit_after_a_while, &f) >= 0);
 	assert_int_equal(loop_run(e.loop), 0);
 	/* three ticks went by during the walk: skipped, not queued */
@@ -228,13 +253,14 @@ static void a_wait_is_answered_after_a_walk_that_starts_after_it(void **state)
 	e.cfg.cull_interval_ms = 3600000; /* no periodic walk: only those asked for */
 	assert_int_equal(space_new(e.loop, &e.cfg, e.models, NULL, &f.sp), 0);
 	space_set_kernel(f.sp, &fake_ops, &f);
+	wait_first_scan(&e, &f);
 	f.lists = 0;
 	f.loop = e.loop;
 	f.sleep_ms = 300;
 	f.loop_done = &mid;
 	/* the first wait starts a walk; a second, while it runs, waits for the next one */
 	assert_non_null(space_after_scan(f.sp, on_scanned, &first));
-	assert_int_equal(f.lists, 0); /* not walked in place */
+	assert_int_equal(f.lists_in_loop, 0); /* not walked in place */
 	assert_non_null(space_after_scan(f.sp, on_scanned, &mid));
 	w = space_after_scan(f.sp, on_scanned, &gone);
 	assert_non_null(w);

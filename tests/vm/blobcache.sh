@@ -228,33 +228,38 @@ drop_caches() {
 # Access log lines: "<connection> <request> <status> <range header> <body bytes sent>".
 BC_NGX=/tmp/nginx
 BC_NGX_PID=
-bc_nginx_start() {
-	mkdir -p $BC_NGX/tmp
-	cat >/tmp/nginx.conf <<'NGINX'
+# bc_nginx_conf FILE PREFIX ROOT PORT: write an nginx configuration serving ROOT on
+# 127.0.0.1:PORT, with its pid, logs and temporary files under PREFIX (also used by bench/soak).
+bc_nginx_conf() {
+	mkdir -p "$2/tmp"
+	cat >"$1" <<NGINX
 user root;
 worker_processes 1;
 daemon off;
-pid /tmp/nginx/nginx.pid;
-error_log /tmp/nginx/error.log info;
+pid $2/nginx.pid;
+error_log $2/error.log info;
 events { worker_connections 256; }
 http {
 	types { application/octet-stream bin; }
 	default_type application/octet-stream;
-	log_format blobs '$connection $request $status $http_range $body_bytes_sent';
-	access_log /tmp/nginx/access.log blobs;
-	client_body_temp_path /tmp/nginx/tmp/body;
-	proxy_temp_path /tmp/nginx/tmp/proxy;
-	fastcgi_temp_path /tmp/nginx/tmp/fastcgi;
-	uwsgi_temp_path /tmp/nginx/tmp/uwsgi;
-	scgi_temp_path /tmp/nginx/tmp/scgi;
+	log_format blobs '\$connection \$request \$status \$http_range \$body_bytes_sent';
+	access_log $2/access.log blobs;
+	client_body_temp_path $2/tmp/body;
+	proxy_temp_path $2/tmp/proxy;
+	fastcgi_temp_path $2/tmp/fastcgi;
+	uwsgi_temp_path $2/tmp/uwsgi;
+	scgi_temp_path $2/tmp/scgi;
 	sendfile on;
 	keepalive_timeout 75s;
 	server {
-		listen 127.0.0.1:8080;
-		root /srv/origin;
+		listen 127.0.0.1:$4;
+		root $3;
 	}
 }
 NGINX
+}
+bc_nginx_start() {
+	bc_nginx_conf /tmp/nginx.conf $BC_NGX /srv/origin 8080
 	mkdir -p /srv/origin
 	echo ok >/srv/origin/.alive
 	nginx -c /tmp/nginx.conf -p $BC_NGX -e $BC_NGX/error.log &
