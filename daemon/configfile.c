@@ -95,7 +95,7 @@ static const struct config_key keys[] = {
 	K("daemon", "inflight", KEY_UINT, inflight, 1, 1024,
 	  "chunks fetched or written at once (memory: inflight x chunk_size)"),
 	K("daemon", "verify_threads", KEY_UINT, verify_threads, 1, 64,
-	  "threads verifying chunk digests and writing the cache"),
+	  "threads verifying chunk digests"),
 	K("daemon", "request_timeout", KEY_DURATION, request_timeout_ms, 100, 3600000,
 	  "deadline of one READ"),
 	K("daemon", "restart_grace", KEY_DURATION, restart_grace_ms, 0, 3600000,

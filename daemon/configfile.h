@@ -67,7 +67,7 @@ struct config {
 	uint64_t chunk_size;	 /* fetch unit, bytes, power of two */
 	uint64_t readahead;	 /* bytes fetched ahead of a sequential reader; 0: off */
 	unsigned inflight;	 /* chunks fetched or being written at once (memory bound) */
-	unsigned verify_threads; /* threads verifying chunks and writing the cache */
+	unsigned verify_threads; /* threads verifying chunks (cache writes: 4 more) */
 	uint64_t request_timeout_ms;
 	uint64_t restart_grace_ms; /* device holder keeps the cache this long without a daemon */
 	char *probe_listen;	   /* ADDRESS:PORT of /livez /readyz /metrics, or "off" */

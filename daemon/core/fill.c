@@ -20,6 +20,10 @@
 #define TIMEOUT_SCAN_MS 100
 #define JOB_BUCKETS	4096
 #define MAX_WHOLE_BLOB	(64ULL << 20)
+/* Threads that write verified chunks into the cache files. A write mostly waits for the disk
+ * (O_DIRECT in on-demand mode; fdatasync with a chunk map), so these are apart from the
+ * verification threads: a verifier hashes the next chunk while the last one is written. */
+#define WRITE_THREADS 4
 
 struct fill_request {
 	unsigned refs;	  /* the fill core's own + one per waiter */
@@ -42,7 +46,7 @@ struct waiter {
 enum job_state {
 	JOB_QUEUED,
 	JOB_FETCHING,
-	JOB_PROCESSING, /* verifying and writing in the pool */
+	JOB_PROCESSING, /* verifying, then writing, in the pools */
 };
 
 #define FILL_BUF_POOL_MAX 64
@@ -101,7 +105,8 @@ struct job_queue {
 struct fill {
 	struct loop *loop;
 	struct origin *origin;
-	struct workpool *pool;
+	struct workpool *pool;	  /* verification */
+	struct workpool *writers; /* cache writes of verified chunks */
 	struct fill_options opts;
 	struct fill_stats stats;
 	struct fill_request *requests_head, *requests_tail; /* not finished */
@@ -513,8 +518,7 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Pool thread: verify the chunk, then write it into every target sink. Touches only the job's
- * buffer, its owner's blob (read-only) and the target array fixed before submission. */
+/* Pool thread: verify the chunk. Touches only the job's buffer and its owner's blob (read-only). */
 static void process_work(void *userdata)
 {
 	struct chunk_job *job = userdata;
@@ -536,9 +540,36 @@ static void process_work(void *userdata)
 	/* The tail past the blob's end is padding up to the next page: writes to the cache file
 	 * are O_DIRECT and must be page-sized. */
 	memset((char *)job->buf + job->data_len, 0, len - job->data_len);
+}
+
+/* Writer thread: write the verified chunk into every target sink. Touches only the job's
+ * buffer and the target array fixed before the verification was submitted. */
+static void write_work(void *userdata)
+{
+	struct chunk_job *job = userdata;
+
 	for (size_t i = 0; i < job->n_targets; i++)
-		job->target_results[i] =
-			sink_write_chunk(job->targets[i], job->buf, job->index, job->start, len);
+		job->target_results[i] = sink_write_chunk(job->targets[i], job->buf, job->index,
+							  job->start, job->end - job->start);
+}
+
+static void write_done(void *userdata)
+{
+	struct chunk_job *job = userdata;
+	struct fill *f = job->fill;
+
+	f->stats.inflight--; /* the buffer is free once written */
+	for (size_t i = 0; i < job->n_targets; i++)
+		if (job->target_results[i] < 0) {
+			f->stats.cache_write_errors++;
+			f->stats.cache_last_error_ms = loop_now_ms();
+			f->stats.cache_last_errno = -job->target_results[i];
+			log_error_errno(job->target_results[i],
+					"blob %.12s: writing chunk %llu to the cache failed",
+					job->owner->blob.digest, (unsigned long long)job->index);
+		}
+	job_complete(f, job);
+	dispatch(f);
 }
 
 static void process_done(void *userdata)
@@ -547,7 +578,6 @@ static void process_done(void *userdata)
 	struct fill *f = job->fill;
 	struct fill_sink *s = job->owner;
 
-	f->stats.inflight--;
 	f->stats.verify_cpu_ns += job->verify_cpu_ns;
 	if (job->result == -EBADMSG || job->result == -ENODATA) {
 		f->stats.verify_failures++;
@@ -584,17 +614,16 @@ static void process_done(void *userdata)
 				f->stats.fetch_latency[i]++;
 		f->stats.fetch_latency_count++;
 		f->stats.fetch_latency_sum_ms += ms;
-		for (size_t i = 0; i < job->n_targets; i++)
-			if (job->target_results[i] < 0) {
-				f->stats.cache_write_errors++;
-				f->stats.cache_last_error_ms = loop_now_ms();
-				f->stats.cache_last_errno = -job->target_results[i];
-				log_error_errno(
-					job->target_results[i],
-					"blob %.12s: writing chunk %llu to the cache failed",
-					s->blob.digest, (unsigned long long)job->index);
-			}
+		/* Verified: written by a writer thread, while this verifier takes the next. */
+		if (job->n_targets && workpool_submit(f->writers, write_work, write_done, job) >= 0)
+			return;
+		if (job->n_targets) { /* no memory for the hand-over: write here (rare) */
+			write_work(job);
+			write_done(job);
+			return;
+		}
 	}
+	f->stats.inflight--;
 	job_complete(f, job);
 	dispatch(f);
 }
@@ -1180,6 +1209,8 @@ int fill_new(struct loop *loop, struct origin *origin, const struct fill_options
 	}
 	r = workpool_new(loop, "fill", opts->threads, &f->pool);
 	if (r >= 0)
+		r = workpool_new(loop, "fill writer", WRITE_THREADS, &f->writers);
+	if (r >= 0)
 		r = loop_add_fd(loop, f->eventfd, EPOLLIN, on_ready, f);
 	if (r >= 0)
 		r = f->timer = loop_add_periodic(loop, TIMEOUT_SCAN_MS, on_timer, f);
@@ -1210,6 +1241,7 @@ void fill_free(struct fill *f)
 		request_finish(f, req);
 	}
 	workpool_free(f->pool);
+	workpool_free(f->writers);
 	loop_remove_fd(f->loop, f->eventfd);
 	if (f->timer >= 0)
 		loop_remove_fd(f->loop, f->timer);

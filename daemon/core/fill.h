@@ -11,7 +11,8 @@
  *  - Each request has a deadline; a reader never waits for a hung origin beyond it.
  *  - Sequential access triggers read-ahead, so the origin stays busy ahead of the reader.
  *  - Fetch buffers in use are bounded: max_inflight x chunk size.
- *  - Verification and cache writes run in a thread pool, never in the loop thread.
+ *  - Verification runs in a thread pool, cache writes in another (a chunk is written while the
+ *    next is hashed), never in the loop thread.
  */
 #pragma once
 
@@ -31,7 +32,7 @@ struct fill_options {
 	uint64_t request_timeout_ms; /* a request not filled by then fails with -ETIMEDOUT */
 	unsigned max_inflight;	     /* chunks held at once (fetching or being written) */
 	uint64_t readahead_bytes;    /* window fetched ahead of a sequential reader; 0: off */
-	unsigned threads;	     /* verification and cache-write threads */
+	unsigned threads;	     /* verification threads (cache writes have 4 of their own) */
 	const char *meta_dir;	     /* verified whole blobs kept here (NULL: none) */
 };
 

@@ -20,6 +20,9 @@
 #include "macros.h"
 #include "core/workpool.h"
 
+/* Offsets, lengths and buffers of O_DIRECT reads: a page suits every disk and NFS. */
+#define DIRECT_ALIGN 4096
+
 struct file_origin {
 	struct origin base;
 	char *root;
@@ -41,34 +44,61 @@ struct file_job {
 	ssize_t result;
 };
 
-static int open_beneath(int dirfd, const char *path)
+static int open_beneath(int dirfd, const char *path, int flags)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | flags,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 
 	if (fd < 0 && errno == ENOSYS) /* kernels before 5.6 */
-		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | flags);
 	return fd < 0 ? -errno : fd;
 }
 
 static int read_once(struct file_job *job)
 {
 	_cleanup_close_ int rootfd = -EBADF, fd = -EBADF;
+	size_t head = 0;
 	ssize_t n;
 
 	rootfd = open(job->fo->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return -errno;
-	/* RESOLVE_BENEATH: an in-place path (or a symlink on the way) cannot leave the root. */
-	fd = open_beneath(rootfd, job->rel);
+	/* O_DIRECT: the chunk goes from the disk or the NFS server straight into the fill core's
+	 * (page-aligned) buffer, not through page cache pages that nobody reads again (the chunk
+	 * is in the cache file from now on) and a copy out of them. The whole pages of the range;
+	 * a tail of less than a page (a blob's end) is read buffered. A file system without
+	 * direct I/O refuses the open or the read with EINVAL: then all of it is read buffered.
+	 * RESOLVE_BENEATH: an in-place path (or a symlink on the way) cannot leave the root. */
+	if (((uintptr_t)job->buf | job->off) % DIRECT_ALIGN == 0 && job->len >= DIRECT_ALIGN) {
+		fd = open_beneath(rootfd, job->rel, O_DIRECT);
+		if (fd >= 0)
+			head = job->len & ~(size_t)(DIRECT_ALIGN - 1);
+		else if (fd != -EINVAL)
+			return fd;
+	}
+	if (head) {
+		n = pread_full(fd, job->buf, head, (off_t)job->off);
+		if (n == -EINVAL)
+			head = 0;
+		else if (n < 0)
+			return (int)n;
+		else if ((size_t)n < head)
+			return -EIO; /* the blob is shorter than the catalogue says */
+		if (head == job->len)
+			return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = open_beneath(rootfd, job->rel, 0);
 	if (fd < 0)
 		return fd;
-	n = pread_full(fd, job->buf, job->len, (off_t)job->off);
-	/* A short read: the blob is shorter than the catalogue says. */
-	return n < 0 ? (int)n : (size_t)n < job->len ? -EIO : 0;
+	n = pread_full(fd, (char *)job->buf + head, job->len - head, (off_t)(job->off + head));
+	if (n < 0)
+		return (int)n;
+	return (size_t)n < job->len - head ? -EIO : 0;
 }
 
 /* Is the origin's own file system at root (not the empty directory under a lost mount)? */
