@@ -163,10 +163,12 @@ static void warm_end(struct warm *w)
 			      (double)w->done_bytes / (1 << 20) / ((double)ms / 1000),
 			      fill_get_stats(cc->fill)->origin_bytes - w->origin_before);
 	}
+	/* Cancelled: the client went away (Ctrl-C), at any stage, the private mount included. */
 	log_info("warm of model %s %s: %" PRIu64 " of %" PRIu64 " bytes", w->model->name,
-		 w->result < 0		 ? "failed"
-		 : w->conn || w->preload ? "done"
-					 : "cancelled",
+		 w->result == -ECANCELED || (w->result == 0 && !w->conn && !w->preload)
+			 ? "cancelled"
+		 : w->result < 0 ? "failed"
+				 : "done",
 		 w->done_bytes, w->total_bytes);
 	for (size_t i = 0; i < w->n_blobs; i++)
 		space_put_sink(cc->space, w->sinks[i]);
