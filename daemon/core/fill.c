@@ -563,8 +563,9 @@ static void write_done(void *userdata)
 		if (job->target_results[i] == -ENOBUFS) {
 			/* cachefiles closed the object (its last mount went away, a warm was
 			 * cancelled): nothing is wrong with the volume; the chunk is not cached. */
-			log_debug("blob %.12s: chunk %llu not written: the kernel closed the object",
-				  job->owner->blob.digest, (unsigned long long)job->index);
+			log_debug(
+				"blob %.12s: chunk %llu not written: the kernel closed the object",
+				job->owner->blob.digest, (unsigned long long)job->index);
 		} else if (job->target_results[i] < 0) {
 			f->stats.cache_write_errors++;
 			f->stats.cache_last_error_ms = loop_now_ms();
