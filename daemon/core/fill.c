@@ -89,6 +89,7 @@ struct fill_sink {
 	uint64_t last_first; /* first chunk of the previous request (read-ahead) */
 	uint64_t ra_next;    /* next chunk not yet requested or prefetched */
 	bool verify_warned;
+	bool closed;   /* the front end let go (fill_sink_close); loop thread only */
 	void *preload; /* verified bytes [0, preload_len) to write at the first READ */
 	uint64_t preload_len;
 	struct chunkmap *map; /* presence, when SEEK_HOLE cannot tell (NULL: SEEK_HOLE) */
@@ -285,6 +286,14 @@ void fill_sink_unref(struct fill_sink *s)
 	free(s->present);
 	catalogue_blob_release(&s->blob);
 	free(s);
+}
+
+void fill_sink_close(struct fill_sink *s)
+{
+	if (!s)
+		return;
+	s->closed = true;
+	fill_sink_unref(s);
 }
 
 int fill_sink_fd(const struct fill_sink *s)
@@ -560,9 +569,10 @@ static void write_done(void *userdata)
 
 	f->stats.inflight--; /* the buffer is free once written */
 	for (size_t i = 0; i < job->n_targets; i++)
-		if (job->target_results[i] == -ENOBUFS) {
-			/* cachefiles closed the object (its last mount went away, a warm was
-			 * cancelled): nothing is wrong with the volume; the chunk is not cached. */
+		if (job->target_results[i] == -ENOBUFS && job->targets[i]->closed) {
+			/* The kernel closed the object under a read-ahead (its last mount went, a
+			 * warm was cancelled): nothing is wrong with the volume. ENOBUFS on an open
+			 * object is the kernel refusing the write (the volume below bstop). */
 			log_debug(
 				"blob %.12s: chunk %llu not written: the kernel closed the object",
 				job->owner->blob.digest, (unsigned long long)job->index);

@@ -118,6 +118,10 @@ int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,
 		  struct fill_sink **out);
 struct fill_sink *fill_sink_ref(struct fill_sink *s);
 void fill_sink_unref(struct fill_sink *s);
+/* The front end lets go of the sink (on-demand: the kernel closed the object, whose fd then
+ * refuses writes with ENOBUFS): fetches still in flight for it finish without counting their
+ * refused writes as cache volume errors. Drops the front end's reference. */
+void fill_sink_close(struct fill_sink *s);
 int fill_sink_fd(const struct fill_sink *s);
 const struct catalogue_blob *fill_sink_blob(const struct fill_sink *s);
 uint64_t fill_sink_origin_bytes(const struct fill_sink *s);

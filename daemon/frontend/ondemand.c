@@ -82,7 +82,7 @@ static void object_free(struct object *obj)
 		space_use_close(obj->od->space, obj->use);
 	free(obj->volume);
 	free(obj->key);
-	fill_sink_unref(obj->sink);
+	fill_sink_close(obj->sink);
 	free(obj);
 }
 
