@@ -163,26 +163,26 @@ static int cmd_publish(int argc, char **argv)
 
 	printf("published model %s%s\n", o.name,
 	       res.entry_unchanged ? " (unchanged: identical content)" : "");
-	printf("  meta blob   sha256:%s  %llu bytes  %zu chunk digests%s\n", res.meta.digest,
+	printf("  meta blob   sha256:%s  %llu bytes  %zu chunk %s%s\n", res.meta.digest,
 	       (unsigned long long)res.meta.size, res.meta.n_chunk_digests,
+	       plural(res.meta.n_chunk_digests, "digest", "digests"),
 	       res.meta.existed ? "  (already present)" : "");
 	{
 		const struct publish_stats *st = &res.stats;
 		uint64_t model = st->large_bytes + st->small_bytes;
 
-		if (o.in_place) {
-			printf("  in place    %zu files, %llu bytes (%zu distinct blobs, read "
-			       "once, "
-			       "not copied)\n",
-			       st->large_files, (unsigned long long)st->large_bytes, st->devices);
-			printf("  packed      %zu small files, %llu bytes, in the metadata blob\n",
-			       st->small_files, (unsigned long long)st->small_bytes);
-		} else {
-			printf("  large files %zu files, %llu bytes, in %zu blobs named by their "
-			       "content\n",
-			       st->large_files, (unsigned long long)st->large_bytes, st->devices);
-			printf("  packed      %zu small files, %llu bytes, in one blob\n",
-			       st->small_files, (unsigned long long)st->small_bytes);
+		printf(o.in_place ? "  in place    %zu %s, %llu bytes "
+				    "(%zu distinct %s, read once, not copied)\n"
+				  : "  large files %zu %s, %llu bytes, "
+				    "in %zu %s named by their content\n",
+		       st->large_files, plural(st->large_files, "file", "files"),
+		       (unsigned long long)st->large_bytes, st->devices,
+		       plural(st->devices, "blob", "blobs"));
+		printf("  packed      %zu small %s, %llu bytes, in %s\n", st->small_files,
+		       plural(st->small_files, "file", "files"),
+		       (unsigned long long)st->small_bytes,
+		       o.in_place ? "the metadata blob" : "one blob");
+		if (!o.in_place) {
 			printf("  data blobs  %zu written, %zu already present\n",
 			       st->blobs_written, st->blobs_existed);
 			for (size_t i = 1; i < res.model.n_blobs; i++)
@@ -318,14 +318,19 @@ static int cmd_gc(int argc, char **argv)
 	o.origin_dir = argv[optind];
 	if (gc_run(&o, &res) < 0)
 		return EXIT_FAILURE;
-	printf("gc %s%s: %u model entries reference %u blobs (%" PRIu64 " bytes); %s %u "
-	       "unreferenced blobs (%" PRIu64 " bytes); kept %u unreferenced blobs modified "
-	       "within the grace period (%" PRIu64 " bytes)\n",
-	       o.origin_dir, o.dry_run ? " (dry run)" : "", res.entries, res.referenced,
-	       res.referenced_bytes, o.dry_run ? "would remove" : "removed", res.removed,
-	       res.removed_bytes, res.young, res.young_bytes);
+	printf("gc %s%s: %u model %s %s %u %s (%" PRIu64 " bytes); %s %u unreferenced %s (%" PRIu64
+	       " bytes); kept %u unreferenced %s modified within the grace period (%" PRIu64
+	       " bytes)\n",
+	       o.origin_dir, o.dry_run ? " (dry run)" : "", res.entries,
+	       plural(res.entries, "entry", "entries"),
+	       plural(res.entries, "references", "reference"), res.referenced,
+	       plural(res.referenced, "blob", "blobs"), res.referenced_bytes,
+	       o.dry_run ? "would remove" : "removed", res.removed,
+	       plural(res.removed, "blob", "blobs"), res.removed_bytes, res.young,
+	       plural(res.young, "blob", "blobs"), res.young_bytes);
 	if (res.missing)
-		printf("%u referenced blobs are missing (see the warnings above)\n", res.missing);
+		printf("%u referenced %s missing (see the warnings above)\n", res.missing,
+		       plural(res.missing, "blob is", "blobs are"));
 	return res.missing ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -420,10 +425,11 @@ static int cmd_show_model(int argc, char **argv)
 			fputs(text, stdout);
 			printf("\n");
 			for (size_t i = 0; i < m.n_blobs; i++)
-				printf("# blob %s (%s): %zu chunk digests of %llu bytes\n",
+				printf("# blob %s (%s): %zu chunk %s of %llu bytes\n",
 				       m.blobs[i].digest,
 				       m.blobs[i].role == BLOB_ROLE_META ? "meta" : "data",
 				       m.blobs[i].n_chunk_digests,
+				       plural(m.blobs[i].n_chunk_digests, "digest", "digests"),
 				       (unsigned long long)m.blobs[i].digest_chunk_size);
 		}
 	}

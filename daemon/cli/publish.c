@@ -418,10 +418,6 @@ static int store_copy(struct publish_state *s, const char *src, const char *blob
 	*existed = r > 0;
 	if (*existed)
 		return 0;
-	if (!s->tmp_copy && asprintf(&s->tmp_copy, "%s/copy", s->tmpdir) < 0) {
-		s->tmp_copy = NULL;
-		return -ENOMEM;
-	}
 	r = copy_padded(src, s->tmp_copy, b);
 	if (r < 0) {
 		unlink(s->tmp_copy);
@@ -538,6 +534,34 @@ static int validate_options(const struct publish_options *o)
 	return 0;
 }
 
+/* The temporary directory ORIGIN/.publish-NAME-XXXXXX (beside the store: rename() into it stays
+ * on one file system) and the names of the files written there; state_cleanup() removes them.
+ * In place, only the metadata blob is written: the other names stay NULL. */
+static int make_tmpdir(struct publish_state *s, const struct publish_options *o)
+{
+	char **const paths[] = { &s->tmp_meta, &s->tmp_packed, &s->tmp_copy };
+	static const char *const names[] = { "meta", "packed", "copy" };
+	int r;
+
+	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
+		s->tmpdir = NULL;
+		return -ENOMEM;
+	}
+	if (!mkdtemp(s->tmpdir)) {
+		r = -errno;
+		free(s->tmpdir);
+		s->tmpdir = NULL; /* not ours to remove */
+		return log_error_errno(r, "cannot create a temporary directory in %s",
+				       o->origin_dir);
+	}
+	for (size_t i = 0; i < (o->in_place ? 1 : ARRAY_SIZE(paths)); i++)
+		if (asprintf(paths[i], "%s/%s", s->tmpdir, names[i]) < 0) {
+			*paths[i] = NULL;
+			return -ENOMEM;
+		}
+	return 0;
+}
+
 /* Write the image (publish_image.c) into a temporary directory beside the store, and make the
  * model: the metadata blob, then the data blobs in device order (the ublk front end maps them
  * in catalogue order). */
@@ -554,25 +578,9 @@ static int build_model(struct publish_state *s, const struct publish_options *o,
 	if (!origin_root || !source)
 		return log_error_errno(errno, "cannot resolve %s",
 				       origin_root ? o->source_dir : o->origin_dir);
-	if (asprintf(&s->tmpdir, "%s/.publish-%s-XXXXXX", o->origin_dir, o->name) < 0) {
-		s->tmpdir = NULL;
-		return -ENOMEM;
-	}
-	if (!mkdtemp(s->tmpdir)) {
-		r = -errno;
-		free(s->tmpdir);
-		s->tmpdir = NULL;
-		return log_error_errno(r, "cannot create a temporary directory in %s",
-				       o->origin_dir);
-	}
-	if (asprintf(&s->tmp_meta, "%s/meta", s->tmpdir) < 0) {
-		s->tmp_meta = NULL;
-		return -ENOMEM;
-	}
-	if (!o->in_place && asprintf(&s->tmp_packed, "%s/packed", s->tmpdir) < 0) {
-		s->tmp_packed = NULL;
-		return -ENOMEM;
-	}
+	r = make_tmpdir(s, o);
+	if (r < 0)
+		return r;
 	r = publish_build_image(o, origin_root, source, s->tmp_packed, img, &res->stats);
 	if (r < 0)
 		return r;

@@ -10,6 +10,13 @@
 #include "macros.h"
 #include "core/mountinfo.h"
 
+/* An in-place blob listed by the catalogue (or by a retained version, with `retained`). */
+struct located {
+	const struct catalogue_blob *blob;
+	size_t seq; /* listing order (cat first): "the first other copy" stays the first listed */
+	bool retained;
+};
+
 struct models {
 	char *dir;
 	char *versions_dir; /* state_dir/versions, or NULL */
@@ -20,7 +27,57 @@ struct models {
 	struct catalogue versions; /* retained copies; models of one name differ by meta */
 	bool (*in_use)(void *userdata, const char *name, const char *meta);
 	void *in_use_data;
+	/* models_locate's index: the in-place blobs of cat, then of versions, sorted by digest.
+	 * It points into both, so it is rebuilt whenever either changes (index_rebuild). */
+	struct located *located;
+	size_t n_located;
 };
+
+static int located_cmp(const void *a, const void *b)
+{
+	const struct located *x = a, *y = b;
+	int c = strcmp(x->blob->digest, y->blob->digest);
+
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Count c's in-place blobs into *n; with m->located allocated, store them there too. */
+static void located_add(struct models *m, const struct catalogue *c, bool retained, size_t *n)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		for (size_t j = 0; j < c->models[i].n_blobs; j++) {
+			const struct catalogue_blob *x = &c->models[i].blobs[j];
+
+			if (!x->path[0])
+				continue;
+			if (m->located)
+				m->located[*n] = (struct located){ x, *n, retained };
+			(*n)++;
+		}
+}
+
+/* On failure (no memory: logged) the index is empty and models_locate() answers NULL, which
+ * keeps every sink reading from the path it was opened with. */
+static void index_rebuild(struct models *m)
+{
+	size_t n = 0;
+
+	free(m->located);
+	m->located = NULL;
+	m->n_located = 0;
+	located_add(m, &m->cat, false, &n);
+	located_add(m, &m->versions, true, &n);
+	if (!n)
+		return;
+	m->located = calloc(n, sizeof(*m->located));
+	if (!m->located) {
+		log_warn_errno(ENOMEM, "cannot index the %zu in-place blobs of the catalogue", n);
+		return;
+	}
+	located_add(m, &m->cat, false, &m->n_located);
+	located_add(m, &m->versions, true, &m->n_located);
+	qsort(m->located, m->n_located, sizeof(*m->located), located_cmp);
+}
 
 static int reload(struct models *m, bool force)
 {
@@ -43,6 +100,7 @@ static int reload(struct models *m, bool force)
 	m->cat = fresh;
 	m->mtime = st.st_mtim;
 	m->loaded = true;
+	index_rebuild(m);
 	log_info("catalogue %s: %zu model(s)", m->dir, m->cat.n_models);
 	/* An entry replaced by a new version may have left its old one unused. (At start-up
 	 * the daemon prunes once its front ends have said what they use.) */
@@ -148,6 +206,7 @@ void models_free(struct models *m)
 		return;
 	catalogue_free(&m->cat);
 	catalogue_free(&m->versions);
+	free(m->located);
 	free(m->dir);
 	free(m->versions_dir);
 	free(m->meta_dir);
@@ -176,31 +235,35 @@ const struct catalogue_blob *models_meta_blob(const struct catalogue_model *mode
 	return NULL;
 }
 
-/* In c: b's own location if listed, else the first other in-place copy of its bytes. */
-static const struct catalogue_blob *locate_in(const struct catalogue *c,
-					      const struct catalogue_blob *b)
-{
-	const struct catalogue_blob *other = NULL;
-
-	for (size_t i = 0; i < c->n_models; i++)
-		for (size_t j = 0; j < c->models[i].n_blobs; j++) {
-			const struct catalogue_blob *x = &c->models[i].blobs[j];
-
-			if (!x->path[0] || x->size != b->size || !streq(x->digest, b->digest))
-				continue;
-			if (streq(x->path, b->path))
-				return x;
-			if (!other)
-				other = x;
-		}
-	return other;
-}
-
 const struct catalogue_blob *models_locate(const struct models *m, const struct catalogue_blob *b)
 {
-	const struct catalogue_blob *x = locate_in(&m->cat, b);
+	const struct catalogue_blob *first = NULL;
+	bool first_retained = false;
+	size_t lo = 0, hi = m->n_located;
 
-	return x ? x : locate_in(&m->versions, b);
+	while (lo < hi) { /* the first entry of b's digest */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->located[mid].blob->digest, b->digest) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < m->n_located && streq(m->located[i].blob->digest, b->digest); i++) {
+		const struct located *l = &m->located[i];
+
+		if (l->blob->size != b->size)
+			continue;
+		if (first && !first_retained && l->retained)
+			break; /* any current copy wins over a retained one */
+		if (streq(l->blob->path, b->path))
+			return l->blob;
+		if (!first) {
+			first = l->blob;
+			first_retained = l->retained;
+		}
+	}
+	return first;
 }
 
 const struct catalogue_model *models_find_version(struct models *m, const char *name,
@@ -226,6 +289,8 @@ int models_retain(struct models *m, const struct catalogue_model *model)
 		r = catalogue_write_model(dir, model);
 	if (r >= 0)
 		r = versions_add(m, model);
+	if (r >= 0)
+		index_rebuild(m);
 	if (r < 0)
 		return log_warn_errno(r,
 				      "cannot keep version %.12s of model %s in %s: it cannot be "
@@ -268,6 +333,8 @@ static bool version_needed(const struct models *m, const struct catalogue_model 
 
 void models_prune_versions(struct models *m)
 {
+	size_t before = m->versions.n_models;
+
 	for (size_t i = 0; i < m->versions.n_models;) {
 		struct catalogue_model v = m->versions.models[i];
 		char path[PATH_MAX];
@@ -291,6 +358,8 @@ void models_prune_versions(struct models *m)
 			 v.name, v.meta);
 		catalogue_model_free(&v);
 	}
+	if (m->versions.n_models != before)
+		index_rebuild(m);
 }
 
 const struct catalogue *models_catalogue(struct models *m)

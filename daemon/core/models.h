@@ -41,7 +41,8 @@ const struct catalogue_model *models_find_version(struct models *m, const char *
  * NULL if none. A cache object outlives the entry it was opened for (it serves every mount and
  * model with that digest, across re-publishes), and that entry's file may have been rewritten
  * or removed since while another entry's copy still holds the bytes. Does not re-read the
- * catalogue; the pointer is valid until the next models_* call. */
+ * catalogue; the pointer is valid until the next models_* call. Asked before every fetch of an
+ * in-place blob, so it is a binary search in an index of digests kept beside the catalogue. */
 const struct catalogue_blob *models_locate(const struct models *m, const struct catalogue_blob *b);
 
 /* The metadata blob of a model (listed by every valid entry). */

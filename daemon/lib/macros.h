@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,12 @@ static inline void fclosep(FILE **f)
 		(fd) = -EBADF;                                                                     \
 		_tmp;                                                                              \
 	})
+
+/* The noun for a count, so that output reads "1 file", "2 files": plural(n, "file", "files"). */
+static inline const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
 
 static inline bool streq(const char *a, const char *b)
 {

@@ -416,13 +416,16 @@ static const struct catalogue_model *lookup_model(struct cachectl *cc, struct co
 	return m;
 }
 
-static int need_model_arg(struct control_conn *conn, int argc, char **argv)
+/* The model a per-model verb ("VERB MODEL") names, or NULL once the error (usage, or no such
+ * model) is answered: the verb then returns -EINVAL, whose text the answer replaces. */
+static const struct catalogue_model *model_arg(struct cachectl *cc, struct control_conn *conn,
+					       int argc, char **argv)
 {
 	if (argc != 2) {
 		control_error(conn, "usage: %s MODEL", argv[0]);
-		return -EINVAL;
+		return NULL;
 	}
-	return 0;
+	return lookup_model(cc, conn, argv[1]);
 }
 
 /* Start warming model m: through its objects if it is mounted, else through a private mount.
@@ -503,10 +506,8 @@ static int verb_warm(struct control_conn *conn, int argc, char **argv, void *use
 	const struct catalogue_model *m;
 	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(cc, conn, argv[1])))
-		return -ENOENT;
+	if (!(m = model_arg(cc, conn, argc, argv)))
+		return -EINVAL;
 	if (warming(cc, m->name)) {
 		control_error(conn, "model %s is being warmed already%s", m->name,
 			      preloading(cc, m->name) ? " (preload = yes)" : "");
@@ -678,10 +679,8 @@ static int verb_evict(struct control_conn *conn, int argc, char **argv, void *us
 	const struct catalogue_model *m;
 	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(cc, conn, argv[1])))
-		return -ENOENT;
+	if (!(m = model_arg(cc, conn, argc, argv)))
+		return -EINVAL;
 	if ((r = evict_refused(cc, conn, m)) < 0)
 		return r; /* at once, without waiting for a walk */
 	return after_scan(cc, conn, m->name, evict_now);
@@ -700,10 +699,8 @@ static int verb_pin(struct control_conn *conn, int argc, char **argv, void *user
 	enum space_pin was;
 	int r;
 
-	if ((r = need_model_arg(conn, argc, argv)) < 0)
-		return r;
-	if (!(m = lookup_model(cc, conn, argv[1])))
-		return -ENOENT;
+	if (!(m = model_arg(cc, conn, argc, argv)))
+		return -EINVAL;
 	was = space_model_pin(cc->space, m->name);
 	if (!pin && was == SPACE_PIN_CONFIG) {
 		control_error(conn,

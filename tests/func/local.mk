@@ -1,5 +1,6 @@
 # Functional tests on the host (no kernel, no root needed).
-FUNC_TESTS = tests/func/config-example.test tests/func/metrics-parse.test tests/func/gc.test
+FUNC_TESTS = tests/func/config-example.test tests/func/metrics-parse.test tests/func/gc.test \
+	tests/func/publish-output.test
 # The Kubernetes example (conf/kubernetes) against the API types and the daemon's configuration.
 FUNC_TESTS += tests/func/kubernetes-manifests.test
 EXTRA_DIST += tests/func/kubernetes-manifests.py

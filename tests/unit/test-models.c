@@ -16,6 +16,7 @@
 #define D1 "2222222222222222222222222222222222222222222222222222222222222222"
 #define M2 "3333333333333333333333333333333333333333333333333333333333333333"
 #define D2 "4444444444444444444444444444444444444444444444444444444444444444"
+#define D3 "8888888888888888888888888888888888888888888888888888888888888888"
 #define CD "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
 
 struct fixture {
@@ -128,6 +129,103 @@ static void in_place_blob_located(void **state)
 	/* Another size is other bytes; a blob nobody lists has no location. */
 	was.size = 4096;
 	assert_null(models_locate(m, &was));
+	models_free(m);
+}
+
+/* An in-place blob of digest `data` at `path`, as a sink holds it. */
+static struct catalogue_blob in_place_blob(const char *data, const char *path)
+{
+	struct catalogue_blob b = { .size = 8192 };
+
+	snprintf(b.digest, sizeof(b.digest), "%s", data);
+	snprintf(b.path, sizeof(b.path), "%s", path);
+	return b;
+}
+
+static const char *located_path(struct models *m, const char *data, const char *path)
+{
+	struct catalogue_blob b = in_place_blob(data, path);
+	const struct catalogue_blob *x = models_locate(m, &b);
+
+	return x ? x->path : NULL;
+}
+
+/* models_locate answers from an index of digests: it follows every change of the catalogue and
+ * of the retained versions, finds each of many digests whatever their order, and finds nothing
+ * for a digest nobody lists (below, between and above the listed ones). */
+static void locate_index_follows_changes(void **state)
+{
+	struct fixture *f = *state;
+	struct models *m = NULL;
+	char meta[65], data[65], name[16], path[64];
+
+	for (unsigned i = 1; i <= 20; i++) { /* digests not in listing order */
+		for (int j = 0; j < 32; j++) {
+			snprintf(data + 2 * j, 3, "%02x", (i * 151) & 0xff);
+			snprintf(meta + 2 * j, 3, "%02x", j < 31 ? 0xee : i);
+		}
+		snprintf(name, sizeof(name), "n%u", i);
+		snprintf(path, sizeof(path), "share/n%u/x", i);
+		put_in_place(f, name, meta, data, path);
+	}
+	/* Another model lists its data blob without a path: never a location. */
+	put_model(f, "plain", "6666666666666666666666666666666666666666666666666666666666666666",
+		  D2);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	models_set_in_use(m, hook, f);
+	for (unsigned i = 1; i <= 20; i++) {
+		for (int j = 0; j < 32; j++)
+			snprintf(data + 2 * j, 3, "%02x", (i * 151) & 0xff);
+		snprintf(path, sizeof(path), "share/n%u/x", i);
+		assert_non_null(located_path(m, data, "share/elsewhere"));
+		assert_string_equal(located_path(m, data, "share/elsewhere"), path);
+	}
+	assert_null(located_path(m,
+				 "0000000000000000000000000000000000000000000000000000000000000000",
+				 "share/n1/x"));
+	assert_null(located_path(m,
+				 "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a",
+				 "share/n1/x"));
+	assert_null(located_path(m,
+				 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+				 "share/n1/x"));
+	assert_null(located_path(m, D2, "share/n1/x"));
+
+	/* Published while running: found once the catalogue is re-read, not before. */
+	put_in_place(f, "new", M1, D1, "share/new/x");
+	assert_null(located_path(m, D1, "share/new/x"));
+	assert_non_null(models_resolve(m, "new", 3, NULL));
+	assert_non_null(located_path(m, D1, "share/new/x"));
+	assert_string_equal(located_path(m, D1, "share/new/x"), "share/new/x");
+
+	/* Retained, then re-published over other bytes: the old digest is found in the retained
+	 * version only, the new one in the catalogue. */
+	assert_int_equal(models_retain(m, models_find_version(m, "new", M1)), 0);
+	f->in_use_meta = M1;
+	put_in_place(f, "new", M2, D3, "share/new/y");
+	assert_non_null(models_resolve(m, "new", 3, NULL));
+	assert_non_null(located_path(m, D1, "share/gone"));
+	assert_string_equal(located_path(m, D1, "share/gone"), "share/new/x");
+	assert_non_null(located_path(m, D3, "share/gone"));
+	assert_string_equal(located_path(m, D3, "share/gone"), "share/new/y");
+
+	/* A restart reads the retained version back: still found. */
+	models_free(m);
+	assert_int_equal(models_new(f->catalogue, f->state, &m), 0);
+	models_set_in_use(m, hook, f);
+	models_prune_versions(m);
+	assert_non_null(located_path(m, D1, "share/gone"));
+	assert_string_equal(located_path(m, D1, "share/gone"), "share/new/x");
+
+	/* Dropped once unused: gone from the index, the rest still there. */
+	f->in_use_meta = NULL;
+	models_prune_versions(m);
+	assert_null(located_path(m, D1, "share/new/x"));
+	assert_null(located_path(m, D2, "share/gone"));
+	assert_string_equal(located_path(m, D3, "share/gone"), "share/new/y");
+	for (int j = 0; j < 32; j++)
+		snprintf(data + 2 * j, 3, "%02x", (7 * 151) & 0xff);
+	assert_string_equal(located_path(m, data, "share/n7/x"), "share/n7/x");
 	models_free(m);
 }
 
@@ -299,6 +397,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(current_version_never_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(in_place_blob_located, setup, teardown),
+		cmocka_unit_test_setup_teardown(locate_index_follows_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_versions_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_state_dir_no_versions, setup, teardown),
 	};

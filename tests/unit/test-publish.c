@@ -97,6 +97,20 @@ static struct publish_options options(const struct fixture *f, const char *name)
 	};
 }
 
+/* An in-place publish of source (beneath origin, a private one) at the 1 MiB threshold. */
+static struct publish_options in_place_options(const struct fixture *f, const char *name,
+					       const char *origin, const char *source)
+{
+	struct publish_options o = options(f, name);
+
+	o.source_dir = source;
+	o.origin_dir = origin;
+	o.catalogue_dir = NULL;
+	o.in_place = true;
+	o.in_place_min = 1024 * 1024;
+	return o;
+}
+
 /* sha256 computed here, independently of publish_sha256_file(). */
 static void sha256_hex(const void *data, size_t len, char *hex)
 {
@@ -435,7 +449,7 @@ static void test_shared_files(void **state)
 	static const char *const files2[] = { "README", "shards/model-00001.bin",
 					      "shards/model-00002.bin" };
 	struct publish_options o1 = options(f, "base"), o2 = options(f, "finetune");
-	struct publish_options o3 = options(f, "inplace-sh");
+	struct publish_options o3 = in_place_options(f, "inplace-sh", origin2, ip);
 	struct publish_result r1, r2, r3;
 	const char *shared;
 	size_t len;
@@ -474,11 +488,6 @@ static void test_shared_files(void **state)
 	mkdir(origin2, 0755);
 	mkdir(ip, 0755);
 	test_write_file(ipw, data, len);
-	o3.source_dir = ip;
-	o3.origin_dir = origin2;
-	o3.catalogue_dir = NULL;
-	o3.in_place = true;
-	o3.in_place_min = 1024 * 1024;
 	assert_int_equal(publish_model(&o3, &r3), 0);
 	assert_int_equal(r3.model.n_blobs, 2);
 	assert_string_equal(r3.model.blobs[1].digest, shared);
@@ -742,7 +751,7 @@ static void test_publish_in_place(void **state)
 	char *origin = test_path(f->dir, "origin-ip"), *hf = test_path(origin, "hf");
 	char *model = test_path(origin, "share/m"), *sub = test_path(model, "sub");
 	char *share = test_path(origin, "share"), *entry, *out = test_path(f->dir, "ip-out");
-	struct publish_options o = options(f, "inplace1");
+	struct publish_options o = in_place_options(f, "inplace1", origin, model);
 	struct publish_result res;
 	struct catalogue_model m;
 	char err[512], tag[EROFS_DEVICE_TAG_LEN + 1], *devices[3];
@@ -773,12 +782,6 @@ static void test_publish_in_place(void **state)
 		assert_int_equal(symlink("../../hf/blob-x", link), 0);
 		free(link);
 	}
-	o.source_dir = model;
-	o.origin_dir = origin;
-	o.catalogue_dir = NULL;
-	o.in_place = true;
-	o.in_place_min = 1024 * 1024;
-
 	assert_int_equal(publish_model(&o, &res), 0);
 	assert_int_equal(res.stats.large_files, 4);
 	assert_int_equal(res.stats.devices, 3);
@@ -873,17 +876,12 @@ static void test_in_place_refusals(void **state)
 	struct fixture *f = *state;
 	char *origin = test_path(f->dir, "origin-ref"), *model = test_path(origin, "m");
 	char *link = test_path(model, "escape"), *models = test_path(origin, "models");
-	struct publish_options o = options(f, "refused");
+	struct publish_options o = in_place_options(f, "refused", origin, model);
 	struct publish_result res;
 
 	mkdir(origin, 0755);
 	mkdir(model, 0755);
 	write_random(model, "big.bin", 2 * 1024 * 1024, 1);
-	o.origin_dir = origin;
-	o.catalogue_dir = NULL;
-	o.in_place = true;
-	o.in_place_min = 1024 * 1024;
-
 	o.source_dir = f->src; /* not beneath the origin */
 	assert_int_equal(publish_model(&o, &res), -EXDEV);
 	o.source_dir = origin; /* the origin itself */

@@ -161,6 +161,41 @@ bc_publish_version() {
 bc_entry_blobs() { sed -n 's/^\[blob \([0-9a-f]*\)\]$/\1/p' "$1"; }
 # bc_part_sums DIR: sums of the small files and of the first 4 MiB of model.safetensors.
 bc_part_sums() { (cd "$1" && sha256sum config.json shards/* && head -c 4194304 model.safetensors | sha256sum); }
+# bc_update_setup copy|in-place [KEY=VALUE...]: the versions of model m (copy: bc_make_versions;
+# in-place: ipu_make_versions, beneath the origin), v1 published (bc_publish_version v1 or
+# ipu_publish v1), and the daemon started with KEY=VALUE... in [daemon] and no read-ahead: what a
+# mount has not read stays uncached and needs the daemon and the origin, after a restart too.
+bc_update_setup() {
+	case $1 in
+	copy)
+		bc_make_versions
+		bc_publish_version v1
+		;;
+	in-place)
+		ipu_make_versions
+		ipu_publish v1
+		;;
+	*) fail "bc_update_setup: copy or in-place, not '$1'" ;;
+	esac
+	shift
+	bc_config "$@" request_timeout=10s readahead=0
+	bc_start || fail "daemon start"
+}
+# bc_check_part_sums SUMS SRC MNT WHAT: the part of a version that SUMS (bc_part_sums or
+# ipu_part_sums: the small files and the first chunks) reads the same through the mount MNT as
+# in its source SRC.
+bc_check_part_sums() {
+	"$1" "$2" >/tmp/want-part
+	"$1" "$3" >/tmp/got-part
+	cmp -s /tmp/want-part /tmp/got-part || fail "$4: the small files and first chunks differ"
+}
+# bc_remove_old_blobs: the blobs of v1 and v2 of model m (entries /tmp/V.model) that v3 does not
+# list leave the origin.
+bc_remove_old_blobs() {
+	for d in $(bc_entry_blobs /tmp/v1.model) $(bc_entry_blobs /tmp/v2.model); do
+		grep -q "^\[blob $d\]" /tmp/v3.model || rm -f "/srv/origin/blobs/sha256/$d"
+	done
+}
 
 # bc_stat KEY: a counter from the status file (written every second; wait for a fresh one).
 bc_stat() {
@@ -566,16 +601,14 @@ ipu_publish_v4() {
 	blobcachectl --run-dir /run/blobcached status >/dev/null || fail "blobcachectl status"
 }
 # ipu_retire_old: the operator retires tuned and removes the old version directories, the
-# snapshot blob only they used and the old metadata blobs.
+# snapshot blob only they used and the old metadata blobs; then a full stop and start of the
+# daemon, after which no retained version but the current one of m is left.
 ipu_retire_old() {
 	blobcachectl unpublish --catalogue /srv/catalogue tuned /srv/origin >/dev/null || fail "unpublish tuned"
 	rm -rf $IPU/v1 $IPU/v2 /srv/origin/hub/blobs/x1 /srv/origin/share/tuned
-	for d in $(bc_entry_blobs /tmp/v1.model) $(bc_entry_blobs /tmp/v2.model); do
-		grep -q "^\[blob $d\]" /tmp/v3.model || rm -f "/srv/origin/blobs/sha256/$d"
-	done
-}
-# ipu_check_versions_dropped: no retained version but the current one of m is left.
-ipu_check_versions_dropped() {
+	bc_remove_old_blobs
+	bc_stop
+	bc_start || fail "daemon start without the old versions"
 	for d in $(ls /var/lib/blobcached/versions); do
 		[ "$d" = "$(bc_model_blob m meta)" ] || fail "retained versions not dropped: $(ls /var/lib/blobcached/versions)"
 	done
@@ -616,3 +649,36 @@ bc_shared_digests() {
 }
 # bc_sum_sizes: the sum of the sizes on stdin ("digest size" lines).
 bc_sum_sizes() { awk '{ s += $2 } END { print s + 0 }'; }
+# bc_shared_figures: after bc_make_shared, the data blobs both models list (two) in $shared, and
+# the bytes of base's blobs in $sum_base, of tune's in $sum_tune, of their union in $union, of
+# the shared ones in $shared_bytes.
+bc_shared_figures() {
+	shared=$(bc_shared_digests)
+	assert_eq 2 "$(echo "$shared" | wc -l)" "data blobs listed by both models"
+	sum_base=$(bc_sum_sizes </tmp/base.blobs)
+	sum_tune=$(bc_sum_sizes </tmp/tune.blobs)
+	union=$(sort -u /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+	shared_bytes=$(grep -Fxf /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+}
+# bc_read_both_and_compare BASE_MNT TUNE_MNT: base and tune read at the same time through their
+# mounts (the shared blobs through both at once); the sha256 of every file equal to its
+# source's (/tmp/base.src, /tmp/tune.src).
+bc_read_both_and_compare() {
+	tree_sums "$1" >/tmp/base.mnt &
+	pb=$!
+	tree_sums "$2" >/tmp/tune.mnt || fail "reading tune"
+	wait $pb || fail "reading base"
+	tree_sums /srv/src/base >/tmp/base.src
+	tree_sums /srv/src/tune >/tmp/tune.src
+	cmp /tmp/base.src /tmp/base.mnt || { diff /tmp/base.src /tmp/base.mnt; fail "base differs"; }
+	cmp /tmp/tune.src /tmp/tune.mnt || { diff /tmp/tune.src /tmp/tune.mnt; fail "tune differs"; }
+}
+# bc_check_union_fetched FRONTEND: after bc_read_both_and_compare (figures: bc_shared_figures),
+# the origin gave every byte of every blob at least once, and nothing twice but at most one chunk.
+bc_check_union_fetched() {
+	origin=$(bc_stat origin_bytes)
+	note "FIGURE $1: origin bytes $origin for a union of $union ($((sum_base + sum_tune)) if nothing were shared; deduped chunks $(bc_stat chunks_deduped))"
+	[ "$origin" -ge "$union" ] || fail "origin bytes $origin < the union of the blobs $union"
+	[ "$origin" -le $((union + 1048576)) ] || fail "origin bytes $origin > union $union + 1 chunk: shared bytes fetched twice?"
+	pass "two models sharing $shared_bytes bytes read at once: $origin origin bytes for a union of $union, every sha256 right"
+}

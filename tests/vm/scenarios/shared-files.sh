@@ -14,12 +14,7 @@ ctl() { blobcachectl --run-dir /run/blobcached "$@"; }
 bc_make_shared
 grep -q "data blobs  3 written, 2 already present" /tmp/publish-tune.out ||
 	fail "tune's publish did not find base's two shards in the store"
-shared=$(bc_shared_digests)
-assert_eq 2 "$(echo "$shared" | wc -l)" "data blobs listed by both models"
-sum_base=$(bc_sum_sizes </tmp/base.blobs)
-sum_tune=$(bc_sum_sizes </tmp/tune.blobs)
-union=$(sort -u /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
-shared_bytes=$(grep -Fxf /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+bc_shared_figures
 assert_eq "$union" "$(cat /srv/origin/blobs/sha256/* | wc -c)" "bytes stored on the origin (each blob once)"
 note "blobs: base $sum_base bytes, tune $sum_tune bytes, $shared_bytes of them shared; union $union"
 
@@ -34,20 +29,8 @@ for m in base tune; do
 done
 
 # Both models read at the same time: the shared shards through both mounts at once.
-tree_sums /models/base >/tmp/base.mnt &
-pb=$!
-tree_sums /models/tune >/tmp/tune.mnt || fail "reading tune"
-wait $pb || fail "reading base"
-tree_sums /srv/src/base >/tmp/base.src
-tree_sums /srv/src/tune >/tmp/tune.src
-cmp /tmp/base.src /tmp/base.mnt || { diff /tmp/base.src /tmp/base.mnt; fail "base differs"; }
-cmp /tmp/tune.src /tmp/tune.mnt || { diff /tmp/tune.src /tmp/tune.mnt; fail "tune differs"; }
-origin=$(bc_stat origin_bytes)
-note "FIGURE on-demand: origin bytes $origin for a union of $union ($((sum_base + sum_tune)) if nothing were shared; deduped chunks $(bc_stat chunks_deduped))"
-# Every byte of every blob at least once; nothing twice but at most one chunk.
-[ "$origin" -ge "$union" ] || fail "origin bytes $origin < the union of the blobs $union"
-[ "$origin" -le $((union + 1048576)) ] || fail "origin bytes $origin > union $union + 1 chunk: shared bytes fetched twice?"
-pass "two models sharing $shared_bytes bytes read at once: $origin origin bytes for a union of $union, every sha256 right"
+bc_read_both_and_compare /models/base /models/tune
+bc_check_union_fetched on-demand
 
 # cachefiles links a new cache file into its volume's directory once the kernel lets go of the
 # object: unmount both, wait for the CLOSEs.

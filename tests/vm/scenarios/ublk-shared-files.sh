@@ -12,12 +12,7 @@ ctl() { blobcachectl --run-dir /run/blobcached "$@"; }
 
 modprobe ublk_drv || fail "modprobe ublk_drv"
 bc_make_shared
-shared=$(bc_shared_digests)
-assert_eq 2 "$(echo "$shared" | wc -l)" "data blobs listed by both models"
-sum_base=$(bc_sum_sizes </tmp/base.blobs)
-sum_tune=$(bc_sum_sizes </tmp/tune.blobs)
-union=$(sort -u /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
-shared_bytes=$(grep -Fxf /tmp/base.blobs /tmp/tune.blobs | bc_sum_sizes)
+bc_shared_figures
 
 bc_config workers=4 frontend=ublk
 bc_start || fail "daemon start (frontend = ublk)"
@@ -30,20 +25,9 @@ for d in $shared; do
 		"devices on shared blob ${d%${d#????????????}} (one per model)"
 done
 
-tree_sums /models/base >/tmp/base.mnt &
-pb=$!
-tree_sums /models/tune >/tmp/tune.mnt || fail "reading tune"
-wait $pb || fail "reading base"
-tree_sums /srv/src/base >/tmp/base.src
-tree_sums /srv/src/tune >/tmp/tune.src
-cmp /tmp/base.src /tmp/base.mnt || { diff /tmp/base.src /tmp/base.mnt; fail "base differs"; }
-cmp /tmp/tune.src /tmp/tune.mnt || { diff /tmp/tune.src /tmp/tune.mnt; fail "tune differs"; }
-origin=$(bc_stat origin_bytes)
+bc_read_both_and_compare /models/base /models/tune
 assert_eq 0 "$(bc_stat ublk_reads_failed)" "failed ublk requests"
-echo "FIGURE ublk: origin bytes $origin for a union of $union ($((sum_base + sum_tune)) if nothing were shared; deduped chunks $(bc_stat chunks_deduped))"
-[ "$origin" -ge "$union" ] || fail "origin bytes $origin < the union of the blobs $union"
-[ "$origin" -le $((union + 1048576)) ] || fail "origin bytes $origin > union $union + 1 chunk: shared bytes fetched twice?"
-pass "two models sharing $shared_bytes bytes read at once: $origin origin bytes for a union of $union, every sha256 right"
+bc_check_union_fetched ublk
 
 # One cache file (and chunk map) per blob, whichever model's device asked.
 for d in $shared; do
