@@ -97,6 +97,13 @@ struct fill_sink {
 	 * found by SEEK_HOLE once. Nothing punches holes in an open cache file, so a chunk seen
 	 * present stays so, and a READ that lands on it needs no lseek. */
 	uint64_t *present;
+	/* Chunks known to be holes (loop thread only): found so by one SEEK_DATA for the whole
+	 * run of holes it skips, and not written through this sink since. On a cold cache file
+	 * one lseek covers every chunk: an lseek per chunk would wait, on the loop thread, for
+	 * the inode lock that the writers hold through every O_DIRECT write into a hole. The
+	 * bit can only be stale towards "absent" (another sink on the same file wrote it), and
+	 * that costs a fetch of verified bytes written again, never wrong bytes. */
+	uint64_t *absent;
 };
 
 struct job_queue {
@@ -243,7 +250,10 @@ static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
 	s->n_chunks = (ALIGN_UP(blob->size, PAGE) + s->unit - 1) / s->unit;
 	s->last_first = UINT64_MAX;
 	s->present = calloc((s->n_chunks + 63) / 64, sizeof(*s->present));
-	if (!s->present) {
+	s->absent = calloc((s->n_chunks + 63) / 64, sizeof(*s->absent));
+	if (!s->present || !s->absent) {
+		free(s->present);
+		free(s->absent);
 		catalogue_blob_release(&s->blob);
 		free(s);
 		return -ENOMEM;
@@ -255,8 +265,21 @@ static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
 /* Through a const sink too: the bits are a cache of what the file holds, not sink state. */
 static void sink_mark_present(const struct fill_sink *s, uint64_t index)
 {
-	if (index < s->n_chunks)
+	if (index < s->n_chunks) {
 		s->present[index / 64] |= 1ULL << (index % 64);
+		s->absent[index / 64] &= ~(1ULL << (index % 64));
+	}
+}
+
+static void sink_mark_absent(const struct fill_sink *s, uint64_t index)
+{
+	if (index < s->n_chunks)
+		s->absent[index / 64] |= 1ULL << (index % 64);
+}
+
+static bool sink_known_absent(const struct fill_sink *s, uint64_t index)
+{
+	return index < s->n_chunks && (s->absent[index / 64] & (1ULL << (index % 64)));
 }
 
 static bool sink_known_present(const struct fill_sink *s, uint64_t index)
@@ -284,6 +307,7 @@ void fill_sink_unref(struct fill_sink *s)
 	chunkmap_free(s->map);
 	free(s->preload);
 	free(s->present);
+	free(s->absent);
 	catalogue_blob_release(&s->blob);
 	free(s);
 }
@@ -332,6 +356,11 @@ void fill_sink_set_preload(struct fill_sink *s, void *buf, uint64_t len)
 static void write_preload(struct fill_sink *s)
 {
 	ssize_t n = pwrite(s->fd, s->preload, s->preload_len, 0);
+
+	/* Written here, not by a job: what was known to be holes may not be any more. */
+	for (uint64_t i = 0; s->preload_len && i <= (s->preload_len - 1) / s->unit; i++)
+		if (i < s->n_chunks)
+			s->absent[i / 64] &= ~(1ULL << (i % 64));
 
 	if (n != (ssize_t)s->preload_len) /* not fatal: the READ fetches and verifies it again */
 		log_warn_errno(n < 0 ? errno : EIO, "blob %.12s: writing the verified start failed",
@@ -843,12 +872,32 @@ void fill_check_origin(struct fill *f)
  * the sink has one; otherwise SEEK_HOLE finds the first hole. */
 static bool chunk_present(const struct fill_sink *s, uint64_t index, uint64_t start, uint64_t end)
 {
-	off_t hole;
+	off_t data, hole;
 
 	if (s->map)
 		return chunkmap_has(s->map, index);
 	if (sink_known_present(s, index))
 		return true;
+	if (sink_known_absent(s, index))
+		return false;
+	/* Where the next data is: every chunk wholly before it is a hole (no data after start:
+	 * all the rest are). A chunk with data in it is present if no hole starts before its end
+	 * (a chunk is written whole; a part of one, e.g. after a failed write, counts as absent).
+	 */
+	data = lseek(s->fd, (off_t)start, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) {
+		for (uint64_t i = index; i < s->n_chunks; i++)
+			sink_mark_absent(s, i);
+		return false;
+	}
+	if (data < 0)
+		return false;
+	if ((uint64_t)data >= end) {
+		for (uint64_t i = index; i < s->n_chunks && (i + 1) * s->unit <= (uint64_t)data;
+		     i++)
+			sink_mark_absent(s, i);
+		return false;
+	}
 	hole = lseek(s->fd, (off_t)start, SEEK_HOLE);
 	if (hole < 0 || (uint64_t)hole < end)
 		return false;

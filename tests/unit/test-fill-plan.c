@@ -6,8 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "core/fill.h"
+#include "core/loop.h"
 
 #define MiB (1ULL << 20)
 
@@ -123,6 +127,55 @@ static void readahead_stops_at_the_blob_end_and_ignores_random_access(void **sta
 	assert_false(fill_readahead_plan(0, UINT64_MAX, 0, 0, 100, &from, &to));
 }
 
+/* Presence in a sparse cache file (SEEK_DATA, then SEEK_HOLE): whole chunks written are
+ * present; holes, and a chunk written in part, are not, in whatever order they are asked. */
+static void presence_follows_the_holes_of_the_cache_file(void **state)
+{
+	static const struct fill_options opts = {
+		.chunk_size = MiB,
+		.request_timeout_ms = 1000,
+		.max_inflight = 4,
+		.threads = 1,
+	};
+	struct catalogue_blob blob = { .size = 8 * MiB, .role = BLOB_ROLE_DATA };
+	char path[] = "/var/tmp/test-fill-plan.XXXXXX";
+	struct fill_sink *s = NULL;
+	struct fill *f = NULL;
+	struct loop *loop = NULL;
+	char *buf = calloc(1, MiB);
+	int fd = mkstemp(path);
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	unlink(path);
+	memset(buf, 'x', MiB);
+	memset(blob.digest, 'a', DIGEST_HEX_LEN);
+	assert_int_equal(ftruncate(fd, (off_t)blob.size), 0);
+	/* Chunks 0, 3 and 4 whole, half of chunk 6; holes elsewhere. */
+	assert_int_equal(pwrite(fd, buf, MiB, 0), (ssize_t)MiB);
+	assert_int_equal(pwrite(fd, buf, MiB, 3 * MiB), (ssize_t)MiB);
+	assert_int_equal(pwrite(fd, buf, MiB, 4 * MiB), (ssize_t)MiB);
+	assert_int_equal(pwrite(fd, buf, MiB / 2, 6 * MiB), (ssize_t)(MiB / 2));
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(loop_new(&loop), 0);
+	assert_int_equal(fill_new(loop, NULL, &opts, &f), 0);
+	assert_int_equal(fill_sink_new(f, &blob, fd, &s), 0);
+
+	assert_false(fill_range_cached(s, MiB, 4096)); /* learns that chunks 1 and 2 are holes */
+	assert_false(fill_range_cached(s, 2 * MiB, MiB));
+	assert_true(fill_range_cached(s, 3 * MiB, 2 * MiB));
+	assert_true(fill_range_cached(s, 0, MiB));
+	assert_false(fill_range_cached(s, 0, 2 * MiB));
+	assert_false(fill_range_cached(s, 6 * MiB, 4096)); /* written in part */
+	assert_false(fill_range_cached(s, 7 * MiB, MiB));  /* learns that 5 and 7 are holes */
+	assert_false(fill_range_cached(s, 5 * MiB, 4096));
+	assert_true(fill_range_cached(s, 4 * MiB + 4096, 4096));
+
+	fill_sink_unref(s);
+	fill_free(f);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +188,7 @@ int main(void)
 		cmocka_unit_test(
 			readahead_waits_for_a_second_request_and_follows_a_sequential_reader),
 		cmocka_unit_test(readahead_stops_at_the_blob_end_and_ignores_random_access),
+		cmocka_unit_test(presence_follows_the_holes_of_the_cache_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
