@@ -140,7 +140,8 @@ static int parse_u64(const char *s, uint64_t *out)
 
 /* A fresh (cold) sparse cache file for one blob, sized to the blob padded to a page, as the
  * front ends size theirs. With a chunk map (as the ublk front end keeps), a chunk counts once
- * it is written and fdatasync'd; without, presence is SEEK_HOLE (as on-demand's). */
+ * written and its mark persists once fdatasync'd (a group commit); without, presence is
+ * SEEK_HOLE (as on-demand's). */
 static int open_sink(struct fill *f, const char *cache_dir, const struct catalogue_blob *blob,
 		     bool chunkmap, bool direct, struct fill_sink **out)
 {
