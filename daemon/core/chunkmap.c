@@ -19,6 +19,9 @@ struct chunkmap {
 	/* Chunks written into the cache file but not yet durable, so not yet in the map file:
 	 * each at most once (its present byte is set when it is added). */
 	pthread_mutex_t lock;
+	/* Held through a whole commit: one that returns has every chunk written before it in the
+	 * map file, not only those it took itself. */
+	pthread_mutex_t commit_lock;
 	uint64_t pending[CHUNKMAP_PENDING_MAX];
 	size_t n_pending;
 	uint64_t pending_since_ms; /* when the oldest of them was written */
@@ -159,6 +162,7 @@ int chunkmap_open(const char *path, uint64_t blob_size, uint64_t unit, struct ch
 	if (!m)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->commit_lock, NULL);
 	m->fd = TAKE_FD(fd);
 	m->n_chunks = n_chunks;
 	m->present = TAKE_PTR(present);
@@ -172,6 +176,7 @@ void chunkmap_free(struct chunkmap *m)
 		return;
 	close(m->fd);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->commit_lock);
 	free(m->present);
 	free(m);
 }
@@ -248,7 +253,7 @@ static int write_run(struct chunkmap *m, uint64_t from, uint64_t n)
 	return 0;
 }
 
-int chunkmap_commit(struct chunkmap *m, int data_fd)
+static int commit_locked(struct chunkmap *m, int data_fd)
 {
 	uint64_t batch[CHUNKMAP_PENDING_MAX];
 	size_t n, i, run;
@@ -278,6 +283,16 @@ int chunkmap_commit(struct chunkmap *m, int data_fd)
 		if (w < 0 && r == 0)
 			r = w; /* the chunks stay readable now; a restart fetches them again */
 	}
+	return r;
+}
+
+int chunkmap_commit(struct chunkmap *m, int data_fd)
+{
+	int r;
+
+	pthread_mutex_lock(&m->commit_lock);
+	r = commit_locked(m, data_fd);
+	pthread_mutex_unlock(&m->commit_lock);
 	return r;
 }
 

@@ -87,10 +87,10 @@ int chunkmap_written(struct chunkmap *m, uint64_t index, uint64_t now_ms);
 size_t chunkmap_pending(struct chunkmap *m, uint64_t *since_ms);
 
 /* Make the chunks written so far durable (one fdatasync of data_fd, the cache file), then set
- * their bytes in the map file. Any thread; commits of one map may run at once (each takes the
- * chunks waiting when it starts). Returns 0 or -errno: if the fdatasync failed, the batch is
- * absent again (chunkmap_has false: fetched again if asked); if a map write failed, the chunks
- * stay readable but a restart does not know them. */
+ * their bytes in the map file. Any thread; commits of one map run one at a time, so when one
+ * returns every chunk written before the call is in the map file. Returns 0 or -errno: if the
+ * fdatasync failed, the batch is absent again (chunkmap_has false: fetched again if asked); if a
+ * map write failed, the chunks stay readable but a restart does not know them. */
 int chunkmap_commit(struct chunkmap *m, int data_fd);
 
 /* Chunks present, and chunks in all. */

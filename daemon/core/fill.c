@@ -310,13 +310,19 @@ static int sink_commit(struct fill_sink *s)
 	return r;
 }
 
+int fill_sink_commit(struct fill_sink *s)
+{
+	if (!s->map || s->fd < 0)
+		return 0;
+	return sink_commit(s);
+}
+
 void fill_sink_unref(struct fill_sink *s)
 {
 	if (!s || --s->refs > 0)
 		return;
 	commit_unlist(s);
-	if (s->map && s->fd >= 0)
-		sink_commit(s); /* what the writers left: a restart knows it */
+	fill_sink_commit(s); /* what the writers left: a restart knows it */
 	if (s->fd >= 0)
 		close(s->fd);
 	chunkmap_free(s->map);

@@ -131,6 +131,11 @@ uint64_t fill_sink_unit(const struct fill_sink *s);
  * Takes ownership of map (freed with the sink). Call before the first fill_read. */
 void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map);
 
+/* With a chunk map: make every chunk written into s so far durable and set in its map file, now
+ * (blocks for an fdatasync), e.g. when a front end lets a blob go, so that what reads the map
+ * file next (a reopen, the space scan) sees them. 0 without a map, or -errno (logged). */
+int fill_sink_commit(struct fill_sink *s);
+
 /* Is all of [off, off+len) already in the sink's cache file (as fill_read would judge it)?
  * false for an invalid range. */
 bool fill_range_cached(const struct fill_sink *s, uint64_t off, uint64_t len);
