@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "io.h"
@@ -14,7 +15,16 @@
 struct chunkmap {
 	int fd;
 	uint64_t n_chunks;
-	uint8_t *present; /* one byte per chunk, written with atomics */
+	uint8_t *present; /* one byte per chunk, written with atomics: readable in the cache file */
+	/* Chunks written into the cache file but not yet durable, so not yet in the map file:
+	 * each at most once (its present byte is set when it is added). */
+	pthread_mutex_t lock;
+	/* Held through a whole commit: one that returns has every chunk written before it in the
+	 * map file, not only those it took itself. */
+	pthread_mutex_t commit_lock;
+	uint64_t pending[CHUNKMAP_PENDING_MAX];
+	size_t n_pending;
+	uint64_t pending_since_ms; /* when the oldest of them was written */
 };
 
 uint64_t chunkmap_chunks(uint64_t blob_size, uint64_t unit)
@@ -151,6 +161,8 @@ int chunkmap_open(const char *path, uint64_t blob_size, uint64_t unit, struct ch
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->commit_lock, NULL);
 	m->fd = TAKE_FD(fd);
 	m->n_chunks = n_chunks;
 	m->present = TAKE_PTR(present);
@@ -163,6 +175,8 @@ void chunkmap_free(struct chunkmap *m)
 	if (!m)
 		return;
 	close(m->fd);
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->commit_lock);
 	free(m->present);
 	free(m);
 }
@@ -187,6 +201,99 @@ int chunkmap_mark(struct chunkmap *m, uint64_t index)
 	/* Readers in the loop thread see it only now, after the chunk's data is durable. */
 	__atomic_store_n(&m->present[index], 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+int chunkmap_written(struct chunkmap *m, uint64_t index, uint64_t now_ms)
+{
+	int r;
+
+	if (index >= m->n_chunks)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	if (__atomic_load_n(&m->present[index], __ATOMIC_ACQUIRE)) {
+		r = (int)m->n_pending; /* written again: already readable, pending or durable */
+	} else if (m->n_pending == CHUNKMAP_PENDING_MAX) {
+		r = -ENOSPC;
+	} else {
+		if (m->n_pending == 0)
+			m->pending_since_ms = now_ms;
+		m->pending[m->n_pending++] = index;
+		/* Readable at once; persisted by the next chunkmap_commit. */
+		__atomic_store_n(&m->present[index], 1, __ATOMIC_RELEASE);
+		r = (int)m->n_pending;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+size_t chunkmap_pending(struct chunkmap *m, uint64_t *since_ms)
+{
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->n_pending;
+	if (since_ms)
+		*since_ms = m->pending_since_ms;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+/* Set the map bytes of chunks [from, from + n) to "cached" in one write. */
+static int write_run(struct chunkmap *m, uint64_t from, uint64_t n)
+{
+	uint8_t ones[CHUNKMAP_PENDING_MAX];
+	ssize_t w;
+
+	memset(ones, BYTE_CACHED, n);
+	do
+		w = pwrite(m->fd, ones, n, (off_t)chunkmap_byte_offset(from));
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)n)
+		return w < 0 ? -errno : -EIO;
+	return 0;
+}
+
+static int commit_locked(struct chunkmap *m, int data_fd)
+{
+	uint64_t batch[CHUNKMAP_PENDING_MAX];
+	size_t n, i, run;
+	int r = 0, w;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->n_pending;
+	memcpy(batch, m->pending, n * sizeof(batch[0]));
+	m->n_pending = 0;
+	pthread_mutex_unlock(&m->lock);
+	if (n == 0)
+		return 0;
+	/* Every chunk of the batch was written before it was added, so before this call: one
+	 * fdatasync makes all of them durable. Only then may the map say so. */
+	if (fdatasync(data_fd) < 0) {
+		r = -errno;
+		/* Not durable, perhaps not even readable as written: fetched again if asked. */
+		for (i = 0; i < n; i++)
+			__atomic_store_n(&m->present[batch[i]], 0, __ATOMIC_RELEASE);
+		return r;
+	}
+	/* Writers finish in about index order: write runs of consecutive chunks at once. */
+	for (i = 0; i < n; i += run) {
+		for (run = 1; i + run < n && batch[i + run] == batch[i] + run; run++)
+			;
+		w = write_run(m, batch[i], run);
+		if (w < 0 && r == 0)
+			r = w; /* the chunks stay readable now; a restart fetches them again */
+	}
+	return r;
+}
+
+int chunkmap_commit(struct chunkmap *m, int data_fd)
+{
+	int r;
+
+	pthread_mutex_lock(&m->commit_lock);
+	r = commit_locked(m, data_fd);
+	pthread_mutex_unlock(&m->commit_lock);
+	return r;
 }
 
 uint64_t chunkmap_count(const struct chunkmap *m)

@@ -21,6 +21,8 @@
 
 #define CHUNKMAP_HEADER_SIZE 64
 #define CHUNKMAP_MAGIC	     "BCCHMAP1"
+/* Chunks written but not yet committed, at most (chunkmap_written then says -ENOSPC). */
+#define CHUNKMAP_PENDING_MAX 64
 
 struct chunkmap;
 
@@ -62,9 +64,34 @@ void chunkmap_free(struct chunkmap *m);
 /* Is chunk index completely in the cache file? Any thread. */
 bool chunkmap_has(const struct chunkmap *m, uint64_t index);
 
-/* Record chunk index as present. Call only after its bytes are written and fdatasync'd. Safe
- * from several threads at once. Returns 0 or -errno (the chunk then stays absent). */
+/* Record chunk index as present, at once in the map file. Call only after its bytes are written
+ * and fdatasync'd. Safe from several threads at once. Returns 0 or -errno (the chunk then stays
+ * absent). */
 int chunkmap_mark(struct chunkmap *m, uint64_t index);
+
+/*
+ * Group commit: a chunk written into the cache file is readable at once, but its map byte is
+ * persisted only after one fdatasync of the cache file that covers a whole batch of chunks (one
+ * fdatasync per chunk costs a journal commit and a disk flush each). So the map file never
+ * claims a chunk whose bytes are not durable; a kill -9 or a power cut before the commit loses
+ * only the marks of the batch (a refetch).
+ */
+
+/* Chunk index was completely written into the cache file (not yet fdatasync'd): chunkmap_has
+ * says true from now on, and the next chunkmap_commit persists it. Any thread. Returns the
+ * chunks now waiting for a commit, -ENOSPC if CHUNKMAP_PENDING_MAX wait already (commit, then
+ * call again), or -EINVAL. now_ms: a monotonic clock, for chunkmap_pending. */
+int chunkmap_written(struct chunkmap *m, uint64_t index, uint64_t now_ms);
+
+/* Chunks waiting for a commit, and (if since_ms) when the oldest of them was written. */
+size_t chunkmap_pending(struct chunkmap *m, uint64_t *since_ms);
+
+/* Make the chunks written so far durable (one fdatasync of data_fd, the cache file), then set
+ * their bytes in the map file. Any thread; commits of one map run one at a time, so when one
+ * returns every chunk written before the call is in the map file. Returns 0 or -errno: if the
+ * fdatasync failed, the batch is absent again (chunkmap_has false: fetched again if asked); if a
+ * map write failed, the chunks stay readable but a restart does not know them. */
+int chunkmap_commit(struct chunkmap *m, int data_fd);
 
 /* Chunks present, and chunks in all. */
 uint64_t chunkmap_count(const struct chunkmap *m);

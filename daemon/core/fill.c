@@ -24,6 +24,10 @@
  * (O_DIRECT in on-demand mode; fdatasync with a chunk map), so these are apart from the
  * verification threads: a verifier hashes the next chunk while the last one is written. */
 #define WRITE_THREADS 4
+/* Group commit of chunk maps (chunkmap.h): a writer commits once this many chunks of a sink
+ * wait, and the timer commits what has waited this long; kill -9 loses at most that much. */
+#define COMMIT_CHUNKS 16
+#define COMMIT_MS     500
 
 struct fill_request {
 	unsigned refs;	  /* the fill core's own + one per waiter */
@@ -93,6 +97,11 @@ struct fill_sink {
 	void *preload; /* verified bytes [0, preload_len) to write at the first READ */
 	uint64_t preload_len;
 	struct chunkmap *map; /* presence, when SEEK_HOLE cannot tell (NULL: SEEK_HOLE) */
+	/* On fill->commits (loop thread): its map has chunks waiting for a commit. No reference:
+	 * the last unref commits and leaves the list. */
+	bool commit_listed;
+	bool commit_running; /* a commit_work is in the writers pool */
+	struct fill_sink *commit_next;
 	/* Chunks known to be in the cache file, one bit each (loop thread only): written by us or
 	 * found by SEEK_HOLE once. Nothing punches holes in an open cache file, so a chunk seen
 	 * present stays so, and a READ that lands on it needs no lseek. */
@@ -134,7 +143,8 @@ struct fill {
 	 * or page faults per chunk. At most max_inflight (the memory bound holds). */
 	void *bufs[FILL_BUF_POOL_MAX];
 	unsigned n_bufs;
-	fill_locate_fn locate; /* where in-place blobs are now (fill_set_locator) */
+	struct fill_sink *commits; /* sinks whose chunk maps wait for a commit */
+	fill_locate_fn locate;	   /* where in-place blobs are now (fill_set_locator) */
 	void *locate_data;
 };
 
@@ -298,10 +308,45 @@ struct fill_sink *fill_sink_ref(struct fill_sink *s)
 	return s;
 }
 
+/* Take s off fill->commits. */
+static void commit_unlist(struct fill_sink *s)
+{
+	if (!s->commit_listed)
+		return;
+	for (struct fill_sink **pp = &s->fill->commits; *pp; pp = &(*pp)->commit_next)
+		if (*pp == s) {
+			*pp = s->commit_next;
+			break;
+		}
+	s->commit_listed = false;
+}
+
+/* Make the chunks of s written so far durable and known to its map, now. Blocks. */
+static int sink_commit(struct fill_sink *s)
+{
+	int r = chunkmap_commit(s->map, s->fd);
+
+	if (r < 0)
+		log_error_errno(r,
+				"blob %.12s: committing the chunk map failed (the chunks written "
+				"since the last commit are fetched again)",
+				s->blob.digest);
+	return r;
+}
+
+int fill_sink_commit(struct fill_sink *s)
+{
+	if (!s->map || s->fd < 0)
+		return 0;
+	return sink_commit(s);
+}
+
 void fill_sink_unref(struct fill_sink *s)
 {
 	if (!s || --s->refs > 0)
 		return;
+	commit_unlist(s);
+	fill_sink_commit(s); /* what the writers left: a restart knows it */
 	if (s->fd >= 0)
 		close(s->fd);
 	chunkmap_free(s->map);
@@ -458,13 +503,23 @@ static void job_free(struct chunk_job *job)
 	free(job);
 }
 
-/* Write a verified chunk into a sink's cache file: 0 or -errno. With a chunk map, the chunk
- * counts only once its bytes are durable: fdatasync, then the mark. Blocks: pool threads (and
- * the rare join below). */
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Write a verified chunk into a sink's cache file: 0 or -errno. With a chunk map, the chunk is
+ * readable at once and its mark persisted by a group commit (chunkmap.h): here once
+ * COMMIT_CHUNKS wait, else by the timer or the sink's last unref. Blocks: pool threads (and the
+ * rare join below). */
 static int sink_write_chunk(struct fill_sink *s, const void *buf, uint64_t index, uint64_t start,
 			    uint64_t len)
 {
 	ssize_t n;
+	int r;
 
 	do
 		n = pwrite(s->fd, buf, len, (off_t)start);
@@ -473,9 +528,68 @@ static int sink_write_chunk(struct fill_sink *s, const void *buf, uint64_t index
 		return n < 0 ? -errno : -EIO;
 	if (!s->map)
 		return 0;
-	if (fdatasync(s->fd) < 0)
-		return -errno;
-	return chunkmap_mark(s->map, index);
+	r = chunkmap_written(s->map, index, monotonic_ms());
+	if (r == -ENOSPC) { /* commits lag behind the writes: this writer does one first */
+		r = chunkmap_commit(s->map, s->fd);
+		if (r >= 0)
+			r = chunkmap_written(s->map, index, monotonic_ms());
+	}
+	if (r < 0)
+		return r;
+	if (r >= COMMIT_CHUNKS)
+		return chunkmap_commit(s->map, s->fd);
+	return 0;
+}
+
+/* ---- group commits of chunk maps: what the writers left, after COMMIT_MS ---- */
+
+static void commit_work(void *userdata)
+{
+	struct fill_sink *s = userdata;
+
+	sink_commit(s);
+}
+
+static void commit_done(void *userdata)
+{
+	struct fill_sink *s = userdata;
+
+	s->commit_running = false;
+	fill_sink_unref(s);
+}
+
+/* Loop thread, after a write into s: list it if its map has chunks waiting. */
+static void commit_note(struct fill *f, struct fill_sink *s)
+{
+	if (!s->map || s->commit_listed || chunkmap_pending(s->map, NULL) == 0)
+		return;
+	s->commit_listed = true;
+	s->commit_next = f->commits;
+	f->commits = s;
+}
+
+/* Loop thread, from the timer: commit in the writers pool what has waited COMMIT_MS. */
+static void commit_scan(struct fill *f)
+{
+	uint64_t now = monotonic_ms(), since;
+
+	for (struct fill_sink *s = f->commits, *next; s; s = next) {
+		next = s->commit_next;
+		if (s->commit_running)
+			continue;
+		if (chunkmap_pending(s->map, &since) == 0) {
+			commit_unlist(s);
+			continue;
+		}
+		if (now - since < COMMIT_MS)
+			continue;
+		s->commit_running = true;
+		if (workpool_submit(f->writers, commit_work, commit_done, fill_sink_ref(s)) < 0) {
+			/* Not the last reference: a listed sink is held elsewhere. Next scan. */
+			s->commit_running = false;
+			fill_sink_unref(s);
+		}
+	}
 }
 
 /* Finish every waiter with the job's outcome for its sink; the job leaves the table. */
@@ -523,6 +637,7 @@ static void job_complete(struct fill *f, struct chunk_job *job)
 						     job->end - job->start);
 				if (r >= 0)
 					sink_mark_present(w->sink, job->index);
+				commit_note(f, w->sink);
 			}
 		}
 		request_chunk_done(f, w->req, r);
@@ -613,6 +728,8 @@ static void write_done(void *userdata)
 					"blob %.12s: writing chunk %llu to the cache failed",
 					job->owner->blob.digest, (unsigned long long)job->index);
 		}
+	for (size_t i = 0; i < job->n_targets; i++)
+		commit_note(f, job->targets[i]);
 	job_complete(f, job);
 	dispatch(f);
 }
@@ -1246,6 +1363,7 @@ static void on_timer(struct loop *loop, void *userdata)
 		f->requests_head
 			? now - (f->requests_head->deadline_ms - f->opts.request_timeout_ms)
 			: 0;
+	commit_scan(f);
 	/* Jobs whose waiters all gave up are dropped from the queue at dispatch. */
 	dispatch(f);
 }
@@ -1307,6 +1425,15 @@ void fill_free(struct fill *f)
 	}
 	workpool_free(f->pool);
 	workpool_free(f->writers);
+	/* What the writers left becomes durable and known to the maps: a restart finds it. The
+	 * sinks stay (others may hold them); a write still running commits itself, or is lost
+	 * to the map (a refetch). */
+	while (f->commits) {
+		struct fill_sink *s = f->commits;
+		f->commits = s->commit_next;
+		s->commit_listed = false;
+		sink_commit(s);
+	}
 	loop_remove_fd(f->loop, f->eventfd);
 	if (f->timer >= 0)
 		loop_remove_fd(f->loop, f->timer);

@@ -129,10 +129,16 @@ uint64_t fill_sink_origin_bytes(const struct fill_sink *s);
 uint64_t fill_sink_unit(const struct fill_sink *s);
 
 /* Judge presence by a chunk map (core/chunkmap.h) instead of SEEK_HOLE on the fd: for plain
- * cache files, where a chunk cut short by a crash is allocated but must not count. A chunk is
- * then marked only after its write is fdatasync'd. Takes ownership of map (freed with the
- * sink). Call before the first fill_read. */
+ * cache files, where a chunk cut short by a crash is allocated but must not count. A written
+ * chunk is readable at once; its map byte is persisted only after an fdatasync covering it (a
+ * group commit: every 16 chunks, after 500 ms, at the sink's last unref and at fill_free).
+ * Takes ownership of map (freed with the sink). Call before the first fill_read. */
 void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map);
+
+/* With a chunk map: make every chunk written into s so far durable and set in its map file, now
+ * (blocks for an fdatasync), e.g. when a front end lets a blob go, so that what reads the map
+ * file next (a reopen, the space scan) sees them. 0 without a map, or -errno (logged). */
+int fill_sink_commit(struct fill_sink *s);
 
 /* Is all of [off, off+len) already in the sink's cache file (as fill_read would judge it)?
  * false for an invalid range. */

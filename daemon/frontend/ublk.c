@@ -152,8 +152,28 @@ static void blob_unref(struct ublk *u, struct ublk_blob *b)
 		}
 	if (u->space)
 		space_use_close(u->space, b->use);
+	/* Writes may still hold the sink: what is written is in the map file before a reopen
+	 * or the space scan reads it. */
+	fill_sink_commit(b->sink);
 	fill_sink_unref(b->sink);
 	free(b);
+}
+
+/* Open a cache file O_DIRECT: the verified chunks are written from the fill core's buffers and
+ * requests are read into the queue's buffers without a page cache copy of the file, which
+ * nobody reads twice (the kernel caches the device's pages above it). A file system without
+ * O_DIRECT gets buffered I/O. */
+static int open_cache_file(const char *path, int flags)
+{
+	static bool warned;
+	int fd = open(path, flags | O_DIRECT, 0600);
+
+	if (fd >= 0 || errno != EINVAL)
+		return fd;
+	if (!warned)
+		log_info("the cache volume refuses O_DIRECT: cache files use the page cache");
+	warned = true;
+	return open(path, flags, 0600);
 }
 
 static int blob_get(struct ublk *u, const struct catalogue_blob *cb, struct ublk_blob **out)
@@ -175,14 +195,14 @@ static int blob_get(struct ublk *u, const struct catalogue_blob *cb, struct ublk
 	if (asprintf(&path, "%s/%s", u->cache_dir, cb->digest) < 0 ||
 	    asprintf(&map_path, "%s/%s.map", u->cache_dir, cb->digest) < 0)
 		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	fd = open_cache_file(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		/* A new file: a map left without its file (removed by hand) must not claim
 		 * chunks of it. */
 		if (unlink(map_path) < 0 && errno != ENOENT)
 			return log_error_errno(errno, "cannot remove the stale chunk map %s",
 					       map_path);
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd = open_cache_file(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW);
 	}
 	if (fd < 0)
 		return log_error_errno(errno, "cannot open the cache file %s", path);

@@ -11,8 +11,9 @@
  * so the loop never blocks on the cache volume.
  *
  * Cache files: <cache_dir>/ublk/<blob digest> (plain sparse files, shared by every model that
- * lists the blob) with <digest>.map beside each (core/chunkmap.h: a chunk counts once written
- * and fdatasync'd). Devices are recorded in <run_dir>/ublk-devices.
+ * lists the blob) with <digest>.map beside each (core/chunkmap.h: a chunk is served once
+ * written, and its map byte is set only once it is fdatasync'd, a batch at a time). Devices are
+ * recorded in <run_dir>/ublk-devices.
  */
 #pragma once
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Chunk presence maps: a chunk counts only once marked, marks survive a reopen, and a map that
- * does not match the blob (or holds anything but the "cached" byte) counts as absent. */
+ * does not match the blob (or holds anything but the "cached" byte) counts as absent. Group
+ * commit: a written chunk is readable at once, in the map file only after a commit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,6 +207,107 @@ static void file_cached_reads_a_map_as_chunkmap_open_wrote_it(void **state)
 	assert_int_equal(chunkmap_file_cached(missing, &cached), -ENOENT);
 }
 
+/* A data file to fdatasync: the cache file of the group commit. */
+static int data_file(const char *name)
+{
+	_cleanup_free_ char *p = map_path(name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void written_chunks_are_readable_at_once_and_persisted_only_by_a_commit(void **state)
+{
+	_cleanup_free_ char *p = map_path("g.map");
+	_cleanup_close_ int fd = data_file("g");
+	struct chunkmap *m = NULL, *m2 = NULL;
+	uint64_t since = 0, cached = 1;
+
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_pending(m, &since), 0);
+	assert_int_equal(chunkmap_written(m, 5, 1000), 1);
+	assert_int_equal(chunkmap_written(m, 6, 1200), 2);
+	assert_int_equal(chunkmap_written(m, 2, 1300), 3);
+	assert_int_equal(chunkmap_written(m, 6, 1400), 3); /* again: counted once */
+	assert_int_equal(chunkmap_written(m, 10, 1400), -EINVAL);
+	assert_int_equal(chunkmap_pending(m, &since), 3);
+	assert_int_equal(since, 1000); /* the oldest */
+	assert_true(chunkmap_has(m, 5));
+	assert_true(chunkmap_has(m, 6));
+	assert_true(chunkmap_has(m, 2));
+	assert_int_equal(chunkmap_count(m), 3);
+	/* Not durable yet: the map file does not claim them (a kill -9 now refetches them). */
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, 0);
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m2), 0);
+	assert_int_equal(chunkmap_count(m2), 0);
+	chunkmap_free(m2);
+
+	assert_int_equal(chunkmap_commit(m, fd), 0);
+	assert_int_equal(chunkmap_pending(m, NULL), 0);
+	assert_int_equal(chunkmap_commit(m, fd), 0); /* nothing waits: nothing to do */
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, 3 * MiB);
+	/* Written again once durable: nothing new waits. */
+	assert_int_equal(chunkmap_written(m, 5, 2000), 0);
+	assert_int_equal(chunkmap_written(m, 7, 2100), 1);
+	assert_int_equal(chunkmap_pending(m, &since), 1);
+	assert_int_equal(since, 2100);
+	chunkmap_free(m);
+
+	m = NULL;
+	assert_int_equal(chunkmap_open(p, 10 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_count(m), 3); /* 7 never committed */
+	assert_true(chunkmap_has(m, 2) && chunkmap_has(m, 5) && chunkmap_has(m, 6));
+	assert_false(chunkmap_has(m, 7));
+	chunkmap_free(m);
+}
+
+static void a_full_batch_says_enospc_until_committed(void **state)
+{
+	_cleanup_free_ char *p = map_path("h.map");
+	_cleanup_close_ int fd = data_file("h");
+	uint64_t n = CHUNKMAP_PENDING_MAX + 10, cached = 0, extra = 0;
+	struct chunkmap *m = NULL;
+
+	assert_int_equal(chunkmap_open(p, n * MiB, MiB, &m), 0);
+	/* Out of order, with gaps: every one is committed all the same. */
+	for (uint64_t i = 0; i < CHUNKMAP_PENDING_MAX; i++)
+		assert_int_equal(chunkmap_written(m, (i * 7) % n, 1), (int)i + 1);
+	while (chunkmap_has(m, extra))
+		extra++;
+	assert_int_equal(chunkmap_written(m, extra, 1), -ENOSPC);
+	assert_false(chunkmap_has(m, extra)); /* refused: not readable either */
+	assert_int_equal(chunkmap_commit(m, fd), 0);
+	assert_int_equal(chunkmap_written(m, extra, 1), 1);
+	assert_int_equal(chunkmap_commit(m, fd), 0);
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, (CHUNKMAP_PENDING_MAX + 1) * MiB);
+	chunkmap_free(m);
+}
+
+static void a_failed_fdatasync_leaves_the_batch_absent(void **state)
+{
+	_cleanup_free_ char *p = map_path("i.map");
+	struct chunkmap *m = NULL;
+	uint64_t cached = 1;
+
+	assert_int_equal(chunkmap_open(p, 4 * MiB, MiB, &m), 0);
+	assert_int_equal(chunkmap_written(m, 1, 1), 1);
+	assert_int_equal(chunkmap_written(m, 3, 1), 2);
+	/* The data's durability is unknown: neither readable nor in the map; fetched again. */
+	assert_int_equal(chunkmap_commit(m, -1), -EBADF);
+	assert_false(chunkmap_has(m, 1));
+	assert_false(chunkmap_has(m, 3));
+	assert_int_equal(chunkmap_pending(m, NULL), 0);
+	assert_int_equal(chunkmap_file_cached(p, &cached), 0);
+	assert_int_equal(cached, 0);
+	/* Written again, it waits afresh. */
+	assert_int_equal(chunkmap_written(m, 1, 2), 1);
+	chunkmap_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +320,10 @@ int main(void)
 		cmocka_unit_test(cached_bytes_count_marked_chunks_capped_at_the_padded_blob),
 		cmocka_unit_test(cached_bytes_of_what_is_not_a_map_are_zero),
 		cmocka_unit_test(file_cached_reads_a_map_as_chunkmap_open_wrote_it),
+		cmocka_unit_test(
+			written_chunks_are_readable_at_once_and_persisted_only_by_a_commit),
+		cmocka_unit_test(a_full_batch_says_enospc_until_committed),
+		cmocka_unit_test(a_failed_fdatasync_leaves_the_batch_absent),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
