@@ -272,13 +272,18 @@ static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
 	return 0;
 }
 
+static void sink_clear_absent(const struct fill_sink *s, uint64_t index)
+{
+	if (index < s->n_chunks)
+		s->absent[index / 64] &= ~(1ULL << (index % 64));
+}
+
 /* Through a const sink too: the bits are a cache of what the file holds, not sink state. */
 static void sink_mark_present(const struct fill_sink *s, uint64_t index)
 {
-	if (index < s->n_chunks) {
+	if (index < s->n_chunks)
 		s->present[index / 64] |= 1ULL << (index % 64);
-		s->absent[index / 64] &= ~(1ULL << (index % 64));
-	}
+	sink_clear_absent(s, index);
 }
 
 static void sink_mark_absent(const struct fill_sink *s, uint64_t index)
@@ -404,8 +409,7 @@ static void write_preload(struct fill_sink *s)
 
 	/* Written here, not by a job: what was known to be holes may not be any more. */
 	for (uint64_t i = 0; s->preload_len && i <= (s->preload_len - 1) / s->unit; i++)
-		if (i < s->n_chunks)
-			s->absent[i / 64] &= ~(1ULL << (i % 64));
+		sink_clear_absent(s, i);
 
 	if (n != (ssize_t)s->preload_len) /* not fatal: the READ fetches and verifies it again */
 		log_warn_errno(n < 0 ? errno : EIO, "blob %.12s: writing the verified start failed",
@@ -503,14 +507,6 @@ static void job_free(struct chunk_job *job)
 	free(job);
 }
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Write a verified chunk into a sink's cache file: 0 or -errno. With a chunk map, the chunk is
  * readable at once and its mark persisted by a group commit (chunkmap.h): here once
  * COMMIT_CHUNKS wait, else by the timer or the sink's last unref. Blocks: pool threads (and the
@@ -528,11 +524,11 @@ static int sink_write_chunk(struct fill_sink *s, const void *buf, uint64_t index
 		return n < 0 ? -errno : -EIO;
 	if (!s->map)
 		return 0;
-	r = chunkmap_written(s->map, index, monotonic_ms());
+	r = chunkmap_written(s->map, index, loop_now_ms());
 	if (r == -ENOSPC) { /* commits lag behind the writes: this writer does one first */
 		r = chunkmap_commit(s->map, s->fd);
 		if (r >= 0)
-			r = chunkmap_written(s->map, index, monotonic_ms());
+			r = chunkmap_written(s->map, index, loop_now_ms());
 	}
 	if (r < 0)
 		return r;
@@ -571,7 +567,7 @@ static void commit_note(struct fill *f, struct fill_sink *s)
 /* Loop thread, from the timer: commit in the writers pool what has waited COMMIT_MS. */
 static void commit_scan(struct fill *f)
 {
-	uint64_t now = monotonic_ms(), since;
+	uint64_t now = loop_now_ms(), since;
 
 	for (struct fill_sink *s = f->commits, *next; s; s = next) {
 		next = s->commit_next;
