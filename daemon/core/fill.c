@@ -84,7 +84,8 @@ struct chunk_job {
 
 struct fill_sink {
 	unsigned refs;
-	struct fill *fill;
+	struct fill *fill; /* NULL once fill_free ran (a front end may let go of sinks after) */
+	struct fill_sink *sink_prev, *sink_next; /* fill->sinks: every sink not yet freed */
 	int fd;
 	struct catalogue_blob blob; /* deep copy */
 	uint64_t unit;		    /* fetch unit for this blob */
@@ -144,6 +145,7 @@ struct fill {
 	void *bufs[FILL_BUF_POOL_MAX];
 	unsigned n_bufs;
 	struct fill_sink *commits; /* sinks whose chunk maps wait for a commit */
+	struct fill_sink *sinks;   /* all of them: fill_free tells each that it is gone */
 	fill_locate_fn locate;	   /* where in-place blobs are now (fill_set_locator) */
 	void *locate_data;
 };
@@ -256,6 +258,10 @@ static int sink_alloc(struct fill *f, const struct catalogue_blob *blob, int fd,
 	s->refs = 1;
 	s->fill = f;
 	s->fd = fd;
+	s->sink_next = f->sinks;
+	if (f->sinks)
+		f->sinks->sink_prev = s;
+	f->sinks = s;
 	s->unit = fill_unit(f->opts.chunk_size, blob);
 	s->n_chunks = (ALIGN_UP(blob->size, PAGE) + s->unit - 1) / s->unit;
 	s->last_first = UINT64_MAX;
@@ -326,7 +332,8 @@ static void commit_unlist(struct fill_sink *s)
 	s->commit_listed = false;
 }
 
-/* Make the chunks of s written so far durable and known to its map, now. Blocks. */
+/* Make the chunks of s written so far durable and known to its map, now. Blocks: pool threads,
+ * or fill_free. */
 static int sink_commit(struct fill_sink *s)
 {
 	int r = chunkmap_commit(s->map, s->fd);
@@ -339,19 +346,16 @@ static int sink_commit(struct fill_sink *s)
 	return r;
 }
 
-int fill_sink_commit(struct fill_sink *s)
+static void sink_destroy(struct fill_sink *s)
 {
-	if (!s->map || s->fd < 0)
-		return 0;
-	return sink_commit(s);
-}
-
-void fill_sink_unref(struct fill_sink *s)
-{
-	if (!s || --s->refs > 0)
-		return;
-	commit_unlist(s);
-	fill_sink_commit(s); /* what the writers left: a restart knows it */
+	if (s->fill) {
+		if (s->sink_prev)
+			s->sink_prev->sink_next = s->sink_next;
+		else
+			s->fill->sinks = s->sink_next;
+		if (s->sink_next)
+			s->sink_next->sink_prev = s->sink_prev;
+	}
 	if (s->fd >= 0)
 		close(s->fd);
 	chunkmap_free(s->map);
@@ -360,6 +364,42 @@ void fill_sink_unref(struct fill_sink *s)
 	free(s->absent);
 	catalogue_blob_release(&s->blob);
 	free(s);
+}
+
+int fill_sink_commit(struct fill_sink *s)
+{
+	if (!s->map || s->fd < 0)
+		return 0;
+	return sink_commit(s);
+}
+
+/* Writers pool: the last commit of a sink that nobody holds any more. */
+static void last_commit_work(void *userdata)
+{
+	sink_commit(userdata);
+}
+
+static void last_commit_done(void *userdata)
+{
+	sink_destroy(userdata);
+}
+
+void fill_sink_unref(struct fill_sink *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	commit_unlist(s);
+	/* What the writers left becomes durable and known to the map, so that a restart knows
+	 * it. The fdatasync waits for the disk, as long as the disk takes: in the writers pool,
+	 * never on the loop thread, whose stall would stop every reader and /livez with it (a
+	 * hung cache volume). The sink is freed when it is done. Until then a reopen of the
+	 * blob may not see those chunks and fetches them again: verified bytes, written twice. */
+	if (s->map && s->fd >= 0 && s->fill && chunkmap_pending(s->map, NULL) > 0 &&
+	    workpool_submit(s->fill->writers, last_commit_work, last_commit_done, s) == 0)
+		return;
+	/* Nothing to commit, the fill core gone, or no memory for the job: here, then. */
+	fill_sink_commit(s);
+	sink_destroy(s);
 }
 
 void fill_sink_close(struct fill_sink *s)
@@ -1421,15 +1461,19 @@ void fill_free(struct fill *f)
 	}
 	workpool_free(f->pool);
 	workpool_free(f->writers);
-	/* What the writers left becomes durable and known to the maps: a restart finds it. The
-	 * sinks stay (others may hold them); a write still running commits itself, or is lost
-	 * to the map (a refetch). */
-	while (f->commits) {
-		struct fill_sink *s = f->commits;
-		f->commits = s->commit_next;
+	/* What the writers left becomes durable and known to the maps: a restart finds it. This
+	 * includes the last commits of sinks nobody holds, dropped with the pool (the process
+	 * exits next: those sinks are not freed, a pool thread may still be in one). The other
+	 * sinks stay (front ends may hold them) and are told that the fill core is gone; a
+	 * write still running commits itself, or is lost to the map (a refetch). */
+	for (struct fill_sink *s = f->sinks; s; s = s->sink_next) {
+		if (s->map && s->fd >= 0 && chunkmap_pending(s->map, NULL) > 0)
+			sink_commit(s);
 		s->commit_listed = false;
-		sink_commit(s);
+		s->fill = NULL;
 	}
+	f->commits = NULL;
+	f->sinks = NULL;
 	loop_remove_fd(f->loop, f->eventfd);
 	if (f->timer >= 0)
 		loop_remove_fd(f->loop, f->timer);

@@ -117,6 +117,9 @@ void fill_set_locator(struct fill *f, fill_locate_fn fn, void *userdata);
 int fill_sink_new(struct fill *f, const struct catalogue_blob *blob, int fd,
 		  struct fill_sink **out);
 struct fill_sink *fill_sink_ref(struct fill_sink *s);
+/* Drop a reference. At the last one, a sink with a chunk map commits what its writers left
+ * (below) in the writers pool, never on the calling thread, and is freed after that: a reopen
+ * of the blob meanwhile may fetch those chunks again. A sink may outlive fill_free. */
 void fill_sink_unref(struct fill_sink *s);
 /* The front end lets go of the sink (on-demand: the kernel closed the object, whose fd then
  * refuses writes with ENOBUFS): fetches still in flight for it finish without counting their
@@ -131,13 +134,14 @@ uint64_t fill_sink_unit(const struct fill_sink *s);
 /* Judge presence by a chunk map (core/chunkmap.h) instead of SEEK_HOLE on the fd: for plain
  * cache files, where a chunk cut short by a crash is allocated but must not count. A written
  * chunk is readable at once; its map byte is persisted only after an fdatasync covering it (a
- * group commit: every 16 chunks, after 500 ms, at the sink's last unref and at fill_free).
+ * group commit: every 16 chunks, after 500 ms, after the sink's last unref and at fill_free).
  * Takes ownership of map (freed with the sink). Call before the first fill_read. */
 void fill_sink_set_chunkmap(struct fill_sink *s, struct chunkmap *map);
 
-/* With a chunk map: make every chunk written into s so far durable and set in its map file, now
- * (blocks for an fdatasync), e.g. when a front end lets a blob go, so that what reads the map
- * file next (a reopen, the space scan) sees them. 0 without a map, or -errno (logged). */
+/* With a chunk map: make every chunk written into s so far durable and set in its map file, now.
+ * Blocks for an fdatasync, as long as the cache volume takes: never on a daemon's loop thread
+ * (the last unref does it in the writers pool); for tools, after their loop has ended. 0
+ * without a map, or -errno (logged). */
 int fill_sink_commit(struct fill_sink *s);
 
 /* Is all of [off, off+len) already in the sink's cache file (as fill_read would judge it)?

@@ -152,9 +152,9 @@ static void blob_unref(struct ublk *u, struct ublk_blob *b)
 		}
 	if (u->space)
 		space_use_close(u->space, b->use);
-	/* Writes may still hold the sink: what is written is in the map file before a reopen
-	 * or the space scan reads it. */
-	fill_sink_commit(b->sink);
+	/* Fetches in flight may still hold the sink. The last reference commits what was
+	 * written, in the writers pool: an fdatasync here would stall the loop for as long as
+	 * the cache volume takes (a hung volume: forever). */
 	fill_sink_unref(b->sink);
 	free(b);
 }

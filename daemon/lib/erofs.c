@@ -130,7 +130,8 @@ int erofs_sb_read(const void *image, size_t len, struct erofs_sb_info *out, char
 		return erofs_invalid(
 			err, err_len,
 			"block size is 2^%u bytes; fscache mode needs 4096-byte blocks "
-			"(rebuild with mkfs.erofs's default block size, not --tar=i)",
+			"(publish it with blobcachectl publish, which writes them, or "
+			"mkfs.erofs -b 4096 without --tar=i)",
 			info.blkszbits);
 	if (info.feature_compat & EROFS_FEATURE_COMPAT_SB_CHKSUM) {
 		want = erofs_sb_compute_checksum(image);

@@ -220,6 +220,7 @@ static void test_corrupt_images_refused(void **state)
 	b[1024 + 12] = 9; /* 512-byte blocks, as with --tar=i */
 	assert_int_equal(erofs_sb_read(b, img->len, NULL, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "4096-byte blocks"));
+	assert_non_null(strstr(err, "blobcachectl publish")); /* the fix, named */
 	free(b);
 
 	/* device table outside the image, with a valid checksum */

@@ -34,6 +34,7 @@ VM_SCENARIOS = \
 	tests/vm/scenarios/cull-race.sh \
 	tests/vm/scenarios/cache-full.sh \
 	tests/vm/scenarios/cache-volume-fail.sh \
+	tests/vm/scenarios/ublk-volume-stall.sh \
 	tests/vm/scenarios/demo.sh \
 	tests/vm/scenarios/demo-ublk.sh \
 	tests/vm/scenarios/debian-guest.sh \
