@@ -682,3 +682,33 @@ bc_check_union_fetched() {
 	[ "$origin" -le $((union + 1048576)) ] || fail "origin bytes $origin > union $union + 1 chunk: shared bytes fetched twice?"
 	pass "two models sharing $shared_bytes bytes read at once: $origin origin bytes for a union of $union, every sha256 right"
 }
+
+# ---- a cache volume on ext4 over device-mapper over a loop file, whose table a scenario swaps
+# at run time to make the volume fail or stall (cache-volume-fail, ublk-volume-stall). The
+# scenario declares --with-binary /usr/sbin/dmsetup and --with-kernel-module dm-mod plus its
+# targets' modules.
+BC_DM_SECTORS= BC_DM_LINEAR=
+# bc_dm_volume SIZE TARGET_MODULE...: insmod dm-mod and the target modules, a loop file of SIZE
+# as /dev/loop0 and /dev/mapper/cachevol mapped linearly onto it (BC_DM_LINEAR; its size in
+# 512-byte sectors: BC_DM_SECTORS).
+bc_dm_volume() {
+	_size=$1
+	shift
+	insmod /usr/share/blobcache-tests/modules/dm-mod.ko || fail "insmod dm-mod"
+	for _m in "$@"; do
+		insmod "/usr/share/blobcache-tests/modules/$_m.ko" || fail "insmod $_m"
+	done
+	modprobe loop 2>/dev/null
+	truncate -s "$_size" /srv/cachevol.img
+	losetup /dev/loop0 /srv/cachevol.img || fail "losetup"
+	BC_DM_SECTORS=$(blockdev --getsz /dev/loop0)
+	BC_DM_LINEAR="0 $BC_DM_SECTORS linear /dev/loop0 0"
+	dmsetup create cachevol --table "$BC_DM_LINEAR" || fail "dmsetup create"
+	dmsetup mknodes
+}
+
+# bc_dm_table TABLE: swap cachevol's table (I/O held, not the file system frozen, in between).
+bc_dm_table() {
+	dmsetup suspend --nolockfs cachevol && dmsetup load cachevol --table "$1" && dmsetup resume cachevol ||
+		fail "dmsetup: $1"
+}

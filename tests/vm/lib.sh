@@ -91,6 +91,11 @@ elapsed_since() {
 	echo $(($(date +%s) - $1))
 }
 
+# ms: milliseconds since boot (for MEASURED lines: busybox date has no sub-second format).
+ms() {
+	awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
+}
+
 # module_loaded NAME: whether module NAME is in /proc/modules.
 module_loaded() {
 	grep -q "^$1 " /proc/modules

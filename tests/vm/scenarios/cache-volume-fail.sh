@@ -14,14 +14,8 @@
 trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 VOL=/var/cache/bcvol
-KM=/usr/share/blobcache-tests/modules
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
 readyz_text() { curl -s --max-time 2 "$P/readyz"; }
-table() { # table TABLE: swap the device's table
-	dmsetup suspend --nolockfs cachevol && dmsetup load cachevol --table "$1" && dmsetup resume cachevol ||
-		fail "dmsetup: $1"
-}
 # check_reads WHAT: the model's large file, 1 MiB at a time: every MiB that reads is right,
 # the others fail; no read hangs (60 s bound). Sets GOOD and BAD (MiB counts).
 check_reads() {
@@ -54,14 +48,8 @@ umount_model() {
 		umount /mnt/m
 	fi
 }
-insmod $KM/dm-mod.ko && insmod $KM/dm-flakey.ko || fail "insmod dm-mod dm-flakey"
-modprobe loop 2>/dev/null
-truncate -s 512M /srv/cachevol.img
-losetup /dev/loop0 /srv/cachevol.img || fail "losetup"
-SECTORS=$(blockdev --getsz /dev/loop0)
-LINEAR="0 $SECTORS linear /dev/loop0 0"
-dmsetup create cachevol --table "$LINEAR" || fail "dmsetup create"
-dmsetup mknodes
+bc_dm_volume 512M dm-flakey
+SECTORS=$BC_DM_SECTORS LINEAR=$BC_DM_LINEAR
 run_frontend() {
 	FE=$1
 	mkfs.ext4 -q -F /dev/mapper/cachevol || fail "mkfs.ext4"
@@ -87,7 +75,7 @@ run_frontend() {
 	pass "$FE: cache on ext4 over dm-linear; model mounted, half of it cached, ready"
 
 	# --- phase 1: every read of the volume fails -------------------------------------------------
-	table "0 $SECTORS flakey /dev/loop0 0 0 86400 1 error_reads"
+	bc_dm_table "0 $SECTORS flakey /dev/loop0 0 0 86400 1 error_reads"
 	t0=$(ms)
 	wait_for '[ "$(http_status /readyz)" = 503 ]' 20 0.5 || fail "/readyz stayed 200 with the volume's reads failing"
 	echo "MEASURED: $FE: reads failing: /readyz 503 after $(($(ms) - t0)) ms"
@@ -96,7 +84,7 @@ run_frontend() {
 	check_reads "reads failing"
 	echo "MEASURED: $FE: reads failing: $GOOD MiB read right, $BAD MiB EIO, 0 wrong"
 	kill -0 "$BC_PID" || fail "the daemon died"
-	table "$LINEAR"
+	bc_dm_table "$LINEAR"
 	t1=$(ms)
 	wait_until '! kill -0 $BC_PID 2>/dev/null || [ "$(http_status /readyz)" = 200 ]' 30 0.5 || {
 		readyz_text
@@ -123,7 +111,7 @@ run_frontend() {
 	pass "$FE: reads of the volume failing: right bytes or EIO, no hang, /readyz 503 naming the cache volume; ready and right again after the heal"
 
 	# --- phase 2: all I/O fails -------------------------------------------------------------------
-	table "0 $SECTORS error"
+	bc_dm_table "0 $SECTORS error"
 	t0=$(ms)
 	wait_for '[ "$(http_status /readyz)" = 503 ]' 20 0.5 || fail "/readyz stayed 200 with all I/O failing"
 	echo "MEASURED: $FE: all I/O failing: /readyz 503 after $(($(ms) - t0)) ms"
@@ -131,7 +119,7 @@ run_frontend() {
 	drop_caches
 	check_reads "all I/O failing"
 	echo "MEASURED: $FE: all I/O failing: $GOOD MiB read right, $BAD MiB EIO, 0 wrong"
-	table "$LINEAR"
+	bc_dm_table "$LINEAR"
 	t1=$(ms)
 	if wait_until '[ "$(http_status /readyz)" = 200 ]' 20 0.5; then
 		echo "MEASURED: $FE: volume healthy again: /readyz 200 after $(($(ms) - t1)) ms, no repair needed"

@@ -8,7 +8,6 @@
 trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 http_status() { wget -S -O /dev/null "$P$1" 2>&1 | sed -n 's/^ *HTTP\/1.[01] \([0-9]*\).*/\1/p' | tail -n 1; }
 erofs_count() {
 	awk -v p="$1" '$5 == p && $9 == "erofs" { n++ } END { print n + 0 }' /proc/self/mountinfo

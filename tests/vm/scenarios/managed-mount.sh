@@ -9,7 +9,6 @@ trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 STATE=/var/lib/blobcached/mounts
 
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 # erofs_count PATH [FSID]: EROFS mounts at PATH (of model FSID) in the host's mount table.
 erofs_count() {
 	awk -v p="$1" -v id="${2:-}" '$5 == p && $9 == "erofs" && (id == "" || $0 ~ ("fsid=" id "([, ]|$)")) { n++ } END { print n + 0 }' /proc/self/mountinfo

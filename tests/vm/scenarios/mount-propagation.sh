@@ -5,7 +5,6 @@
 . /usr/share/blobcache-tests/blobcache.sh
 trap bc_show_log EXIT
 
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 # erofs_in PID PATH: EROFS mounts at PATH in the mount namespace of PID.
 erofs_in() {
 	awk -v p="$2" '$5 == p && $9 == "erofs" { n++ } END { print n + 0 }' "/proc/$1/mountinfo"

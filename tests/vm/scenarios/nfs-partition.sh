@@ -12,7 +12,6 @@ trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 PARTITION=${1:-300}
 
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P$1"; }
 origin_mounted() { awk '$2 == "/srv/origin" && $3 ~ /^nfs/ { f = 1 } END { exit !f }' /proc/mounts; }
 

@@ -13,30 +13,17 @@
 trap bc_show_log EXIT
 P=http://127.0.0.1:9464
 VOL=/var/cache/bcvol
-KM=/usr/share/blobcache-tests/modules
 FLUSH_MS=20000
-ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 ctl() { blobcachectl --run-dir /run/blobcached "$@"; }
-table() { # table TABLE: swap the device's table
-	dmsetup suspend --nolockfs cachevol && dmsetup load cachevol --table "$1" && dmsetup resume cachevol ||
-		fail "dmsetup: $1"
-}
 # The page cache dropped without sync: a sync would wait for the held flushes.
 drop_pages() { echo 3 >/proc/sys/vm/drop_caches; }
 # mib FILE FROM COUNT: sha256 of COUNT MiB of FILE from MiB FROM (60 s bound: a hang fails).
 mib() { timeout 60 dd if="$1" bs=1048576 skip="$2" count="$3" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
-insmod $KM/dm-mod.ko && insmod $KM/dm-delay.ko || fail "insmod dm-mod dm-delay"
-modprobe loop 2>/dev/null
 modprobe ublk_drv || fail "modprobe ublk_drv"
-truncate -s 512M /srv/cachevol.img
-losetup /dev/loop0 /srv/cachevol.img || fail "losetup"
-SECTORS=$(blockdev --getsz /dev/loop0)
-LINEAR="0 $SECTORS linear /dev/loop0 0"
+bc_dm_volume 512M dm-delay
 # delay <dev> <off> <read ms> <write dev> <off> <write ms> <flush dev> <off> <flush ms>
-STALL="0 $SECTORS delay /dev/loop0 0 0 /dev/loop0 0 0 /dev/loop0 0 $FLUSH_MS"
-dmsetup create cachevol --table "$LINEAR" || fail "dmsetup create"
-dmsetup mknodes
+STALL="0 $BC_DM_SECTORS delay /dev/loop0 0 0 /dev/loop0 0 0 /dev/loop0 0 $FLUSH_MS"
 mkfs.ext4 -q -F /dev/mapper/cachevol || fail "mkfs.ext4"
 mkdir -p $VOL
 mount /dev/mapper/cachevol $VOL || fail "mount the cache volume"
@@ -62,7 +49,7 @@ sleep 2
 pass "ublk cache on ext4 over dm-linear: b cached whole, a's first 4 MiB, commits done"
 
 # --- the flushes stall ---------------------------------------------------------------------------
-table "$STALL"
+bc_dm_table "$STALL"
 # a's MiB 4-11: written into the cache file (writes pass), their commit due in 500 ms; its
 # fdatasync then waits for a held flush, in a writer thread.
 want=$(dd if=/srv/src/a/model.safetensors bs=1048576 skip=4 count=8 2>/dev/null | sha256sum | cut -d' ' -f1)
@@ -98,7 +85,7 @@ kill -0 "$BC_PID" || fail "the daemon died"
 pass "flushes held $FLUSH_MS ms: a unmounted with a commit due, /livez and status answer, b reads right"
 
 # --- the flushes pass again: the commits land ------------------------------------------------------
-table "$LINEAR"
+bc_dm_table "$BC_DM_LINEAR"
 t0=$(ms)
 timeout 60 sync || fail "sync did not finish 60 s after the flushes passed again"
 echo "MEASURED: the volume synced $(($(ms) - t0)) ms after the flushes passed again"
